@@ -1,0 +1,86 @@
+"""Shared fixtures: a throwaway Airflow home, the sandbox over real HTTP, and real source databases."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# Airflow reads its configuration when first imported: point it at a throwaway home first.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="trackly-test-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+(_AIRFLOW_HOME / "dags").mkdir()
+
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.helpers import (  # noqa: E402
+    AirflowRunner,
+    MariaDbSource,
+    PostgresSource,
+    Sandbox,
+    SqliteSource,
+    set_trackly_connection,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """A migrated Airflow metadata database in a temporary home."""
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory):
+    """The sandbox as users run it: ``python -m trackly_provider.sandbox`` on a free loopback port."""
+    server = Sandbox.start(tmp_path_factory.mktemp("sandbox"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The sandbox, emptied and without faults, with ``trackly_default`` pointing at it."""
+    sandbox_server.reset()
+    set_trackly_connection(monkeypatch, sandbox_server.url, sandbox_server.api_key)
+    return sandbox_server
+
+
+@pytest.fixture
+def airflow(airflow_home: Path, sandbox: Sandbox) -> AirflowRunner:
+    """Runs single-operator DAGs through real Airflow (``dag.test()``)."""
+    return AirflowRunner(airflow_home / "dags")
+
+
+@pytest.fixture
+def sqlite_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteSource:
+    return SqliteSource.create(tmp_path / "source.db", monkeypatch)
+
+
+@pytest.fixture
+def postgres_source(monkeypatch: pytest.MonkeyPatch):
+    source = PostgresSource.create(monkeypatch)
+    yield source
+    source.drop()
+
+
+@pytest.fixture
+def mariadb_source(monkeypatch: pytest.MonkeyPatch):
+    source = MariaDbSource.create(monkeypatch)
+    yield source
+    source.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
+def any_source(request: pytest.FixtureRequest):
+    """Each real source database in turn."""
+    return request.getfixturevalue(f"{request.param}_source")

@@ -1,0 +1,296 @@
+"""Test helpers: the sandbox as a subprocess, real source databases, and running DAGs in real Airflow."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from trackly_provider.sandbox import SANDBOX_API_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE_CONN_ID = "trackly_source"
+
+# A click as the example table holds it: message_id, offer_id, phone_number, sent_at, clicked_at.
+Click = tuple[Any, Any, Any, Any, Any]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def phone(n: int) -> str:
+    return f"+1202555{n:04d}"
+
+
+def clicks(count: int, *, start: int = 0, day: datetime | None = None) -> list[Click]:
+    """``count`` valid clicks with distinct message ids, a second apart, sent a minute before."""
+    base = day or utc(2025, 11, 15)
+    return [
+        (
+            f"msg-{i:07d}",
+            f"offer-{i % 7}",
+            phone(i % 10000),
+            datetime.fromtimestamp(base.timestamp() + i - 60, UTC),
+            datetime.fromtimestamp(base.timestamp() + i, UTC),
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def set_trackly_connection(
+    monkeypatch: pytest.MonkeyPatch, url: str, api_key: str, extra: dict[str, Any] | None = None
+) -> None:
+    conn = {"conn_type": "trackly", "host": url, "password": api_key, "extra": extra or {}}
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_DEFAULT", json.dumps(conn))
+
+
+class Sandbox:
+    """A running ``python -m trackly_provider.sandbox`` and its control endpoints."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.api_key = SANDBOX_API_KEY
+        self._http = httpx.Client(base_url=self.url, timeout=30)
+
+    @classmethod
+    def start(cls, workdir: Path, *extra_args: str) -> Sandbox:
+        port_file = workdir / "port"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trackly_provider.sandbox", "--port", "0", "--port-file", str(port_file),
+             *extra_args],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not port_file.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the sandbox did not start")
+            time.sleep(0.05)
+        return cls(process, int(port_file.read_text()))
+
+    def stop(self) -> None:
+        self._http.close()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+
+    def reset(self) -> None:
+        self._http.post("/_sandbox/reset").raise_for_status()
+
+    def set_faults(self, **config: Any) -> None:
+        self._http.post("/_sandbox/faults", json=config).raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        return self._http.get("/_sandbox/state").json()
+
+    def requests(self) -> list[list[dict[str, Any]]]:
+        """Every click-import request body's records, in the order received."""
+        return self.state()["requests"]
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every record received, in order, across requests."""
+        return [record for request in self.requests() for record in request]
+
+    def stored(self) -> dict[str, dict[str, Any]]:
+        """The clicks the sandbox stored, by message id."""
+        return self.state()["clicks"]
+
+
+class SqliteSource:
+    """A SQLite file holding ``sms_clicks``, timestamps as UTC text in SQLite's own form."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteSource:
+        source = cls(path)
+        source.execute(
+            "CREATE TABLE sms_clicks (id INTEGER PRIMARY KEY, message_id TEXT, offer_id TEXT, "
+            "phone_number TEXT, sent_at TEXT, clicked_at TEXT)"
+        )
+        monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}",
+                           json.dumps({"conn_type": "sqlite", "host": str(path)}))
+        return source
+
+    def execute(self, sql: str, rows: list[Any] | None = None) -> None:
+        with sqlite3.connect(self.path) as conn:
+            conn.executemany(sql, rows) if rows is not None else conn.execute(sql)
+        conn.close()
+
+    @staticmethod
+    def _text(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        return value
+
+    def insert_clicks(self, rows: list[Click]) -> None:
+        self.execute(
+            "INSERT INTO sms_clicks (message_id, offer_id, phone_number, sent_at, clicked_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(m, o, p, self._text(s), self._text(c)) for m, o, p, s, c in rows],
+        )
+
+
+class PostgresSource:
+    """``sms_clicks`` in the machine's PostgreSQL (database ``test``), timestamps as TIMESTAMPTZ."""
+
+    dialect = "postgres"
+    table = "sms_clicks"
+
+    def __init__(self, extra: dict[str, Any] | None = None) -> None:
+        self.extra = extra or {}
+
+    @staticmethod
+    def connect() -> Any:
+        import psycopg
+
+        return psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True)
+
+    @classmethod
+    def create(cls, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any] | None = None) -> PostgresSource:
+        source = cls(extra)
+        with cls.connect() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {cls.table}")
+            conn.execute(
+                f"CREATE TABLE {cls.table} (id BIGSERIAL PRIMARY KEY, message_id TEXT, offer_id TEXT, "
+                "phone_number TEXT, sent_at TIMESTAMPTZ, clicked_at TIMESTAMPTZ)"
+            )
+        conn_json = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres",
+                     "schema": "test", "extra": source.extra}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps(conn_json))
+        return source
+
+    def insert_clicks(self, rows: list[Click]) -> None:
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {self.table} (message_id, offer_id, phone_number, sent_at, clicked_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                rows,
+            )
+
+    def drop(self) -> None:
+        with self.connect() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
+class MariaDbSource:
+    """``sms_clicks`` in the machine's MariaDB (database ``test``), timestamps as DATETIME(6) in UTC."""
+
+    dialect = "mysql"
+    table = "sms_clicks"
+
+    @staticmethod
+    def connect() -> Any:
+        import MySQLdb
+
+        return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
+
+    @classmethod
+    def create(cls, monkeypatch: pytest.MonkeyPatch) -> MariaDbSource:
+        conn = cls.connect()
+        cur = conn.cursor()
+        cur.execute(f"DROP TABLE IF EXISTS {cls.table}")
+        cur.execute(
+            f"CREATE TABLE {cls.table} (id BIGINT AUTO_INCREMENT PRIMARY KEY, message_id VARCHAR(64), "
+            "offer_id VARCHAR(64), phone_number VARCHAR(32), sent_at DATETIME(6), clicked_at DATETIME(6))"
+        )
+        conn.commit()
+        conn.close()
+        conn_json = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root",
+                     "schema": "test"}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps(conn_json))
+        return cls()
+
+    @staticmethod
+    def _naive_utc(value: Any) -> Any:
+        return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
+
+    def insert_clicks(self, rows: list[Click]) -> None:
+        conn = self.connect()
+        cur = conn.cursor()
+        cur.executemany(
+            f"INSERT INTO {self.table} (message_id, offer_id, phone_number, sent_at, clicked_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(m, o, p, self._naive_utc(s), self._naive_utc(c)) for m, o, p, s, c in rows],
+        )
+        conn.commit()
+        conn.close()
+
+    def drop(self) -> None:
+        conn = self.connect()
+        conn.cursor().execute(f"DROP TABLE IF EXISTS {self.table}")
+        conn.close()
+
+
+SELECT_ALL = (
+    "SELECT message_id, offer_id, phone_number, sent_at AS send_timestamp, clicked_at AS timestamp "
+    "FROM sms_clicks ORDER BY id"
+)
+
+DAG_TEMPLATE = """\
+import pendulum
+from airflow.sdk import DAG
+from trackly_provider.operators.click_history import ClickHistoryImportOperator
+
+with DAG(dag_id={dag_id!r}, schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC")) as dag:
+    ClickHistoryImportOperator(task_id="import_clicks", **{kwargs!r})
+"""
+
+
+@dataclass
+class RunResult:
+    """What one DAG run left: task state, the XCom ``return_value``, and the task's log output."""
+
+    state: str
+    xcom: Any
+
+
+class AirflowRunner:
+    """Writes a one-operator DAG into the dags folder and runs it with ``dag.test()``."""
+
+    def __init__(self, dags_dir: Path) -> None:
+        self.dags_dir = dags_dir
+
+    def run_operator(self, **operator_kwargs: Any) -> RunResult:
+        operator_kwargs.setdefault("sql_conn_id", SOURCE_CONN_ID)
+        operator_kwargs.setdefault("sql", SELECT_ALL)
+        dag_id = f"test_{uuid.uuid4().hex[:10]}"
+        path = self.dags_dir / f"{dag_id}.py"
+        path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, kwargs=operator_kwargs))
+        try:
+            dag = load_dag(path, dag_id)
+            run = dag.test()
+        finally:
+            path.unlink()
+        (ti,) = run.get_task_instances()
+        return RunResult(state=str(ti.state), xcom=ti.xcom_pull(task_ids="import_clicks"))
+
+
+def load_dag(path: Path, dag_id: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"dag_{dag_id}_{uuid.uuid4().hex[:6]}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def environment_without_airflow_conns() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}

@@ -1,0 +1,79 @@
+"""Typed values for what the click-history endpoint answers, and their strict parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackly_provider.exceptions import TracklyResponseError
+
+MAX_RECORDS_PER_REQUEST = 1000
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One rejected record: its position in the request's array, the API's code and text."""
+
+    index: int
+    code: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The counts of one ``POST /api/v2/history/clicks`` request."""
+
+    success_count: int
+    error_count: int
+    duplicates_skipped: int
+    errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.success_count + self.error_count + self.duplicates_skipped
+
+    def __add__(self, other: ImportResult) -> ImportResult:
+        """Combine two results whose error indexes already refer to the same array."""
+        return ImportResult(
+            self.success_count + other.success_count,
+            self.error_count + other.error_count,
+            self.duplicates_skipped + other.duplicates_skipped,
+            [*self.errors, *other.errors],
+        )
+
+    def shifted(self, offset: int) -> ImportResult:
+        """The same result with every error index moved by ``offset`` (for a split batch's second half)."""
+        errors = [RecordError(e.index + offset, e.code, e.error) for e in self.errors]
+        return ImportResult(self.success_count, self.error_count, self.duplicates_skipped, errors)
+
+
+def _count(body: dict[str, Any], name: str) -> int:
+    value = body.get(name, 0 if name == "duplicates_skipped" else None)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TracklyResponseError(f"Trackly answered 200 without a valid '{name}' count; cannot trust it.")
+    return value
+
+
+def parse_import_result(body: Any, records_sent: int) -> ImportResult:
+    """Parse and check a 200 body: the counts must add up to the records sent, indexes must be in range."""
+    if not isinstance(body, dict):
+        raise TracklyResponseError("Trackly answered 200 with a body that is not a JSON object.")
+    errors: list[RecordError] = []
+    for item in body.get("errors") or []:
+        index = item.get("index") if isinstance(item, dict) else None
+        if not isinstance(index, int) or not 0 <= index < records_sent:
+            raise TracklyResponseError(
+                f"Trackly answered 200 with an error entry whose index is outside 0..{records_sent - 1}."
+            )
+        errors.append(RecordError(index, str(item.get("code") or "unknown"), str(item.get("error") or "")))
+    result = ImportResult(
+        _count(body, "success_count"), _count(body, "error_count"), _count(body, "duplicates_skipped"), errors
+    )
+    if result.total != records_sent:
+        raise TracklyResponseError(
+            f"Trackly's counts do not add up: sent {records_sent} records, got success "
+            f"{result.success_count} + errors {result.error_count} + duplicates "
+            f"{result.duplicates_skipped} = {result.total}. Not trusting this response; the batch "
+            "is not counted. Rerunning is safe: records already stored come back as duplicates."
+        )
+    return result

@@ -1,0 +1,48 @@
+"""The provider's exceptions: what went wrong, never the API key or a record's personal data."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class TracklyError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+
+class TracklyConfigError(TracklyError, AirflowFailException):
+    """A connection or argument is wrong; retrying the task cannot fix it."""
+
+
+class TracklyApiError(TracklyError):
+    """The Trackly API answered with an error status."""
+
+    def __init__(self, status: int, code: str | None, error: str, *, context: str = "") -> None:
+        self.status = status
+        self.code = code
+        self.error = error
+        detail = f"HTTP {status}" + (f" {code}" if code else "") + f": {error}"
+        super().__init__(f"{context}: {detail}" if context else f"Trackly API error, {detail}")
+
+
+class TracklyAuthError(TracklyApiError, AirflowFailException):
+    """The API key was rejected (401) or the account is suspended (403); no retry can fix it."""
+
+
+class TracklyTransientError(TracklyError):
+    """A request failed in a way that retrying may fix (network fault, 429, 5xx)."""
+
+
+class TracklyRetriesExhaustedError(TracklyError):
+    """A transient failure persisted through every allowed attempt."""
+
+
+class TracklyResponseError(TracklyError):
+    """The API answered 200 with a body that cannot be trusted (malformed, or counts that do not add up)."""
+
+
+class TracklySourceError(TracklyError, AirflowFailException):
+    """The SQL source is unusable: unknown connection, not a SQL hook, or columns missing."""
+
+
+class TracklyErrorRateExceededError(TracklyError, AirflowFailException):
+    """More rows were rejected than ``max_error_rate`` allows; a retry would reject them again."""

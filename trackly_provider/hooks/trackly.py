@@ -1,0 +1,260 @@
+"""TracklyHook: the Trackly connection, one pooled httpx client, retries and meaningful errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator, Sequence
+from functools import cached_property
+from typing import Any
+
+import httpx
+from airflow.sdk import BaseHook
+
+from trackly_provider import __version__
+from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST, ImportResult, parse_import_result
+from trackly_provider.exceptions import (
+    TracklyApiError,
+    TracklyAuthError,
+    TracklyRetriesExhaustedError,
+    TracklyTransientError,
+)
+from trackly_provider.retry import _retryable_error, _retryable_status, backoff_delay, parse_retry_after
+from trackly_provider.settings import TracklySettings, parse_settings
+
+CLICKS_PATH = "/api/v2/history/clicks"
+LISTS_PATH = "/api/v2/lists"
+
+
+class TracklyAuth(httpx.Auth):
+    """Attach the API key as ``X-Api-Key`` and name this provider in ``User-Agent``."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Api-Key"] = self._api_key
+        request.headers["User-Agent"] = f"airflow-provider-trackly/{__version__}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "TracklyAuth(api_key=***)"
+
+
+def error_fields(response: httpx.Response) -> tuple[str | None, str]:
+    """``(code, error)`` from an error body; copes with bodies without ``code`` and non-JSON bodies."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("error") or body.get("message")):
+        code = body.get("code")
+        return (str(code) if code else None), str(body.get("error") or body.get("message"))
+    content_type = response.headers.get("content-type", "unknown").split(";")[0]
+    reason = response.reason_phrase or "error"
+    return None, f"{reason} (non-JSON body, {content_type}, {len(response.content)} bytes)"
+
+
+class TracklyHook(BaseHook):
+    """
+    Talk to the Trackly SMS API.
+
+    The API key lives in the connection's password field, so Airflow masks it. The host is the
+    base URL (default ``https://app.tracklysms.com``; a scheme-less host means https; plain http
+    only for loopback). Extras, each overridable by the matching argument here:
+    ``connect_timeout`` (10 s), ``read_timeout`` (60 s), ``max_attempts`` (5), ``backoff_base``
+    (1 s), ``backoff_max`` (60 s), ``retry_after_max`` (300 s).
+
+    :param trackly_conn_id: the Trackly connection id.
+    """
+
+    conn_name_attr = "trackly_conn_id"
+    default_conn_name = "trackly_default"
+    conn_type = "trackly"
+    hook_name = "Trackly SMS"
+
+    def __init__(
+        self,
+        trackly_conn_id: str = default_conn_name,
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        retry_after_max: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.trackly_conn_id = trackly_conn_id
+        self._overrides = {
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "max_attempts": max_attempts,
+            "backoff_base": backoff_base,
+            "backoff_max": backoff_max,
+            "retry_after_max": retry_after_max,
+        }
+        self._transport = transport
+        self._sleep = sleep
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel the connection form: the password is the API key, the host the base URL."""
+        return {
+            "hidden_fields": ["schema", "login"],
+            "relabeling": {"password": "API key", "host": "Base URL"},
+            "placeholders": {
+                "host": "https://app.tracklysms.com",
+                "password": "trk_ followed by 32 letters or digits",
+                "extra": json.dumps({"connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}),
+            },
+        }
+
+    @cached_property
+    def settings(self) -> TracklySettings:
+        """The connection's validated settings (raises a clear error on a malformed key or URL)."""
+        conn = self.get_connection(self.trackly_conn_id)
+        return parse_settings(
+            self.trackly_conn_id,
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extras=conn.extra_dejson,
+            overrides=self._overrides,
+        )
+
+    @cached_property
+    def client(self) -> httpx.Client:
+        """One pooled client for every request this hook makes."""
+        settings = self.settings
+        return httpx.Client(
+            base_url=settings.base_url,
+            auth=TracklyAuth(settings.api_key),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            transport=self._transport,
+        )
+
+    def get_conn(self) -> httpx.Client:
+        return self.client
+
+    def close(self) -> None:
+        """Close the pooled client, if one was opened."""
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    def import_clicks(self, records: Sequence[dict[str, Any]]) -> ImportResult:
+        """
+        Import 1 to 1,000 click records; error indexes refer to ``records``.
+
+        A 413 for an oversized body splits the batch in halves, down to single records.
+        """
+        if not 1 <= len(records) <= MAX_RECORDS_PER_REQUEST:
+            raise ValueError(
+                f"import_clicks takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, got {len(records)}."
+            )
+        response = self._send("POST", CLICKS_PATH, json.dumps({"records": list(records)}).encode())
+        if response.status_code == 413:
+            return self._split_oversized(records, response)
+        if response.status_code != 200:
+            raise self._api_error(response)
+        return parse_import_result(self._json(response), len(records))
+
+    def _split_oversized(self, records: Sequence[dict[str, Any]], response: httpx.Response) -> ImportResult:
+        code, error = error_fields(response)
+        if code == "too_many_records" or len(records) == 1:
+            raise TracklyApiError(
+                413,
+                code,
+                error,
+                context=f"Trackly refused a request of {len(records)} record(s) as too large "
+                "(a bug in airflow-provider-trackly if it is about the record count; please report it)",
+            )
+        half = len(records) // 2
+        self.log.warning("Trackly answered 413 for %d records; splitting into halves.", len(records))
+        first = self.import_clicks(records[:half])
+        return first + self.import_clicks(records[half:]).shifted(half)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Call ``GET /api/v2/lists``, a cheap authenticated read, and report whether the key works."""
+        try:
+            response = self._send("GET", LISTS_PATH, None)
+            if response.status_code != 200:
+                raise self._api_error(response)
+        except Exception as exc:
+            return False, str(exc)
+        return True, f"Connected to Trackly at {self.settings.base_url}."
+
+    def _send(self, method: str, path: str, content: bytes | None) -> httpx.Response:
+        """Send with retries on network faults, 429 and 5xx; return the first final response."""
+        retry = self.settings.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                response = self.client.request(method, path, content=content)
+            except httpx.TransportError as exc:
+                if not _retryable_error(exc):
+                    raise
+                failure, wait = type(exc).__name__, None
+            else:
+                if not _retryable_status(response.status_code):
+                    return response
+                failure = f"HTTP {response.status_code}"
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is not None and wait > retry.retry_after_max:
+                    raise TracklyTransientError(
+                        f"Trackly asked to wait {wait:.0f} s (Retry-After) before retrying {method} {path}, "
+                        f"more than retry_after_max={retry.retry_after_max:.0f} s on connection "
+                        f"'{self.trackly_conn_id}'. Raise retry_after_max or rerun later."
+                    )
+            if attempt == retry.max_attempts:
+                raise TracklyRetriesExhaustedError(
+                    f"{method} {path} failed {attempt} times, the last with {failure}; giving up."
+                )
+            delay = wait if wait is not None else backoff_delay(attempt, retry)
+            self.log.warning(
+                "Trackly %s %s failed with %s (attempt %d of %d); retrying in %.2f s.",
+                method,
+                path,
+                failure,
+                attempt,
+                retry.max_attempts,
+                delay,
+            )
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _api_error(self, response: httpx.Response) -> TracklyApiError:
+        code, error = error_fields(response)
+        status = response.status_code
+        if status == 401:
+            return TracklyAuthError(
+                status,
+                code,
+                error,
+                context=f"Trackly rejected the API key of connection '{self.trackly_conn_id}'; "
+                "check the key in the connection's password field",
+            )
+        if status == 403:
+            return TracklyAuthError(
+                status,
+                code,
+                error,
+                context=f"Trackly refused connection '{self.trackly_conn_id}' (403: the account may be "
+                "suspended or the key lacks access)",
+            )
+        return TracklyApiError(
+            status,
+            code,
+            error,
+            context=f"Trackly answered {response.request.method} {response.request.url.path} with an error",
+        )

@@ -1,0 +1,195 @@
+"""ClickHistoryImportOperator: stream a SQL query's rows into Trackly's click-history import."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST
+from trackly_provider.exceptions import (
+    TracklyErrorRateExceededError,
+    TracklyRetriesExhaustedError,
+    TracklySourceError,
+)
+from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.records import MissingColumnsError, RowRejection, make_record_builder, plan_columns
+from trackly_provider.sql_source import stream_query
+from trackly_provider.tally import ImportTally
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+PROGRESS_EVERY_BATCHES = 10
+
+
+class ClickHistoryImportOperator(BaseOperator):
+    """
+    Import historical SMS clicks from a SQL query into Trackly (``POST /api/v2/history/clicks``).
+
+    The query's column names are the record fields: ``message_id``, ``offer_id``, ``phone_number``
+    and ``timestamp`` are required, ``send_timestamp`` is optional; alias columns to match
+    (``SELECT clicked_at AS timestamp``). Other columns are ignored. Datetimes are sent as ISO 8601
+    in UTC; naive datetimes and offset-less text are taken as UTC. Rows are streamed (server-side
+    cursor where the driver has one), so memory does not grow with the result.
+
+    Rows with a NULL or empty required value, or a timestamp that is not ISO 8601, are not sent and
+    count as errors with the API's own code. Every row read ends up imported, duplicate or error.
+
+    :param sql: the SELECT to run, or a path to a ``.sql`` file. (templated)
+    :param sql_conn_id: any Airflow connection whose hook is a common-sql ``DbApiHook``.
+    :param parameters: bind parameters passed to the driver with ``sql``. Datetimes are adapted to
+        compare correctly with UTC timestamp columns (SQLite text, MySQL DATETIME). (templated)
+    :param trackly_conn_id: the Trackly connection.
+    :param batch_size: records per request, 1 to 1,000.
+    :param max_error_rate: the task fails when ``error_count / rows_read`` exceeds this, after every
+        row was processed and the counts were pushed to XCom (0.0: any error fails the task).
+    :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``
+        and up to 100 ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``).
+    """
+
+    template_fields: Sequence[str] = ("sql", "parameters")
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}  # noqa: RUF012 (Airflow API)
+    ui_color = "#fde8c8"
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        sql_conn_id: str,
+        parameters: Any = None,
+        trackly_conn_id: str = TracklyHook.default_conn_name,
+        batch_size: int = MAX_RECORDS_PER_REQUEST,
+        max_error_rate: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise ValueError(f"batch_size must be a whole number from 1 to 1000, got {batch_size!r}.")
+        if not 1 <= batch_size <= MAX_RECORDS_PER_REQUEST:
+            raise ValueError(
+                f"batch_size must be from 1 to {MAX_RECORDS_PER_REQUEST} (the API's limit per request), "
+                f"got {batch_size}."
+            )
+        if not 0.0 <= max_error_rate <= 1.0:
+            raise ValueError(f"max_error_rate must be between 0.0 and 1.0, got {max_error_rate!r}.")
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.parameters = parameters
+        self.trackly_conn_id = trackly_conn_id
+        self.batch_size = batch_size
+        self.max_error_rate = max_error_rate
+
+    @cached_property
+    def source_hook(self) -> DbApiHook:
+        """The SQL source's hook, resolved at run time, never at DAG parse time."""
+        try:
+            connection = BaseHook.get_connection(self.sql_conn_id)
+        except AirflowNotFoundException:
+            raise TracklySourceError(
+                f"SQL connection '{self.sql_conn_id}' is not defined: create it in the UI or set "
+                f"AIRFLOW_CONN_{self.sql_conn_id.upper()}."
+            ) from None
+        hook = connection.get_hook()
+        if not isinstance(hook, DbApiHook):
+            raise TracklySourceError(
+                f"Connection '{self.sql_conn_id}' (type '{connection.conn_type}') gives a "
+                f"{type(hook).__name__}, which is not a SQL hook (common-sql DbApiHook). Use a SQL "
+                "connection: sqlite, postgres, mysql, snowflake..."
+            )
+        return hook
+
+    @property
+    def sql_placeholder(self) -> str:
+        """The source driver's bind placeholder (``?`` or ``%s``), for portable SQL templates."""
+        return self.source_hook.placeholder
+
+    @cached_property
+    def trackly_hook(self) -> TracklyHook:
+        return TracklyHook(self.trackly_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        tally = ImportTally()
+        started = time.monotonic()
+        try:
+            self._import_rows(tally, started)
+        except TracklyRetriesExhaustedError as exc:
+            raise TracklyRetriesExhaustedError(
+                f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
+                "failure. Rerunning the task is safe: Trackly skips clicks it already stored and "
+                "counts them as duplicates."
+            ) from None
+        finally:
+            self.trackly_hook.close()
+        summary = tally.as_xcom()
+        elapsed = time.monotonic() - started
+        self.log.info(
+            "Imported %d rows in %.1f s (%.0f rows/s): %d imported, %d duplicates, %d errors, %d batches.",
+            tally.rows_read,
+            elapsed,
+            tally.rows_read / elapsed if elapsed else 0.0,
+            tally.success_count,
+            tally.duplicates_skipped,
+            tally.error_count,
+            tally.batches,
+        )
+        for error in tally.errors:
+            self.log.warning(
+                "Rejected row %d (message_id %s): %s", error["index"], error["message_id"], error["code"]
+            )
+        if tally.error_rate > self.max_error_rate:
+            context["ti"].xcom_push(key="return_value", value=summary)
+            raise TracklyErrorRateExceededError(
+                f"{tally.error_count} of {tally.rows_read} rows ({tally.error_rate:.2%}) were rejected, "
+                f"more than max_error_rate={self.max_error_rate:g} allows. Imported "
+                f"{tally.success_count}, duplicates {tally.duplicates_skipped}. First errors: "
+                f"{tally.describe_errors()}. The counts are in XCom 'return_value'."
+            )
+        return summary
+
+    def _import_rows(self, tally: ImportTally, started: float) -> None:
+        with stream_query(self.source_hook, self.sql, self.parameters, self.batch_size) as (columns, chunks):
+            try:
+                layout = plan_columns(columns)
+            except MissingColumnsError as exc:
+                raise TracklySourceError(str(exc)) from None
+            if layout.ignored:
+                self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
+            build = make_record_builder(layout)
+            batch: list[dict[str, str]] = []
+            batch_rows: list[int] = []
+            for chunk in chunks:
+                for row in chunk:
+                    index = tally.rows_read
+                    tally.rows_read += 1
+                    record = build(row)
+                    if type(record) is RowRejection:
+                        tally.reject_row(index, record)
+                        continue
+                    batch.append(record)  # type: ignore[arg-type]
+                    batch_rows.append(index)
+                    if len(batch) == self.batch_size:
+                        self._send(batch, batch_rows, tally, started)
+                        batch, batch_rows = [], []
+            if batch:
+                self._send(batch, batch_rows, tally, started)
+
+    def _send(
+        self, batch: list[dict[str, str]], batch_rows: list[int], tally: ImportTally, started: float
+    ) -> None:
+        result = self.trackly_hook.import_clicks(batch)
+        tally.add_batch(result, batch_rows, [record["message_id"] for record in batch])
+        if tally.batches % PROGRESS_EVERY_BATCHES == 0:
+            elapsed = time.monotonic() - started
+            self.log.info(
+                "Progress: %d rows read, %d batches sent, %.0f rows/s.",
+                tally.rows_read,
+                tally.batches,
+                tally.rows_read / elapsed if elapsed else 0.0,
+            )

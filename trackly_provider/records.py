@@ -1,0 +1,135 @@
+"""Turn SQL rows into Trackly click records, and reject the ones the API would reject (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+REQUIRED_FIELDS = ("message_id", "offer_id", "phone_number", "timestamp")
+OPTIONAL_FIELDS = ("send_timestamp",)
+ID_FIELDS = ("message_id", "offer_id", "phone_number")
+TIMESTAMP_FIELDS = ("timestamp", "send_timestamp")
+
+
+class MissingColumnsError(ValueError):
+    """The query does not return every required column."""
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """Where each record field sits in a row, and which columns are ignored."""
+
+    positions: dict[str, int]
+    ignored: list[str]
+
+
+@dataclass(frozen=True)
+class RowRejection:
+    """Why a row is not sent: the API's own error code and a short text (never the row's values)."""
+
+    code: str
+    error: str
+    message_id: str | None
+
+
+def plan_columns(column_names: Sequence[str]) -> ColumnLayout:
+    """Map the query's columns (case-insensitive) to record fields, or explain how to fix the query."""
+    positions: dict[str, int] = {}
+    ignored: list[str] = []
+    for position, name in enumerate(column_names):
+        field = name.lower()
+        if field in REQUIRED_FIELDS or field in OPTIONAL_FIELDS:
+            positions.setdefault(field, position)
+        else:
+            ignored.append(name)
+    missing = [field for field in REQUIRED_FIELDS if field not in positions]
+    if missing:
+        raise MissingColumnsError(
+            f"The query is missing the required column(s) {', '.join(missing)}; it returned "
+            f"{', '.join(column_names) or 'no columns'}. Alias your columns to the record fields, "
+            "e.g. SELECT msg_id AS message_id, clicked_at AS timestamp, ... "
+            f"(required: {', '.join(REQUIRED_FIELDS)}; optional: {', '.join(OPTIONAL_FIELDS)})."
+        )
+    return ColumnLayout(positions, ignored)
+
+
+def id_text(value: Any) -> str | None:
+    """An id as text: numbers become strings (``12.0`` -> ``"12"``); NULL or blank gives None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (float, Decimal)) and value == int(value):
+        return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode().strip() or None
+    return str(value)
+
+
+def iso_timestamp(value: Any) -> str | None:
+    """
+    ISO 8601 with an offset, in UTC. Naive datetimes (and offset-less text) are taken as UTC.
+
+    Returns None for a value that is not a valid timestamp.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC).isoformat()
+    return moment.astimezone(UTC).isoformat()
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], dict[str, str] | RowRejection]:
+    """A fast per-row function: a record ready to send, or the reason the row is rejected."""
+    message_pos = layout.positions["message_id"]
+    offer_pos = layout.positions["offer_id"]
+    phone_pos = layout.positions["phone_number"]
+    ts_pos = layout.positions["timestamp"]
+    send_pos = layout.positions.get("send_timestamp")
+
+    def build(row: Sequence[Any]) -> dict[str, str] | RowRejection:
+        message_id = id_text(row[message_pos])
+        if message_id is None:
+            return RowRejection("missing_message_id", "message_id is NULL or empty", None)
+        offer_id = id_text(row[offer_pos])
+        if offer_id is None:
+            return RowRejection("missing_offer_id", "offer_id is NULL or empty", message_id)
+        phone = id_text(row[phone_pos])
+        if phone is None:
+            return RowRejection("missing_phone_number", "phone_number is NULL or empty", message_id)
+        raw_ts = row[ts_pos]
+        if _blank(raw_ts):
+            return RowRejection("missing_timestamp", "timestamp is NULL or empty", message_id)
+        timestamp = iso_timestamp(raw_ts)
+        if timestamp is None:
+            return RowRejection("invalid_timestamp", "timestamp is not an ISO 8601 datetime", message_id)
+        record = {"message_id": message_id, "offer_id": offer_id, "phone_number": phone}
+        if send_pos is not None and not _blank(row[send_pos]):
+            send_ts = iso_timestamp(row[send_pos])
+            if send_ts is None:
+                return RowRejection(
+                    "invalid_timestamp", "send_timestamp is not an ISO 8601 datetime", message_id
+                )
+            record["send_timestamp"] = send_ts
+        record["timestamp"] = timestamp
+        return record
+
+    return build

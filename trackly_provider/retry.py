@@ -1,0 +1,46 @@
+"""The retry policy in one place: what is retryable and how long to wait (pure functions)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from trackly_provider.settings import RetrySettings
+
+
+def _retryable_status(status: int) -> bool:
+    """429 and every 5xx are transient; any other 4xx is final."""
+    return status == 429 or status >= 500
+
+
+def _retryable_error(exc: Exception) -> bool:
+    """Network faults (connect/read/write errors, timeouts, resets, dropped connections) are transient."""
+    return isinstance(exc, httpx.TransportError)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff_delay(
+    attempt: int, settings: RetrySettings, rand: Callable[[float, float], float] = random.uniform
+) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**(attempt-1))]."""
+    ceiling = min(settings.backoff_max, settings.backoff_base * 2 ** (attempt - 1))
+    return rand(0.0, ceiling)

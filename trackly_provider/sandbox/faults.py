@@ -1,0 +1,60 @@
+"""Fault injection for the sandbox: which fault, if any, a request meets (seeded, so tests repeat)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, fields
+from typing import Any
+
+FAULT_KINDS = ("reset", "html_503", "rate_limited", "lost_after_commit", "html_502_after_commit")
+
+
+@dataclass
+class FaultConfig:
+    """Rates (0..1) of each fault per request, plus latency, Retry-After and account state."""
+
+    reset: float = 0.0  # connection reset before the request is processed
+    html_503: float = 0.0  # a proxy's HTML 503 page, nothing processed
+    rate_limited: float = 0.0  # 429 with Retry-After, nothing processed
+    lost_after_commit: float = 0.0  # records stored, then the connection drops with no response
+    html_502_after_commit: float = 0.0  # records stored, then an HTML 502 page instead of the counts
+    retry_after: str = "1"
+    latency_ms: float = 0.0
+    suspended: bool = False  # every call answers 403 with no code
+    max_body_bytes: int = 5 * 1024 * 1024
+    seed: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FaultConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+
+class FaultPlan:
+    """Draws, per request, the fault it meets under the current config."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        self._lock = threading.Lock()
+        self.configure(config or FaultConfig())
+
+    def configure(self, config: FaultConfig) -> None:
+        with self._lock:
+            self.config = config
+            self._random = random.Random(config.seed)
+            self.injected = dict.fromkeys(FAULT_KINDS, 0)
+
+    def draw(self) -> str | None:
+        """The fault for the next request, or None."""
+        with self._lock:
+            roll = self._random.random()
+            for kind in FAULT_KINDS:
+                rate = getattr(self.config, kind)
+                if roll < rate:
+                    self.injected[kind] += 1
+                    return kind
+                roll -= rate
+            return None

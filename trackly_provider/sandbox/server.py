@@ -1,0 +1,165 @@
+"""The sandbox's HTTP/1.1 server (standard library only), with control endpoints under ``/_sandbox``."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from trackly_provider.sandbox.faults import FaultConfig, FaultPlan
+from trackly_provider.sandbox.store import ClickStore
+
+HTML_PAGE = b"<html><head><title>%d</title></head><body><h1>%d Bad Gateway</h1>nginx</body></html>"
+LISTS = {"lists": [{"id": 1, "name": "Sandbox list", "contact_count": 0}]}
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """A threading server holding the store, the fault plan and the accepted API key."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], api_key: str) -> None:
+        super().__init__(address, SandboxHandler)
+        self.api_key = api_key
+        self.store = ClickStore()
+        self.faults = FaultPlan()
+        self.requests_seen = 0
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: no request lines on stderr
+        pass
+
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _reply_html(self, status: int) -> None:
+        page = HTML_PAGE % (status, status)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def _drop_connection(self) -> None:
+        """Close with a TCP reset and no response."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _read_body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _authorised(self) -> bool:
+        key = self.headers.get("X-Api-Key")
+        if not key:
+            self._reply(401, {"error": "API key required", "code": "missing_api_key"})
+        elif key != self.server.api_key:
+            self._reply(401, {"error": "Invalid API key", "code": "invalid_api_key"})
+        elif self.server.faults.config.suspended:
+            self._reply(403, {"error": "Account suspended"})
+        else:
+            return True
+        return False
+
+    def do_GET(self) -> None:
+        if self.path == "/_sandbox/state":
+            store = self.server.store
+            self._reply(
+                200,
+                {
+                    "requests": store.requests,
+                    "clicks": store.clicks,
+                    "faults_injected": self.server.faults.injected,
+                    "requests_seen": self.server.requests_seen,
+                },
+            )
+        elif self.path == "/api/v2/lists":
+            if self._authorised():
+                self._reply(200, LISTS)
+        else:
+            self._reply(404, {"error": "Not found", "code": "not_found"})
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if self.path.startswith("/_sandbox/"):
+            self._control(body)
+        elif self.path == "/api/v2/history/clicks":
+            self._import_clicks(body)
+        else:
+            self._reply(404, {"error": "Not found", "code": "not_found"})
+
+    def _control(self, body: bytes) -> None:
+        if self.path == "/_sandbox/reset":
+            self.server.store.reset()
+            self.server.faults.configure(FaultConfig())
+            self.server.requests_seen = 0
+            self._reply(200, {"ok": True})
+        elif self.path == "/_sandbox/faults":
+            try:
+                self.server.faults.configure(FaultConfig.from_json(json.loads(body or b"{}")))
+            except (ValueError, TypeError) as exc:
+                self._reply(400, {"error": str(exc), "code": "bad_fault_config"})
+                return
+            self._reply(200, {"ok": True})
+        elif self.path == "/_sandbox/record":
+            self.server.store.record_requests = bool(json.loads(body or b"true"))
+            self._reply(200, {"ok": True})
+        else:
+            self._reply(404, {"error": "Not found", "code": "not_found"})
+
+    def _import_clicks(self, body: bytes) -> None:
+        faults = self.server.faults
+        self.server.requests_seen += 1
+        if faults.config.latency_ms:
+            time.sleep(faults.config.latency_ms / 1000)
+        if not self._authorised():
+            return
+        fault = faults.draw()
+        if fault == "reset":
+            self._drop_connection()
+            return
+        if fault == "html_503":
+            self._reply_html(503)
+            return
+        if fault == "rate_limited":
+            self._reply(
+                429,
+                {"error": "Too many requests", "code": "rate_limited"},
+                {"Retry-After": faults.config.retry_after},
+            )
+            return
+        if len(body) > faults.config.max_body_bytes:
+            self._reply(413, {"error": "Payload Too Large"})
+            return
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            self._reply(400, {"error": "Request body is not valid JSON.", "code": "invalid_json"})
+            return
+        status, answer = self.server.store.import_clicks(parsed)
+        if fault == "lost_after_commit":
+            self._drop_connection()
+        elif fault == "html_502_after_commit":
+            self._reply_html(502)
+        else:
+            self._reply(status, answer)
+
+
+def serve(host: str, port: int, api_key: str) -> SandboxServer:
+    """Bind the sandbox (port 0 picks a free one); the caller runs ``serve_forever``."""
+    return SandboxServer((host, port), api_key)

@@ -1,0 +1,86 @@
+"""Stream rows from any common-sql DbApiHook, with a server-side cursor where the driver has one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+
+def driver_name(connection: Any) -> str:
+    """The DB-API driver behind a connection object, by its top-level module (``psycopg``, ``MySQLdb``...)."""
+    return type(connection).__module__.split(".")[0]
+
+
+def open_streaming_cursor(connection: Any) -> Any:
+    """A cursor that fetches rows as they are read instead of buffering the whole result."""
+    driver = driver_name(connection)
+    if driver in ("psycopg", "psycopg2"):
+        return connection.cursor(name=f"trackly_import_{uuid.uuid4().hex[:12]}")
+    if driver == "MySQLdb":
+        import MySQLdb.cursors
+
+        return connection.cursor(MySQLdb.cursors.SSCursor)
+    if driver == "pymysql":
+        import pymysql.cursors
+
+        return connection.cursor(pymysql.cursors.SSCursor)
+    if driver == "mysql":  # mysql-connector-python: unbuffered unless asked otherwise
+        return connection.cursor(buffered=False)
+    return connection.cursor()
+
+
+def _adapt_value(driver: str, value: Any) -> Any:
+    if not isinstance(value, datetime):
+        return value
+    utc = value.astimezone(UTC) if value.tzinfo else value
+    if driver == "sqlite3":
+        # SQLite stores timestamps as text: compare in its own UTC form, 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+        return utc.replace(tzinfo=None).isoformat(sep=" ")
+    if driver in ("MySQLdb", "pymysql", "mysql"):
+        return utc.replace(tzinfo=None)  # DATETIME has no zone: naive UTC
+    return value
+
+
+def adapt_parameters(driver: str, parameters: Any) -> Any:
+    """Pass datetimes as values each driver compares correctly against UTC timestamp columns."""
+    if isinstance(parameters, dict):
+        return {key: _adapt_value(driver, value) for key, value in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return [_adapt_value(driver, value) for value in parameters]
+    return parameters
+
+
+@contextmanager
+def stream_query(
+    hook: DbApiHook, sql: str, parameters: Any, chunk_size: int
+) -> Iterator[tuple[list[str], Iterator[Sequence[Sequence[Any]]]]]:
+    """Run ``sql`` and yield its column names and an iterator of row chunks; closes everything after."""
+    with closing(hook.get_conn()) as connection:
+        driver = driver_name(connection)
+        cursor = open_streaming_cursor(connection)
+        try:
+            if parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, adapt_parameters(driver, parameters))
+            first = cursor.fetchmany(chunk_size) if cursor.description is None else None
+            if cursor.description is None:
+                raise ValueError("The query returned no result set; it must be a SELECT.")
+            columns = [str(column[0]) for column in cursor.description]
+            yield columns, _chunks(cursor, chunk_size, first)
+        finally:
+            cursor.close()
+            if hasattr(connection, "rollback") and driver != "sqlite3":
+                connection.rollback()  # end the read transaction a server-side cursor needed
+
+
+def _chunks(cursor: Any, chunk_size: int, first: Sequence[Any] | None) -> Iterator[Sequence[Sequence[Any]]]:
+    if first:
+        yield first
+    while rows := cursor.fetchmany(chunk_size):
+        yield rows

@@ -1,0 +1,68 @@
+"""Running totals of an import, kept so that every row read is imported, a duplicate, or an error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trackly_provider.api_types import ImportResult
+from trackly_provider.records import RowRejection
+
+MAX_REPORTED_ERRORS = 100
+
+
+@dataclass
+class ImportTally:
+    """Counts and the first errors, with indexes as positions in the query result."""
+
+    rows_read: int = 0
+    success_count: int = 0
+    error_count: int = 0
+    duplicates_skipped: int = 0
+    batches: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def _note_error(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"index": row_index, "message_id": message_id, "code": code, "error": error})
+
+    def reject_row(self, row_index: int, rejection: RowRejection) -> None:
+        """Count a row that was never sent because the API would reject it."""
+        self.error_count += 1
+        self._note_error(row_index, rejection.message_id, rejection.code, rejection.error)
+
+    def add_batch(self, result: ImportResult, row_indexes: Sequence[int], message_ids: Sequence[str]) -> None:
+        """Count one answered batch; its error indexes are mapped back to query-result positions."""
+        self.batches += 1
+        self.success_count += result.success_count
+        self.error_count += result.error_count
+        self.duplicates_skipped += result.duplicates_skipped
+        for error in result.errors:
+            self._note_error(row_indexes[error.index], message_ids[error.index], error.code, error.error)
+
+    @property
+    def confirmed(self) -> int:
+        """Rows whose outcome is known: imported, duplicate, or error."""
+        return self.success_count + self.error_count + self.duplicates_skipped
+
+    @property
+    def error_rate(self) -> float:
+        return self.error_count / self.rows_read if self.rows_read else 0.0
+
+    def as_xcom(self) -> dict[str, Any]:
+        """The JSON-serialisable summary pushed to XCom."""
+        return {
+            "rows_read": self.rows_read,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "duplicates_skipped": self.duplicates_skipped,
+            "batches": self.batches,
+            "errors": list(self.errors),
+        }
+
+    def describe_errors(self, limit: int = 5) -> str:
+        """The first errors as 'row N (message_id X): code', for logs and failure messages."""
+        return "; ".join(
+            f"row {e['index']} (message_id {e['message_id']}): {e['code']}" for e in self.errors[:limit]
+        )
