@@ -72,8 +72,16 @@ class Sandbox:
     def start(cls, workdir: Path, *extra_args: str) -> Sandbox:
         port_file = workdir / "port"
         process = subprocess.Popen(
-            [sys.executable, "-m", "trackly_provider.sandbox", "--port", "0", "--port-file", str(port_file),
-             *extra_args],
+            [
+                sys.executable,
+                "-m",
+                "trackly_provider.sandbox",
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                *extra_args,
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
@@ -126,8 +134,9 @@ class SqliteSource:
             "CREATE TABLE sms_clicks (id INTEGER PRIMARY KEY, message_id TEXT, offer_id TEXT, "
             "phone_number TEXT, sent_at TEXT, clicked_at TEXT)"
         )
-        monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}",
-                           json.dumps({"conn_type": "sqlite", "host": str(path)}))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(path)})
+        )
         return source
 
     def execute(self, sql: str, rows: list[Any] | None = None) -> None:
@@ -173,8 +182,14 @@ class PostgresSource:
                 f"CREATE TABLE {cls.table} (id BIGSERIAL PRIMARY KEY, message_id TEXT, offer_id TEXT, "
                 "phone_number TEXT, sent_at TIMESTAMPTZ, clicked_at TIMESTAMPTZ)"
             )
-        conn_json = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres",
-                     "schema": "test", "extra": source.extra}
+        conn_json = {
+            "conn_type": "postgres",
+            "host": "127.0.0.1",
+            "port": 5432,
+            "login": "postgres",
+            "schema": "test",
+            "extra": source.extra,
+        }
         monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps(conn_json))
         return source
 
@@ -214,8 +229,13 @@ class MariaDbSource:
         )
         conn.commit()
         conn.close()
-        conn_json = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root",
-                     "schema": "test"}
+        conn_json = {
+            "conn_type": "mysql",
+            "host": "127.0.0.1",
+            "port": 3306,
+            "login": "root",
+            "schema": "test",
+        }
         monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps(conn_json))
         return cls()
 

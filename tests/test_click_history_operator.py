@@ -1,0 +1,242 @@
+"""ClickHistoryImportOperator through real Airflow (dag.test) from SQLite into the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
+from trackly_provider.operators.click_history import ClickHistoryImportOperator
+
+EXPECTED_KEYS = {"rows_read", "success_count", "error_count", "duplicates_skipped", "batches", "errors"}
+
+
+def counts(xcom: dict) -> tuple[int, int, int, int, int]:
+    assert set(xcom) == EXPECTED_KEYS
+    assert xcom["success_count"] + xcom["error_count"] + xcom["duplicates_skipped"] == xcom["rows_read"]
+    return (
+        xcom["rows_read"],
+        xcom["success_count"],
+        xcom["error_count"],
+        xcom["duplicates_skipped"],
+        xcom["batches"],
+    )
+
+
+def expected_record(click) -> dict:
+    message_id, offer_id, phone_number, sent_at, clicked_at = click
+    return {
+        "message_id": message_id,
+        "offer_id": offer_id,
+        "phone_number": phone_number,
+        "send_timestamp": sent_at.isoformat(),
+        "timestamp": clicked_at.isoformat(),
+    }
+
+
+def test_valid_rows_arrive_record_by_record(airflow, sandbox, sqlite_source):
+    rows = clicks(5)
+    sqlite_source.insert_clicks(rows)
+    result = airflow.run_operator()
+    assert result.state == "success"
+    assert counts(result.xcom) == (5, 5, 0, 0, 1)
+    assert result.xcom["errors"] == []
+    assert sandbox.received() == [expected_record(row) for row in rows]
+
+
+def test_mixed_good_and_bad_rows_are_counted_exactly_with_query_indexes(
+    airflow, sandbox, sqlite_source, capfd
+):
+    good = clicks(6)
+    rows = [
+        good[0],
+        (None, "offer-1", "+12025550101", None, "2025-11-15 10:00:00"),  # 1: missing message id
+        good[1],
+        ("m-3", "offer-1", "", None, "2025-11-15 10:00:00"),  # 3: empty phone
+        ("m-4", "offer-1", "+12025550104", None, "15/11/2025 10:00"),  # 4: not ISO 8601
+        good[2],
+        ("unknown-6", "offer-1", "+12025550106", None, "2025-11-15 10:00:00"),  # 6: sandbox: not found
+        good[3],
+        ("m-8", "unknown-offer", "+12025550108", None, "2025-11-15 10:00:00"),  # 8: offer not found
+        good[4],
+        ("m-10", None, "+12025550110", None, "2025-11-15 10:00:00"),  # 10: missing offer id
+        good[5],
+    ]
+    sqlite_source.insert_clicks(rows)
+    result = airflow.run_operator(batch_size=3, max_error_rate=0.5)
+    assert result.state == "success"
+    assert counts(result.xcom) == (12, 6, 6, 0, 3)
+    assert [(e["index"], e["message_id"], e["code"]) for e in result.xcom["errors"]] == [
+        (1, None, "missing_message_id"),
+        (3, "m-3", "missing_phone_number"),
+        (4, "m-4", "invalid_timestamp"),
+        (6, "unknown-6", "message_not_found"),
+        (8, "m-8", "offer_not_found"),
+        (10, "m-10", "missing_offer_id"),
+    ]
+    # Only the rows that can be valid were sent, in order, in batches of at most 3.
+    assert [r["message_id"] for r in sandbox.received()] == [
+        "msg-0000000",
+        "msg-0000001",
+        "msg-0000002",
+        "unknown-6",
+        "msg-0000003",
+        "m-8",
+        "msg-0000004",
+        "msg-0000005",
+    ]
+    assert all(len(request) <= 3 for request in sandbox.requests())
+    assert sorted(sandbox.stored()) == [f"msg-000000{i}" for i in range(6)]
+    log = capfd.readouterr().out
+    assert "Rejected row 4 (message_id m-4): invalid_timestamp" in log
+
+
+def test_duplicate_message_ids_in_one_run_count_as_duplicates(airflow, sandbox, sqlite_source):
+    rows = clicks(3)
+    sqlite_source.insert_clicks([rows[0], rows[1], rows[0], rows[2], rows[1]])
+    result = airflow.run_operator(batch_size=2)
+    assert counts(result.xcom) == (5, 3, 0, 2, 3)
+    assert len(sandbox.stored()) == 3
+
+
+def test_rerun_of_the_same_rows_is_all_duplicates(airflow, sandbox, sqlite_source):
+    sqlite_source.insert_clicks(clicks(40))
+    first = airflow.run_operator()
+    second = airflow.run_operator()
+    assert counts(first.xcom) == (40, 40, 0, 0, 1)
+    assert second.state == "success"
+    assert counts(second.xcom) == (40, 0, 0, 40, 1)
+    assert len(sandbox.stored()) == 40
+
+
+def test_more_than_1000_rows_go_in_several_batches_none_over_1000(airflow, sandbox, sqlite_source):
+    rows = clicks(2503)
+    sqlite_source.insert_clicks(rows)
+    result = airflow.run_operator()
+    assert counts(result.xcom) == (2503, 2503, 0, 0, 3)
+    assert [len(request) for request in sandbox.requests()] == [1000, 1000, 503]
+    assert [r["message_id"] for r in sandbox.received()] == [row[0] for row in rows]
+
+
+def test_zero_rows_send_nothing_and_succeed_with_zeros(airflow, sandbox, sqlite_source):
+    result = airflow.run_operator()
+    assert result.state == "success"
+    assert counts(result.xcom) == (0, 0, 0, 0, 0)
+    assert sandbox.state()["requests_seen"] == 0
+
+
+def test_missing_columns_fail_before_any_request_and_show_how_to_alias(
+    airflow, sandbox, sqlite_source, capfd
+):
+    sqlite_source.insert_clicks(clicks(3))
+    result = airflow.run_operator(sql="SELECT message_id, offer_id, phone_number, clicked_at FROM sms_clicks")
+    assert result.state == "failed"
+    assert sandbox.state()["requests_seen"] == 0
+    log = capfd.readouterr().out
+    assert "missing the required column(s) timestamp" in log
+    assert "clicked_at AS timestamp" in log
+
+
+def test_extra_columns_are_ignored_with_one_warning(airflow, sandbox, sqlite_source, capfd):
+    sqlite_source.insert_clicks(clicks(2))
+    sql = SELECT_ALL.replace("SELECT ", "SELECT id, 'x' AS campaign, ")
+    result = airflow.run_operator(sql=sql)
+    assert counts(result.xcom) == (2, 2, 0, 0, 1)
+    assert set(sandbox.received()[0]) == {
+        "message_id",
+        "offer_id",
+        "phone_number",
+        "send_timestamp",
+        "timestamp",
+    }
+    assert capfd.readouterr().out.count("Ignoring column(s) Trackly does not use: id, campaign") == 1
+
+
+def test_numbers_as_ids_and_naive_text_timestamps_are_converted(airflow, sandbox, sqlite_source):
+    sql = (
+        "SELECT 42 AS message_id, 7 AS offer_id, '+12025550042' AS phone_number, "
+        "'2025-11-15 23:59:59.999999' AS timestamp"
+    )
+    result = airflow.run_operator(sql=sql)
+    assert counts(result.xcom) == (1, 1, 0, 0, 1)
+    assert sandbox.received() == [
+        {
+            "message_id": "42",
+            "offer_id": "7",
+            "phone_number": "+12025550042",
+            "timestamp": "2025-11-15T23:59:59.999999+00:00",
+        }
+    ]
+
+
+def test_sql_and_parameters_are_templated_and_bound(airflow, sandbox, sqlite_source):
+    sqlite_source.insert_clicks(clicks(10))
+    sql = SELECT_ALL.replace("ORDER BY", "WHERE clicked_at >= {{ task.sql_placeholder }} ORDER BY")
+    result = airflow.run_operator(sql=sql, parameters=["{{ '2025-11-15 00:00:07' }}"])
+    assert counts(result.xcom) == (3, 3, 0, 0, 1)
+    assert [r["message_id"] for r in sandbox.received()] == ["msg-0000007", "msg-0000008", "msg-0000009"]
+
+
+def test_sql_can_be_a_sql_file(airflow, sandbox, sqlite_source):
+    sqlite_source.insert_clicks(clicks(2))
+    (airflow.dags_dir / "clicks_query.sql").write_text(SELECT_ALL)
+    result = airflow.run_operator(sql="clicks_query.sql")
+    assert counts(result.xcom) == (2, 2, 0, 0, 1)
+
+
+def test_error_rate_over_the_limit_fails_after_processing_everything_and_pushes_counts(
+    airflow, sandbox, sqlite_source, capfd
+):
+    sqlite_source.insert_clicks([*clicks(3), ("unknown-1", "o", "+12025550001", None, "2025-11-15 10:00:00")])
+    result = airflow.run_operator(max_error_rate=0.2)
+    assert result.state == "failed"
+    assert counts(result.xcom) == (4, 3, 1, 0, 1)
+    assert len(sandbox.stored()) == 3
+    assert (
+        "1 of 4 rows (25.00%) were rejected, more than max_error_rate=0.2 allows. Imported 3, "
+        "duplicates 0. First errors: row 3 (message_id unknown-1): message_not_found"
+    ) in capfd.readouterr().out
+
+
+def test_malformed_key_fails_the_task_without_a_request(airflow, sandbox, sqlite_source, monkeypatch, capfd):
+    bad_key = "trk_not-a-valid-key"
+    set_trackly_connection(monkeypatch, sandbox.url, bad_key)
+    sqlite_source.insert_clicks(clicks(2))
+    result = airflow.run_operator()
+    assert result.state == "failed"
+    assert sandbox.state()["requests_seen"] == 0
+    log = capfd.readouterr().out
+    assert "Connection 'trackly_default' has a malformed API key" in log
+    assert bad_key not in log
+
+
+def test_401_from_the_sandbox_fails_naming_the_connection(
+    airflow, sandbox, sqlite_source, monkeypatch, capfd
+):
+    wrong_key = "trk_" + "Z" * 32
+    set_trackly_connection(monkeypatch, sandbox.url, wrong_key)
+    sqlite_source.insert_clicks(clicks(2))
+    result = airflow.run_operator()
+    assert result.state == "failed"
+    assert sandbox.stored() == {}
+    log = capfd.readouterr().out
+    assert "Trackly rejected the API key of connection 'trackly_default'" in log
+    assert "HTTP 401 invalid_api_key: Invalid API key" in log
+    assert wrong_key not in log
+
+
+@pytest.mark.parametrize("batch_size", [0, 1001, 2.5])
+def test_batch_size_outside_1_to_1000_fails_when_the_dag_is_parsed(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be"):
+        ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="x", batch_size=batch_size)
+
+
+def test_operator_makes_no_connection_at_construction():
+    operator = ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="does_not_exist")
+    assert "source_hook" not in operator.__dict__
+    assert "trackly_hook" not in operator.__dict__
+
+
+def test_a_utc_day_is_sent_as_utc_whatever_the_offset(airflow, sandbox, sqlite_source):
+    sqlite_source.insert_clicks([("m1", "o1", "+12025550001", None, "2025-11-15T01:00:00+02:00")])
+    airflow.run_operator()
+    assert sandbox.received()[0]["timestamp"] == utc(2025, 11, 14, 23).isoformat()

@@ -1,0 +1,189 @@
+"""TracklyHook against httpx.MockTransport: headers, request shape, error mapping, connection test.
+
+MockTransport stands in for the network here only; the operator tests use the sandbox over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.helpers import set_trackly_connection
+from trackly_provider import __version__
+from trackly_provider.api_types import ImportResult, RecordError
+from trackly_provider.exceptions import (
+    TracklyApiError,
+    TracklyAuthError,
+    TracklyConfigError,
+    TracklyResponseError,
+)
+from trackly_provider.hooks.trackly import TracklyHook
+
+KEY = "trk_0123456789abcdef0123456789ABCDEF"
+RECORD = {
+    "message_id": "m1",
+    "offer_id": "o1",
+    "phone_number": "+12025559876",
+    "timestamp": "2025-11-15T14:35:22+00:00",
+}
+
+
+def ok_body(records: list, **overrides):
+    body = {"success_count": len(records), "error_count": 0, "duplicates_skipped": 0, "errors": []}
+    return {**body, **overrides}
+
+
+@pytest.fixture
+def make_hook(monkeypatch):
+    def make(handler, *, key=KEY, host="api.tracklysms.test", extra=None, **kwargs):
+        set_trackly_connection(monkeypatch, host, key, extra)
+        return TracklyHook(transport=httpx.MockTransport(handler), sleep=lambda _: None, **kwargs)
+
+    return make
+
+
+def test_import_posts_records_with_key_and_provider_user_agent(make_hook):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=ok_body(json.loads(request.content)["records"]))
+
+    result = make_hook(handler, key=f"{KEY}\n").import_clicks([RECORD])
+    (request,) = seen
+    assert str(request.url) == "https://api.tracklysms.test/api/v2/history/clicks"
+    assert request.method == "POST"
+    assert request.headers["X-Api-Key"] == KEY
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["User-Agent"] == f"airflow-provider-trackly/{__version__}"
+    assert "Authorization" not in request.headers
+    assert json.loads(request.content) == {"records": [RECORD]}
+    assert result == ImportResult(1, 0, 0, [])
+
+
+def test_one_pooled_client_serves_every_request(make_hook):
+    hook = make_hook(lambda r: httpx.Response(200, json=ok_body([1])))
+    client = hook.get_conn()
+    hook.import_clicks([RECORD])
+    hook.import_clicks([RECORD])
+    assert hook.get_conn() is client
+
+
+@pytest.mark.parametrize("count", [0, 1001])
+def test_batch_outside_1_to_1000_is_refused_before_any_request(make_hook, count):
+    hook = make_hook(lambda r: pytest.fail("no request may be sent"))
+    with pytest.raises(ValueError, match=f"1 to 1000 records per request, got {count}"):
+        hook.import_clicks([RECORD] * count)
+
+
+def test_per_record_errors_are_parsed(make_hook):
+    body = {
+        "success_count": 1,
+        "error_count": 1,
+        "duplicates_skipped": 1,
+        "errors": [{"index": 2, "code": "message_not_found", "error": "No message exists"}],
+    }
+    hook = make_hook(lambda r: httpx.Response(200, json=body))
+    assert hook.import_clicks([RECORD] * 3) == ImportResult(
+        1, 1, 1, [RecordError(2, "message_not_found", "No message exists")]
+    )
+
+
+def test_counts_that_do_not_add_up_fail_loudly(make_hook):
+    hook = make_hook(lambda r: httpx.Response(200, json=ok_body([1, 2])))
+    with pytest.raises(TracklyResponseError, match=r"sent 3 records.*= 2\. Not trusting"):
+        hook.import_clicks([RECORD] * 3)
+
+
+def test_error_index_out_of_range_fails_loudly(make_hook):
+    body = {
+        "success_count": 0,
+        "error_count": 1,
+        "duplicates_skipped": 0,
+        "errors": [{"index": 5, "code": "save_error", "error": "x"}],
+    }
+    hook = make_hook(lambda r: httpx.Response(200, json=body))
+    with pytest.raises(TracklyResponseError, match=r"index is outside 0\.\.0"):
+        hook.import_clicks([RECORD])
+
+
+def test_401_is_an_auth_error_naming_the_connection_with_the_api_code(make_hook):
+    hook = make_hook(
+        lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"})
+    )
+    with pytest.raises(TracklyAuthError) as raised:
+        hook.import_clicks([RECORD])
+    assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
+    assert "rejected the API key of connection 'trackly_default'" in str(raised.value)
+    assert "HTTP 401 invalid_api_key: Invalid API key" in str(raised.value)
+    assert KEY not in str(raised.value)
+
+
+def test_403_without_code_says_the_account_may_be_suspended(make_hook):
+    hook = make_hook(lambda r: httpx.Response(403, json={"error": "Account suspended"}))
+    with pytest.raises(
+        TracklyAuthError, match=r"account may be suspended.*HTTP 403: Account suspended"
+    ) as raised:
+        hook.import_clicks([RECORD])
+    assert raised.value.code is None
+
+
+def test_404_with_non_json_body_is_an_api_error_describing_the_body(make_hook):
+    hook = make_hook(
+        lambda r: httpx.Response(404, text="<html>nope</html>", headers={"content-type": "text/html"})
+    )
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert not isinstance(raised.value, TracklyAuthError)
+    assert (raised.value.status, raised.value.code) == (404, None)
+    assert "Not Found (non-JSON body, text/html, 17 bytes)" in str(raised.value)
+
+
+def test_400_with_message_field_uses_it(make_hook):
+    hook = make_hook(lambda r: httpx.Response(400, json={"message": "records must be an array"}))
+    with pytest.raises(TracklyApiError, match="HTTP 400: records must be an array"):
+        hook.import_clicks([RECORD])
+
+
+def test_200_with_non_json_body_is_untrusted(make_hook):
+    hook = make_hook(lambda r: httpx.Response(200, text="OK"))
+    with pytest.raises(TracklyResponseError, match="not a JSON object"):
+        hook.import_clicks([RECORD])
+
+
+def test_malformed_key_fails_before_any_request(make_hook):
+    hook = make_hook(lambda r: pytest.fail("no request may be sent"), key="trk_tooshort")
+    with pytest.raises(TracklyConfigError, match="'trackly_default' has a malformed API key"):
+        hook.import_clicks([RECORD])
+
+
+def test_connection_test_reads_lists(make_hook):
+    paths = []
+
+    def handler(request):
+        paths.append((request.method, request.url.path))
+        return httpx.Response(200, json={"lists": []})
+
+    assert make_hook(handler).test_connection() == (
+        True,
+        "Connected to Trackly at https://api.tracklysms.test.",
+    )
+    assert paths == [("GET", "/api/v2/lists")]
+
+
+def test_connection_test_reports_a_rejected_key(make_hook):
+    hook = make_hook(
+        lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"})
+    )
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "rejected the API key" in message
+    assert KEY not in message
+
+
+def test_ui_field_behaviour_relabels_and_hides_unused_fields():
+    behaviour = TracklyHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    assert set(behaviour["hidden_fields"]) == {"schema", "login"}

@@ -1,0 +1,48 @@
+"""The package is a provider Airflow discovers: entry point, connection type, hook and operator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from trackly_provider import __version__
+
+
+def test_entry_point_points_at_get_provider_info():
+    (entry,) = [
+        e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("trackly_provider")
+    ]
+    info = entry.load()()
+    assert info["package-name"] == "airflow-provider-trackly"
+    assert info["versions"] == [__version__]
+    assert info["connection-types"] == [
+        {
+            "hook-class-name": "trackly_provider.hooks.trackly.TracklyHook",
+            "hook-name": "Trackly SMS",
+            "connection-type": "trackly",
+        }
+    ]
+
+
+def test_airflow_lists_the_provider_and_its_connection_type(airflow_home):
+    airflow = str(Path(sys.executable).parent / "airflow")
+    providers = json.loads(
+        subprocess.run(
+            [airflow, "providers", "list", "-o", "json"], check=True, capture_output=True, text=True
+        ).stdout
+    )
+    assert {"package_name": "airflow-provider-trackly", "version": __version__} in [
+        {"package_name": p["package_name"], "version": p["version"]} for p in providers
+    ]
+    hooks = json.loads(
+        subprocess.run(
+            [airflow, "providers", "hooks", "-o", "json"], check=True, capture_output=True, text=True
+        ).stdout
+    )
+    assert any(
+        h["connection_type"] == "trackly" and h["class"] == "trackly_provider.hooks.trackly.TracklyHook"
+        for h in hooks
+    )

@@ -1,0 +1,96 @@
+"""Rows -> API records: column mapping, value conversion, and rejection with the API's codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from trackly_provider.records import (
+    MissingColumnsError,
+    RowRejection,
+    id_text,
+    iso_timestamp,
+    make_record_builder,
+    plan_columns,
+)
+
+COLUMNS = ["message_id", "offer_id", "phone_number", "send_timestamp", "timestamp"]
+build = make_record_builder(plan_columns(COLUMNS))
+
+
+def test_missing_columns_error_names_them_and_shows_how_to_alias():
+    with pytest.raises(MissingColumnsError) as raised:
+        plan_columns(["message_id", "offer_id", "phone", "clicked_at"])
+    message = str(raised.value)
+    assert "phone_number, timestamp" in message
+    assert "returned message_id, offer_id, phone, clicked_at" in message
+    assert "clicked_at AS timestamp" in message
+
+
+def test_columns_match_case_insensitively_and_extras_are_listed():
+    layout = plan_columns(["MESSAGE_ID", "Offer_Id", "PHONE_NUMBER", "TIMESTAMP", "campaign"])
+    assert layout.positions == {"message_id": 0, "offer_id": 1, "phone_number": 2, "timestamp": 3}
+    assert layout.ignored == ["campaign"]
+
+
+def test_a_full_row_becomes_a_record_in_utc_iso_8601():
+    sent = datetime(2025, 11, 15, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+    clicked = datetime(2025, 11, 15, 14, 35, 22, 123456, tzinfo=UTC)
+    assert build(["a1", "o1", "+12025559876", sent, clicked]) == {
+        "message_id": "a1",
+        "offer_id": "o1",
+        "phone_number": "+12025559876",
+        "send_timestamp": "2025-11-15T14:30:00+00:00",
+        "timestamp": "2025-11-15T14:35:22.123456+00:00",
+    }
+
+
+def test_naive_datetimes_and_offsetless_text_are_taken_as_utc():
+    assert iso_timestamp(datetime(2025, 11, 15, 23, 59, 59, 999999)) == "2025-11-15T23:59:59.999999+00:00"
+    assert iso_timestamp("2025-11-15 00:00:00") == "2025-11-15T00:00:00+00:00"
+    assert iso_timestamp("2025-11-15T01:00:00+01:00") == "2025-11-15T00:00:00+00:00"
+    assert iso_timestamp("2025-11-15T00:00:00Z") == "2025-11-15T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("bad", ["15/11/2025 10:00", "yesterday", "2025-13-01 00:00:00", 1731628800, b"x"])
+def test_non_iso_timestamps_are_invalid(bad):
+    assert iso_timestamp(bad) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(42, "42"), (42.0, "42"), (Decimal("7"), "7"), (" m-1 ", "m-1"), (12.5, "12.5")]
+)
+def test_ids_that_are_numbers_become_strings(value, text):
+    assert id_text(value) == text
+
+
+@pytest.mark.parametrize(
+    ("row", "code", "message_id"),
+    [
+        ([None, "o", "+1", None, "2025-11-15 10:00:00"], "missing_message_id", None),
+        (["", "o", "+1", None, "2025-11-15 10:00:00"], "missing_message_id", None),
+        (["m", None, "+1", None, "2025-11-15 10:00:00"], "missing_offer_id", "m"),
+        (["m", "o", "  ", None, "2025-11-15 10:00:00"], "missing_phone_number", "m"),
+        (["m", "o", "+1", None, None], "missing_timestamp", "m"),
+        (["m", "o", "+1", None, ""], "missing_timestamp", "m"),
+        (["m", "o", "+1", None, "not a date"], "invalid_timestamp", "m"),
+        (["m", "o", "+1", "not a date", "2025-11-15 10:00:00"], "invalid_timestamp", "m"),
+    ],
+)
+def test_rows_the_api_would_reject_get_its_code_and_no_personal_data(row, code, message_id):
+    rejection = build(row)
+    assert isinstance(rejection, RowRejection)
+    assert (rejection.code, rejection.message_id) == (code, message_id)
+    assert "+1" not in rejection.error
+
+
+def test_empty_optional_send_timestamp_is_left_out():
+    record = build(["m", "o", "+1", None, "2025-11-15 10:00:00"])
+    assert record == {
+        "message_id": "m",
+        "offer_id": "o",
+        "phone_number": "+1",
+        "timestamp": "2025-11-15T10:00:00+00:00",
+    }

@@ -1,0 +1,92 @@
+"""The sandbox honours the API contract, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from trackly_provider.sandbox import SANDBOX_API_KEY
+
+GOOD = {
+    "message_id": "m1",
+    "offer_id": "o1",
+    "phone_number": "+12025559876",
+    "timestamp": "2025-11-15T14:35:22Z",
+}
+
+
+@pytest.fixture
+def api(sandbox):
+    with httpx.Client(base_url=sandbox.url, headers={"X-Api-Key": SANDBOX_API_KEY}) as client:
+        yield client
+
+
+def post(api, records):
+    return api.post("/api/v2/history/clicks", json={"records": records})
+
+
+def test_missing_and_wrong_keys_get_the_documented_401_bodies(sandbox):
+    with httpx.Client(base_url=sandbox.url) as client:
+        missing = client.post("/api/v2/history/clicks", json={"records": [GOOD]})
+        wrong = client.get("/api/v2/lists", headers={"X-Api-Key": "trk_" + "0" * 32})
+    assert (missing.status_code, missing.json()) == (
+        401,
+        {"error": "API key required", "code": "missing_api_key"},
+    )
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid API key", "code": "invalid_api_key"})
+
+
+def test_lists_answers_with_a_valid_key(api):
+    response = api.get("/api/v2/lists")
+    assert response.status_code == 200
+    assert "lists" in response.json()
+
+
+@pytest.mark.parametrize("body", [{}, {"records": []}, {"records": "x"}])
+def test_missing_or_empty_records_is_400(api, body):
+    response = api.post("/api/v2/history/clicks", json=body)
+    assert (response.status_code, response.json()["code"]) == (400, "missing_records")
+
+
+def test_more_than_1000_records_is_413_too_many_records(api):
+    response = post(api, [GOOD] * 1001)
+    assert (response.status_code, response.json()["code"]) == (413, "too_many_records")
+
+
+def test_per_record_validation_and_known_ids(api):
+    records = [
+        GOOD,
+        {**GOOD, "message_id": ""},
+        {**GOOD, "message_id": "m3", "offer_id": None},
+        {k: v for k, v in {**GOOD, "message_id": "m4"}.items() if k != "phone_number"},
+        {k: v for k, v in {**GOOD, "message_id": "m5"}.items() if k != "timestamp"},
+        {**GOOD, "message_id": "m6", "timestamp": "15/11/2025"},
+        {**GOOD, "message_id": "unknown-7"},
+        {**GOOD, "message_id": "m8", "offer_id": "unknown-offer"},
+        {**GOOD, "message_id": "m9", "send_timestamp": "2025-11-15T14:30:00Z"},
+    ]
+    body = post(api, records).json()
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (1, "missing_message_id"),
+        (2, "missing_offer_id"),
+        (3, "missing_phone_number"),
+        (4, "missing_timestamp"),
+        (5, "invalid_timestamp"),
+        (6, "message_not_found"),
+        (7, "offer_not_found"),
+    ]
+    assert (body["success_count"], body["error_count"], body["duplicates_skipped"]) == (2, 7, 0)
+
+
+def test_one_click_per_message_id_within_and_across_requests(api, sandbox):
+    first = post(api, [GOOD, {**GOOD, "offer_id": "o2"}]).json()
+    second = post(api, [GOOD]).json()
+    assert (first["success_count"], first["duplicates_skipped"]) == (1, 1)
+    assert (second["success_count"], second["duplicates_skipped"]) == (0, 1)
+    assert sandbox.stored() == {"m1": GOOD}
+
+
+def test_errors_are_capped_at_100_but_counted(api):
+    body = post(api, [{**GOOD, "message_id": f"unknown-{i}"} for i in range(250)]).json()
+    assert body["error_count"] == 250
+    assert len(body["errors"]) == 100
