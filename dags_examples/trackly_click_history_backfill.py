@@ -1,0 +1,104 @@
+"""
+### Trackly click history backfill
+
+Imports historical SMS clicks from the `trackly_source` SQL connection into Trackly SMS
+(`trackly_default` connection), one UTC day at a time.
+
+**Source table** (any SQL database: SQLite, PostgreSQL, MySQL/MariaDB...):
+
+| column | type | notes |
+|---|---|---|
+| `message_id` | text | the Trackly message the click belongs to |
+| `offer_id` | text | the Trackly offer clicked |
+| `phone_number` | text | E.164, e.g. `+12025559876` |
+| `sent_at` | timestamp, UTC | sent as `send_timestamp`; may be NULL |
+| `clicked_at` | timestamp, UTC | sent as `timestamp`; the partition column |
+
+Timestamp types: SQLite `TEXT` in SQLite's own UTC form `YYYY-MM-DD HH:MM:SS[.ffffff]`;
+PostgreSQL `TIMESTAMPTZ`; MySQL/MariaDB `DATETIME(6)` holding UTC. Index `clicked_at`.
+
+**Partitions.** Each day is the half-open UTC interval `[00:00, next 00:00)`: a click at exactly
+midnight belongs to the day that starts then. A scheduled run covers its data interval, one day,
+and starts only once that day is over. `catchup=True` fills history from `START_DATE`; so do
+`airflow backfill create --dag-id trackly_click_history_backfill --from-date ... --to-date ...`
+and the UI's backfill button.
+
+**Manual range.** Trigger with params `start_date` and `end_date` (`YYYY-MM-DD`, inclusive, both
+or neither, at most 366 days): each day becomes its own mapped `import_clicks` task instance.
+
+**Load on the API.** At most `MAX_ACTIVE_RUNS` runs and `MAX_PARALLEL_DAYS` day imports at once.
+Re-running a day is safe: Trackly stores one click per message and reports the rest as duplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from trackly_provider.operators.click_history import ClickHistoryImportOperator
+from trackly_provider.partitions import MAX_RANGE_DAYS, PartitionRangeError, plan_partitions
+
+START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
+MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
+MAX_PARALLEL_DAYS = 4  # day imports at once across all runs of this DAG
+MAX_ERROR_RATE = 0.05  # fail a day when more than 5% of its rows are rejected
+
+# The same text works on every source: the placeholder is the source driver's own (? or %s), and the
+# operator passes the day's bounds as values that driver compares correctly with UTC timestamps.
+CLICKS_FOR_INTERVAL = """
+SELECT message_id, offer_id, phone_number, sent_at AS send_timestamp, clicked_at AS timestamp
+FROM sms_clicks
+WHERE clicked_at >= {{ task.sql_placeholder }} AND clicked_at < {{ task.sql_placeholder }}
+ORDER BY clicked_at, message_id
+"""
+
+with DAG(
+    dag_id="trackly_click_history_backfill",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=True,
+    max_active_runs=MAX_ACTIVE_RUNS,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    params={
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="First day to import (YYYY-MM-DD, UTC). Leave empty for the run's interval.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description=f"Last day to import, inclusive (at most {MAX_RANGE_DAYS} days).",
+        ),
+    },
+    doc_md=__doc__,
+    tags=["trackly"],
+) as dag:
+
+    @task
+    def plan_days(
+        params: dict[str, Any], data_interval_start: datetime, data_interval_end: datetime
+    ) -> list[list[datetime]]:
+        """The `[start, end)` bounds of each day to import: the run's interval, or the params' range."""
+        try:
+            return plan_partitions(
+                params.get("start_date"), params.get("end_date"), data_interval_start, data_interval_end
+            )
+        except PartitionRangeError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    ClickHistoryImportOperator.partial(
+        task_id="import_clicks",
+        sql=CLICKS_FOR_INTERVAL,
+        sql_conn_id="trackly_source",
+        trackly_conn_id="trackly_default",
+        max_error_rate=MAX_ERROR_RATE,
+        max_active_tis_per_dag=MAX_PARALLEL_DAYS,
+        map_index_template="{{ task.parameters[0].strftime('%Y-%m-%d') }}",
+    ).expand(parameters=plan_days())

@@ -1,0 +1,203 @@
+"""The example DAG in real Airflow: parsing, its timetable, day boundaries on every source, manual ranges."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable as SdkCronTimetable
+
+from tests.helpers import REPO, load_dag, utc
+
+DAGS_EXAMPLES = REPO / "dags_examples"
+DAG_FILE = DAGS_EXAMPLES / "trackly_click_history_backfill.py"
+DAY = utc(2025, 11, 15)
+US = timedelta(microseconds=1)
+
+
+@pytest.fixture
+def backfill_dag(airflow):
+    """The example DAG, copied into the test dags folder as a user would deploy it."""
+    target = Path(airflow.dags_dir) / DAG_FILE.name
+    shutil.copy(DAG_FILE, target)
+    yield load_dag(target, "trackly_click_history_backfill")
+    target.unlink()
+
+
+def run_day(dag, day):
+    """A run whose data interval is ``[day, day + 1)``, as the scheduler creates for ``day``.
+
+    ``dag.test(logical_date=X)`` infers the interval that ends at X, as Airflow does for manual runs.
+    """
+    return dag.test(logical_date=day + timedelta(days=1))
+
+
+def import_results(run) -> dict[str, dict]:
+    """The XCom counts of each mapped import, by day (the rendered map index)."""
+    return {
+        ti.rendered_map_index: ti.xcom_pull(task_ids="import_clicks", map_indexes=ti.map_index)
+        for ti in run.get_task_instances()
+        if ti.task_id == "import_clicks"
+    }
+
+
+def task_states(run) -> dict[tuple[str, int], str]:
+    return {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+
+
+def boundary_rows():
+    """Clicks at and around the midnights that bound DAY, each named after the day it belongs to."""
+    moments = {
+        "prev-last": DAY - US,
+        "day-first": DAY,
+        "day-second": DAY + US,
+        "day-last": DAY + timedelta(days=1) - US,
+        "next-first": DAY + timedelta(days=1),
+        "next-second": DAY + timedelta(days=1) + US,
+        "prev-first": DAY - timedelta(days=1),
+    }
+    return [(name, "offer-1", "+12025550100", None, moment) for name, moment in moments.items()]
+
+
+def test_every_example_dag_imports_without_errors_or_warnings_of_ours():
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=str(DAGS_EXAMPLES))
+    assert bag.import_errors == {}
+    assert "trackly_click_history_backfill" in bag.dag_ids
+    ours = [w for w in caught if "trackly" in str(w.filename) or "dags_examples" in str(w.filename)]
+    assert ours == []
+
+
+def test_parsing_opens_no_connection(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the DAG file opened a connection at parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr("airflow.sdk.BaseHook.get_connection", refuse)
+    dag = load_dag(DAG_FILE, "trackly_click_history_backfill")
+    assert dag.dag_id == "trackly_click_history_backfill"
+
+
+def test_timetable_gives_one_utc_day_and_runs_after_it_ends():
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag = load_dag(DAG_FILE, "trackly_click_history_backfill")
+    assert isinstance(dag.timetable, SdkCronTimetable)
+    timetable = coerce_to_core_timetable(dag.timetable)
+    restriction = TimeRestriction(earliest=utc(2025, 11, 1), latest=None, catchup=True)
+    first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    assert first.data_interval == DataInterval(utc(2025, 11, 1), utc(2025, 11, 2))
+    assert first.run_after == utc(2025, 11, 2)  # day 1 is imported only once it is over
+    second = timetable.next_dagrun_info(
+        last_automated_data_interval=first.data_interval, restriction=restriction
+    )
+    assert second.data_interval == DataInterval(utc(2025, 11, 2), utc(2025, 11, 3))
+    assert second.run_after == second.data_interval.end
+    assert dag.catchup is True
+    assert dag.max_active_runs == 4
+
+
+@pytest.mark.parametrize("source_name", ["sqlite_source", "postgres_source", "mariadb_source"])
+def test_day_boundaries_are_half_open_and_consecutive_days_are_disjoint(
+    request, source_name, backfill_dag, sandbox
+):
+    source = request.getfixturevalue(source_name)
+    source.insert_clicks(boundary_rows())
+    imported: dict[str, set[str]] = {}
+    for label, day in (("prev", DAY - timedelta(days=1)), ("day", DAY), ("next", DAY + timedelta(days=1))):
+        before = set(sandbox.stored())
+        run = run_day(backfill_dag, day)
+        (counts,) = import_results(run).values()
+        imported[label] = set(sandbox.stored()) - before
+        assert counts["rows_read"] == len(imported[label]) == counts["success_count"]
+    assert imported == {
+        "prev": {"prev-first", "prev-last"},
+        "day": {"day-first", "day-second", "day-last"},
+        "next": {"next-first", "next-second"},
+    }
+    assert sandbox.stored()["day-first"]["timestamp"] == "2025-11-15T00:00:00+00:00"
+    assert sandbox.stored()["day-last"]["timestamp"] == "2025-11-15T23:59:59.999999+00:00"
+
+
+def test_postgres_session_time_zone_does_not_move_the_boundaries(backfill_dag, sandbox, monkeypatch):
+    from tests.helpers import PostgresSource
+
+    source = PostgresSource.create(monkeypatch, extra={"options": "-c timezone=Pacific/Kiritimati"})
+    try:
+        source.insert_clicks(boundary_rows())
+        run_day(backfill_dag, DAY)
+        assert set(sandbox.stored()) == {"day-first", "day-second", "day-last"}
+    finally:
+        source.drop()
+
+
+def test_manual_range_imports_each_day_as_its_own_mapped_task(backfill_dag, sandbox, sqlite_source):
+    sqlite_source.insert_clicks(boundary_rows())
+    run = backfill_dag.test(run_conf={"start_date": "2025-11-14", "end_date": "2025-11-16"})
+    results = import_results(run)
+    assert {day: r["success_count"] for day, r in results.items()} == {
+        "2025-11-14": 2,
+        "2025-11-15": 3,
+        "2025-11-16": 2,
+    }
+    assert all(r["rows_read"] == r["success_count"] for r in results.values())
+    assert len(sandbox.stored()) == 7
+
+
+def test_rerunning_a_day_reports_duplicates_not_errors(backfill_dag, sandbox, sqlite_source):
+    sqlite_source.insert_clicks(boundary_rows())
+    run_day(backfill_dag, DAY)
+    rerun = run_day(backfill_dag, DAY)
+    (counts,) = import_results(rerun).values()
+    assert (
+        counts["rows_read"],
+        counts["success_count"],
+        counts["duplicates_skipped"],
+        counts["error_count"],
+    ) == (
+        3,
+        0,
+        3,
+        0,
+    )
+    assert str(rerun.state) == "success"
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"start_date": "2025-11-14"}, "Give both start_date and end_date"),
+        ({"end_date": "2025-11-14"}, "Give both start_date and end_date"),
+        ({"start_date": "2025-11-16", "end_date": "2025-11-14"}, "end_date 2025-11-14 is before start_date"),
+        (
+            {"start_date": "2024-01-01", "end_date": "2025-11-14"},
+            "has 684 days, more than the maximum of 366",
+        ),
+    ],
+)
+def test_bad_range_params_fail_at_once_with_a_clear_message(
+    backfill_dag, sandbox, sqlite_source, capfd, conf, message
+):
+    sqlite_source.insert_clicks(boundary_rows())
+    run = backfill_dag.test(run_conf=conf)
+    states = task_states(run)
+    assert states[("plan_days", -1)] == "failed"
+    assert not any(task == "import_clicks" and state == "success" for (task, _), state in states.items())
+    assert sandbox.state()["requests_seen"] == 0
+    assert message in capfd.readouterr().out
+
+
+def test_a_range_param_that_is_not_a_date_is_refused_when_triggered(backfill_dag, sandbox):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="param start_date: '15/11/2025' is not a 'date'"):
+        backfill_dag.test(run_conf={"start_date": "15/11/2025", "end_date": "2025-11-16"})
+    assert sandbox.state()["requests_seen"] == 0

@@ -1,0 +1,59 @@
+"""Daily UTC partitions for backfills: half-open ``[start, end)`` days (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+MAX_RANGE_DAYS = 366
+
+
+class PartitionRangeError(ValueError):
+    """A manual range (``start_date``/``end_date`` params) that cannot be run."""
+
+
+def _parse_day(name: str, value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise PartitionRangeError(f"{name} must be a date written YYYY-MM-DD, got {value!r}.") from None
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The half-open UTC interval of one calendar day: midnight to the next midnight."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def manual_range_days(start_date: Any, end_date: Any, max_days: int = MAX_RANGE_DAYS) -> list[date]:
+    """Every day from ``start_date`` to ``end_date`` inclusive, or a clear error saying what to fix."""
+    if start_date in (None, "") or end_date in (None, ""):
+        raise PartitionRangeError(
+            "Give both start_date and end_date (YYYY-MM-DD, inclusive), or neither to import the run's "
+            f"own data interval; got start_date={start_date!r}, end_date={end_date!r}."
+        )
+    first, last = _parse_day("start_date", start_date), _parse_day("end_date", end_date)
+    if last < first:
+        raise PartitionRangeError(f"end_date {last} is before start_date {first}.")
+    count = (last - first).days + 1
+    if count > max_days:
+        raise PartitionRangeError(
+            f"The range {first}..{last} has {count} days, more than the maximum of {max_days} for one run; "
+            "split it into several runs or use `airflow backfill create`."
+        )
+    return [first + timedelta(days=offset) for offset in range(count)]
+
+
+def plan_partitions(
+    start_date: Any, end_date: Any, interval_start: datetime, interval_end: datetime
+) -> list[list[datetime]]:
+    """
+    The ``[start, end)`` bounds each import covers.
+
+    With neither param: the run's data interval. With both: one day per partition.
+    """
+    if start_date in (None, "") and end_date in (None, ""):
+        return [[interval_start, interval_end]]
+    return [list(day_bounds(day)) for day in manual_range_days(start_date, end_date)]
