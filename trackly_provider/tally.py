@@ -8,6 +8,7 @@ from typing import Any
 
 from trackly_provider.api_types import ImportResult
 from trackly_provider.records import RowRejection
+from trackly_provider.redact import redact_phone_numbers
 
 MAX_REPORTED_ERRORS = 100
 
@@ -39,7 +40,8 @@ class ImportTally:
         self.error_count += result.error_count
         self.duplicates_skipped += result.duplicates_skipped
         for error in result.errors:
-            self._note_error(row_indexes[error.index], message_ids[error.index], error.code, error.error)
+            text = redact_phone_numbers(error.error)
+            self._note_error(row_indexes[error.index], message_ids[error.index], error.code, text)
 
     @property
     def confirmed(self) -> int:

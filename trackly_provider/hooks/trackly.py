@@ -19,6 +19,7 @@ from trackly_provider.exceptions import (
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
+from trackly_provider.redact import redact_phone_numbers
 from trackly_provider.retry import _retryable_error, _retryable_status, backoff_delay, parse_retry_after
 from trackly_provider.settings import TracklySettings, parse_settings
 
@@ -49,7 +50,8 @@ def error_fields(response: httpx.Response) -> tuple[str | None, str]:
         body = None
     if isinstance(body, dict) and (body.get("error") or body.get("message")):
         code = body.get("code")
-        return (str(code) if code else None), str(body.get("error") or body.get("message"))
+        text = redact_phone_numbers(str(body.get("error") or body.get("message")))
+        return (str(code) if code else None), text
     content_type = response.headers.get("content-type", "unknown").split(";")[0]
     reason = response.reason_phrase or "error"
     return None, f"{reason} (non-JSON body, {content_type}, {len(response.content)} bytes)"
