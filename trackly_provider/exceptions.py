@@ -32,7 +32,7 @@ class TracklyTransientError(TracklyError):
     """A request failed in a way that retrying may fix (network fault, 429, 5xx)."""
 
 
-class TracklyRetriesExhaustedError(TracklyError):
+class TracklyRetriesExhaustedError(TracklyTransientError):
     """A transient failure persisted through every allowed attempt."""
 
 

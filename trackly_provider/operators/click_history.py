@@ -14,8 +14,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST
 from trackly_provider.exceptions import (
     TracklyErrorRateExceededError,
-    TracklyRetriesExhaustedError,
     TracklySourceError,
+    TracklyTransientError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.records import MissingColumnsError, RowRejection, make_record_builder, plan_columns
@@ -119,8 +119,8 @@ class ClickHistoryImportOperator(BaseOperator):
         started = time.monotonic()
         try:
             self._import_rows(tally, started)
-        except TracklyRetriesExhaustedError as exc:
-            raise TracklyRetriesExhaustedError(
+        except TracklyTransientError as exc:
+            raise type(exc)(
                 f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
                 "failure. Rerunning the task is safe: Trackly skips clicks it already stored and "
                 "counts them as duplicates."

@@ -1,0 +1,237 @@
+"""Retry policy: what is retried, how long the hook waits, and when it gives up.
+
+The hook runs against httpx.MockTransport here so that each fault lands on a precise attempt; the
+fault tests in test_faults.py do the same through real Airflow and the sandbox over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from tests.helpers import set_trackly_connection
+from trackly_provider.api_types import ImportResult, RecordError
+from trackly_provider.exceptions import (
+    TracklyApiError,
+    TracklyAuthError,
+    TracklyRetriesExhaustedError,
+    TracklyTransientError,
+)
+from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.retry import backoff_delay, parse_retry_after
+from trackly_provider.settings import RetrySettings
+
+KEY = "trk_0123456789abcdef0123456789ABCDEF"
+RECORD = {
+    "message_id": "m1",
+    "offer_id": "o1",
+    "phone_number": "+12025559876",
+    "timestamp": "2025-11-15T00:00:00Z",
+}
+HTML_503 = httpx.Response(
+    503, text="<html><h1>503 Service Unavailable</h1></html>", headers={"content-type": "text/html"}
+)
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    records = json.loads(request.content)["records"]
+    return httpx.Response(
+        200, json={"success_count": len(records), "error_count": 0, "duplicates_skipped": 0, "errors": []}
+    )
+
+
+class Script:
+    """Answers each request with the next step: a response, an exception to raise, or a handler."""
+
+    def __init__(self, *steps):
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, Exception):
+            raise step
+        return step(request) if callable(step) else step
+
+
+@pytest.fixture
+def hook_for(monkeypatch):
+    def make(script: Script, extra=None, **kwargs):
+        set_trackly_connection(monkeypatch, "api.tracklysms.test", KEY, extra)
+        sleeps: list[float] = []
+        hook = TracklyHook(transport=httpx.MockTransport(script), sleep=sleeps.append, **kwargs)
+        return hook, sleeps
+
+    return make
+
+
+def test_retry_after_seconds_and_http_dates():
+    now = datetime(2025, 11, 15, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_backoff_is_full_jitter_under_an_exponential_ceiling_capped_by_max():
+    settings = RetrySettings(backoff_base=1.0, backoff_max=10.0)
+    ceilings = [backoff_delay(attempt, settings, rand=lambda low, high: high) for attempt in range(1, 7)]
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff_delay(3, settings, rand=lambda low, high: low) == 0.0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        HTML_503,
+        httpx.Response(502, text="<html>Bad Gateway</html>", headers={"content-type": "text/html"}),
+        httpx.Response(500, json={"error": "Internal error"}),
+        httpx.Response(429, json={"error": "Too many requests"}),
+        httpx.ConnectError("connection refused"),
+        httpx.ReadTimeout("timed out"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    ],
+    ids=["503-html", "502-html", "500-json", "429-no-retry-after", "connect", "read-timeout", "dropped"],
+)
+def test_transient_faults_are_retried_then_succeed(hook_for, fault, capfd):
+    script = Script(fault, fault, ok)
+    hook, sleeps = hook_for(script, extra={"backoff_base": 2, "backoff_max": 3})
+    assert hook.import_clicks([RECORD]) == ImportResult(1, 0, 0, [])
+    assert len(script.requests) == 3
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 2 and 0 <= sleeps[1] <= 3
+    warnings = [line for line in capfd.readouterr().out.splitlines() if "[warning" in line]
+    assert len(warnings) == 2
+    assert "(attempt 1 of 5); retrying in" in warnings[0]
+    assert "(attempt 2 of 5); retrying in" in warnings[1]
+    expected = f"HTTP {fault.status_code}" if isinstance(fault, httpx.Response) else type(fault).__name__
+    assert f"failed with {expected}" in warnings[0]
+
+
+def test_retry_after_is_honoured_not_clamped(hook_for):
+    script = Script(httpx.Response(429, headers={"Retry-After": "45"}, json={"error": "slow down"}), ok)
+    hook, sleeps = hook_for(script, extra={"backoff_max": 1})
+    hook.import_clicks([RECORD])
+    assert sleeps == [45.0]
+
+
+def test_retry_after_longer_than_the_maximum_fails_saying_so(hook_for):
+    script = Script(httpx.Response(503, headers={"Retry-After": "900"}, text="<html>maintenance</html>"))
+    hook, sleeps = hook_for(script, retry_after_max=300)
+    with pytest.raises(
+        TracklyTransientError, match=r"wait 900 s \(Retry-After\).*more than retry_after_max=300"
+    ):
+        hook.import_clicks([RECORD])
+    assert sleeps == []
+    assert len(script.requests) == 1
+
+
+def test_attempts_are_bounded(hook_for):
+    script = Script(HTML_503)
+    hook, sleeps = hook_for(script, max_attempts=4)
+    with pytest.raises(
+        TracklyRetriesExhaustedError, match="failed 4 times, the last with HTTP 503; giving up"
+    ):
+        hook.import_clicks([RECORD])
+    assert len(script.requests) == 4
+    assert len(sleeps) == 3
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (httpx.Response(400, json={"error": "bad", "code": "missing_records"}), TracklyApiError),
+        (httpx.Response(404, json={"error": "nope"}), TracklyApiError),
+        (httpx.Response(409, json={"error": "conflict"}), TracklyApiError),
+        (httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"}), TracklyAuthError),
+        (httpx.Response(403, json={"error": "Account suspended"}), TracklyAuthError),
+    ],
+)
+def test_other_4xx_are_not_retried(hook_for, response, error):
+    script = Script(response)
+    hook, sleeps = hook_for(script)
+    with pytest.raises(error):
+        hook.import_clicks([RECORD])
+    assert len(script.requests) == 1
+    assert sleeps == []
+
+
+def test_auth_errors_skip_airflow_task_retries_too():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    assert issubclass(TracklyAuthError, AirflowFailException)
+    assert not issubclass(TracklyRetriesExhaustedError, AirflowFailException)
+
+
+def payload_too_large_over(limit: int):
+    """A server that answers 413 (no code) to more than ``limit`` records, and rejects message 'bad'."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        records = json.loads(request.content)["records"]
+        if len(records) > limit:
+            return httpx.Response(413, json={"error": "Payload Too Large"})
+        errors = [
+            {"index": i, "code": "message_not_found", "error": "x"}
+            for i, r in enumerate(records)
+            if r["message_id"] == "bad"
+        ]
+        return httpx.Response(
+            200,
+            json={
+                "success_count": len(records) - len(errors),
+                "error_count": len(errors),
+                "duplicates_skipped": 0,
+                "errors": errors,
+            },
+        )
+
+    return handle
+
+
+def test_413_payload_too_large_splits_in_halves_and_keeps_error_indexes(hook_for):
+    script = Script(payload_too_large_over(2))
+    hook, _ = hook_for(script)
+    records = [{**RECORD, "message_id": f"m{i}"} for i in range(7)]
+    records[5]["message_id"] = "bad"
+    result = hook.import_clicks(records)
+    assert result == ImportResult(6, 1, 0, [RecordError(5, "message_not_found", "x")])
+    sent = [json.loads(r.content)["records"] for r in script.requests]
+    assert [len(batch) for batch in sent] == [7, 3, 1, 2, 4, 2, 2]
+    assert [r["message_id"] for batch in sent if len(batch) <= 2 for r in batch] == [
+        r["message_id"] for r in records
+    ]
+
+
+def test_a_single_record_too_large_fails_loudly(hook_for):
+    hook, _ = hook_for(Script(payload_too_large_over(0)))
+    with pytest.raises(TracklyApiError, match="refused a request of 1 record"):
+        hook.import_clicks([RECORD])
+
+
+def test_413_too_many_records_is_our_bug_and_fails_loudly(hook_for):
+    script = Script(httpx.Response(413, json={"error": "Exceeded", "code": "too_many_records"}))
+    hook, _ = hook_for(script)
+    with pytest.raises(TracklyApiError, match="a bug in airflow-provider-trackly"):
+        hook.import_clicks([RECORD] * 10)
+    assert len(script.requests) == 1
+
+
+def test_timeouts_are_set_by_default(hook_for):
+    hook, _ = hook_for(Script(ok))
+    timeout = hook.get_conn().timeout
+    assert (timeout.connect, timeout.read) == (10.0, 60.0)
+
+
+def test_tls_verification_stays_on(monkeypatch):
+    import ssl
+
+    set_trackly_connection(monkeypatch, "https://api.tracklysms.test", KEY)
+    context = TracklyHook().get_conn()._transport._pool._ssl_context
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is True
