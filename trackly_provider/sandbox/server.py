@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,11 +29,20 @@ class SandboxServer(ThreadingHTTPServer):
         self.store = ClickStore()
         self.faults = FaultPlan()
         self.requests_seen = 0
+        self.open_imports = 0
+        self.most_open_imports = 0
+        self.counter_lock = threading.Lock()
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK stall every response by ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: no request lines on stderr
         pass
@@ -86,6 +96,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "clicks": store.clicks,
                     "faults_injected": self.server.faults.injected,
                     "requests_seen": self.server.requests_seen,
+                    "most_open_imports": self.server.most_open_imports,
                 },
             )
         elif self.path == "/api/v2/lists":
@@ -99,7 +110,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/_sandbox/"):
             self._control(body)
         elif self.path == "/api/v2/history/clicks":
-            self._import_clicks(body)
+            server = self.server
+            with server.counter_lock:
+                server.requests_seen += 1
+                server.open_imports += 1
+                server.most_open_imports = max(server.most_open_imports, server.open_imports)
+            try:
+                self._import_clicks(body)
+            finally:
+                with server.counter_lock:
+                    server.open_imports -= 1
         else:
             self._reply(404, {"error": "Not found", "code": "not_found"})
 
@@ -108,6 +128,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.server.store.reset()
             self.server.faults.configure(FaultConfig())
             self.server.requests_seen = 0
+            self.server.most_open_imports = 0
             self._reply(200, {"ok": True})
         elif self.path == "/_sandbox/faults":
             try:
@@ -124,7 +145,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _import_clicks(self, body: bytes) -> None:
         faults = self.server.faults
-        self.server.requests_seen += 1
         if faults.config.latency_ms:
             time.sleep(faults.config.latency_ms / 1000)
         if not self._authorised():
