@@ -73,18 +73,12 @@ def test_mixed_good_and_bad_rows_are_counted_exactly_with_query_indexes(
         (8, "m-8", "offer_not_found"),
         (10, "m-10", "missing_offer_id"),
     ]
-    # Only the rows that can be valid were sent, in order, in batches of at most 3.
-    assert [r["message_id"] for r in sandbox.received()] == [
-        "msg-0000000",
-        "msg-0000001",
-        "msg-0000002",
-        "unknown-6",
-        "msg-0000003",
-        "m-8",
-        "msg-0000004",
-        "msg-0000005",
+    # Only the rows that can be valid were sent, in query order within each batch of at most 3.
+    assert sorted([r["message_id"] for r in request] for request in sandbox.requests()) == [
+        ["msg-0000000", "msg-0000001", "msg-0000002"],
+        ["msg-0000004", "msg-0000005"],
+        ["unknown-6", "msg-0000003", "m-8"],
     ]
-    assert all(len(request) <= 3 for request in sandbox.requests())
     assert sorted(sandbox.stored()) == [f"msg-000000{i}" for i in range(6)]
     log = capfd.readouterr().out
     assert "Rejected row 4 (message_id m-4): invalid_timestamp" in log
@@ -113,8 +107,9 @@ def test_more_than_1000_rows_go_in_several_batches_none_over_1000(airflow, sandb
     sqlite_source.insert_clicks(rows)
     result = airflow.run_operator()
     assert counts(result.xcom) == (2503, 2503, 0, 0, 3)
-    assert [len(request) for request in sandbox.requests()] == [1000, 1000, 503]
-    assert [r["message_id"] for r in sandbox.received()] == [row[0] for row in rows]
+    requests = sorted(sandbox.requests(), key=lambda request: request[0]["message_id"])
+    assert [len(request) for request in requests] == [1000, 1000, 503]
+    assert [r["message_id"] for request in requests for r in request] == [row[0] for row in rows]
 
 
 def test_zero_rows_send_nothing_and_succeed_with_zeros(airflow, sandbox, sqlite_source):
@@ -240,3 +235,26 @@ def test_a_utc_day_is_sent_as_utc_whatever_the_offset(airflow, sandbox, sqlite_s
     sqlite_source.insert_clicks([("m1", "o1", "+12025550001", None, "2025-11-15T01:00:00+02:00")])
     airflow.run_operator()
     assert sandbox.received()[0]["timestamp"] == utc(2025, 11, 14, 23).isoformat()
+
+
+def test_parallel_batches_give_exactly_the_serial_outcome(airflow, sandbox, sqlite_source):
+    rows = clicks(1200)
+    for position in (5, 333, 777, 1100):
+        rows[position] = (f"unknown-{position}", "offer-1", "+12025550001", None, "2025-11-15 10:00:00")
+    rows[900] = rows[10]  # a duplicate inside the run
+    sqlite_source.insert_clicks(rows)
+    sandbox.set_faults(latency_ms=50)
+    parallel = airflow.run_operator(batch_size=100, max_in_flight=6)
+    assert sandbox.state()["most_open_imports"] == 6
+    sandbox.reset()
+    serial = airflow.run_operator(batch_size=100, max_in_flight=1)
+    assert sandbox.state()["most_open_imports"] == 1
+    assert parallel.xcom == serial.xcom
+    assert counts(parallel.xcom) == (1200, 1195, 4, 1, 12)
+    assert [e["index"] for e in parallel.xcom["errors"]] == [5, 333, 777, 1100]
+
+
+@pytest.mark.parametrize("max_in_flight", [0, 33, 1.5])
+def test_max_in_flight_outside_1_to_32_fails_when_the_dag_is_parsed(max_in_flight):
+    with pytest.raises(ValueError, match="max_in_flight must be"):
+        ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="x", max_in_flight=max_in_flight)

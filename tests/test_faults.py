@@ -67,7 +67,7 @@ def test_a_timed_out_request_that_landed_is_counted_once_on_rerun(
     )
     sandbox.set_faults(latency_ms=400)  # the server still stores each batch after the client gave up
 
-    failed = airflow.run_operator(batch_size=100)
+    failed = airflow.run_operator(batch_size=100, max_in_flight=1)
 
     assert failed.state == "failed"
     assert (
@@ -75,7 +75,7 @@ def test_a_timed_out_request_that_landed_is_counted_once_on_rerun(
         "read were confirmed before the failure. Rerunning the task is safe"
     ) in capfd.readouterr().out
     sandbox.set_faults()  # the API recovers
-    rerun = airflow.run_operator(batch_size=100)
+    rerun = airflow.run_operator(batch_size=100, max_in_flight=1)
     xcom = rerun.xcom
     assert rerun.state == "success"
     assert (xcom["rows_read"], xcom["error_count"]) == (250, 0)

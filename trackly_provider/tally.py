@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,18 +16,27 @@ MAX_REPORTED_ERRORS = 100
 
 @dataclass
 class ImportTally:
-    """Counts and the first errors, with indexes as positions in the query result."""
+    """Counts and the first errors in query order, with indexes as positions in the query result."""
 
     rows_read: int = 0
     success_count: int = 0
     error_count: int = 0
     duplicates_skipped: int = 0
     batches: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    # A max-heap (by negated index) of the lowest-indexed errors seen so far, whatever order they came in.
+    _lowest_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def _note_error(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"index": row_index, "message_id": message_id, "code": code, "error": error})
+        entry = (-row_index, {"index": row_index, "message_id": message_id, "code": code, "error": error})
+        if len(self._lowest_errors) < MAX_REPORTED_ERRORS:
+            heapq.heappush(self._lowest_errors, entry)
+        elif row_index < -self._lowest_errors[0][0]:
+            heapq.heapreplace(self._lowest_errors, entry)
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """The first (at most 100) errors in query-result order."""
+        return [entry for _, entry in sorted(self._lowest_errors, key=lambda item: -item[0])]
 
     def reject_row(self, row_index: int, rejection: RowRejection) -> None:
         """Count a row that was never sent because the API would reject it."""
@@ -60,7 +70,7 @@ class ImportTally:
             "error_count": self.error_count,
             "duplicates_skipped": self.duplicates_skipped,
             "batches": self.batches,
-            "errors": list(self.errors),
+            "errors": self.errors,
         }
 
     def describe_errors(self, limit: int = 5) -> str:

@@ -11,7 +11,8 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST, ImportResult
+from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT, Batch, BatchWindow
 from trackly_provider.exceptions import (
     TracklyErrorRateExceededError,
     TracklySourceError,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 PROGRESS_EVERY_BATCHES = 10
+DEFAULT_MAX_IN_FLIGHT = 4
 
 
 class ClickHistoryImportOperator(BaseOperator):
@@ -49,6 +51,8 @@ class ClickHistoryImportOperator(BaseOperator):
     :param batch_size: records per request, 1 to 1,000.
     :param max_error_rate: the task fails when ``error_count / rows_read`` exceeds this, after every
         row was processed and the counts were pushed to XCom (0.0: any error fails the task).
+    :param max_in_flight: requests open at once while the next rows are read (1: strictly serial).
+        Memory stays about ``max_in_flight + 1`` batches whatever the row count.
     :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``
         and up to 100 ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``).
     """
@@ -67,6 +71,7 @@ class ClickHistoryImportOperator(BaseOperator):
         trackly_conn_id: str = TracklyHook.default_conn_name,
         batch_size: int = MAX_RECORDS_PER_REQUEST,
         max_error_rate: float = 0.0,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -79,12 +84,17 @@ class ClickHistoryImportOperator(BaseOperator):
             )
         if not 0.0 <= max_error_rate <= 1.0:
             raise ValueError(f"max_error_rate must be between 0.0 and 1.0, got {max_error_rate!r}.")
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise ValueError(f"max_in_flight must be a whole number, got {max_in_flight!r}.")
+        if not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+            raise ValueError(f"max_in_flight must be from 1 to {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight}.")
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.parameters = parameters
         self.trackly_conn_id = trackly_conn_id
         self.batch_size = batch_size
         self.max_error_rate = max_error_rate
+        self.max_in_flight = max_in_flight
 
     @cached_property
     def source_hook(self) -> DbApiHook:
@@ -162,34 +172,37 @@ class ClickHistoryImportOperator(BaseOperator):
             if layout.ignored:
                 self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
             build = make_record_builder(layout)
-            batch: list[dict[str, str]] = []
-            batch_rows: list[int] = []
-            for chunk in chunks:
-                for row in chunk:
-                    index = tally.rows_read
-                    tally.rows_read += 1
-                    record = build(row)
-                    if type(record) is RowRejection:
-                        tally.reject_row(index, record)
-                        continue
-                    batch.append(record)  # type: ignore[arg-type]
-                    batch_rows.append(index)
-                    if len(batch) == self.batch_size:
-                        self._send(batch, batch_rows, tally, started)
-                        batch, batch_rows = [], []
-            if batch:
-                self._send(batch, batch_rows, tally, started)
 
-    def _send(
-        self, batch: list[dict[str, str]], batch_rows: list[int], tally: ImportTally, started: float
-    ) -> None:
-        result = self.trackly_hook.import_clicks(batch)
-        tally.add_batch(result, batch_rows, [record["message_id"] for record in batch])
-        if tally.batches % PROGRESS_EVERY_BATCHES == 0:
-            elapsed = time.monotonic() - started
-            self.log.info(
-                "Progress: %d rows read, %d batches sent, %.0f rows/s.",
-                tally.rows_read,
-                tally.batches,
-                tally.rows_read / elapsed if elapsed else 0.0,
-            )
+            def count(batch: Batch, result: ImportResult) -> None:
+                tally.add_batch(result, batch.row_indexes, batch.message_ids)
+                if tally.batches % PROGRESS_EVERY_BATCHES == 0:
+                    self._log_progress(tally, started)
+
+            batch_size = self.batch_size
+            with BatchWindow(self.trackly_hook.import_clicks, count, self.max_in_flight) as window:
+                records: list[dict[str, str]] = []
+                row_indexes: list[int] = []
+                for chunk in chunks:
+                    first_index = tally.rows_read
+                    tally.rows_read += len(chunk)
+                    for index, record in enumerate(map(build, chunk), first_index):
+                        if type(record) is RowRejection:
+                            tally.reject_row(index, record)
+                            continue
+                        records.append(record)  # type: ignore[arg-type]
+                        row_indexes.append(index)
+                        if len(records) == batch_size:
+                            window.submit(Batch(records, row_indexes))
+                            records, row_indexes = [], []
+                if records:
+                    window.submit(Batch(records, row_indexes))
+                window.drain()
+
+    def _log_progress(self, tally: ImportTally, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self.log.info(
+            "Progress: %d rows read, %d batches answered, %.0f rows/s.",
+            tally.rows_read,
+            tally.batches,
+            tally.rows_read / elapsed if elapsed else 0.0,
+        )

@@ -1,0 +1,69 @@
+"""BatchWindow: bounded concurrency, results in submission order, failures settled (threads, no I/O)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from trackly_provider.api_types import ImportResult
+from trackly_provider.batch_window import Batch, BatchWindow
+
+
+class SlowSender:
+    """Answers batch n after a delay that shrinks with n, so later batches finish first."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.lock = threading.Lock()
+        self.open = 0
+        self.most_open = 0
+        self.threads: set[str] = set()
+        self.fail_on = fail_on
+
+    def __call__(self, records):
+        with self.lock:
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
+            self.threads.add(threading.current_thread().name)
+        time.sleep(0.05 / (1 + int(records[0]["message_id"])))
+        with self.lock:
+            self.open -= 1
+        if records[0]["message_id"] == self.fail_on:
+            raise RuntimeError("batch failed")
+        return ImportResult(len(records), 0, 0, [])
+
+
+def batches(count: int) -> list[Batch]:
+    return [Batch([{"message_id": str(n)}], [n]) for n in range(count)]
+
+
+def test_results_arrive_in_submission_order_with_at_most_limit_open():
+    sender, seen = SlowSender(), []
+    with BatchWindow(sender, lambda batch, result: seen.append(batch.row_indexes[0]), limit=4) as window:
+        for batch in batches(20):
+            window.submit(batch)
+        window.drain()
+    assert seen == list(range(20))
+    assert sender.most_open == 4
+
+
+def test_limit_one_is_strictly_serial_on_the_callers_thread():
+    sender, seen = SlowSender(), []
+    with BatchWindow(sender, lambda batch, result: seen.append(batch.row_indexes[0]), limit=1) as window:
+        for batch in batches(5):
+            window.submit(batch)
+            assert seen[-1] == batch.row_indexes[0]  # answered before submit returns
+    assert sender.threads == {threading.current_thread().name}
+    assert sender.most_open == 1
+
+
+def test_a_failure_is_raised_after_the_batches_in_flight_are_counted():
+    sender, seen = SlowSender(fail_on="2"), []
+    window = BatchWindow(sender, lambda batch, result: seen.append(batch.row_indexes[0]), limit=4)
+    with pytest.raises(RuntimeError, match="batch failed"), window:
+        for batch in batches(6):
+            window.submit(batch)
+        window.drain()
+    assert 0 in seen and 1 in seen and 2 not in seen
+    assert set(seen) <= {0, 1, 3, 4, 5}

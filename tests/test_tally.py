@@ -1,0 +1,51 @@
+"""ImportTally: every row accounted for, and the first 100 errors in query order (pure)."""
+
+from __future__ import annotations
+
+from trackly_provider.api_types import ImportResult, RecordError
+from trackly_provider.records import RowRejection
+from trackly_provider.tally import ImportTally
+
+
+def test_batch_errors_map_back_to_query_positions():
+    tally = ImportTally(rows_read=6)
+    tally.reject_row(1, RowRejection("missing_offer_id", "offer_id is NULL or empty", "m1"))
+    tally.add_batch(
+        ImportResult(3, 1, 1, [RecordError(2, "message_not_found", "No message")]),
+        row_indexes=[0, 2, 3, 4, 5],
+        message_ids=["m0", "m2", "m3", "m4", "m5"],
+    )
+    assert tally.as_xcom() == {
+        "rows_read": 6,
+        "success_count": 3,
+        "error_count": 2,
+        "duplicates_skipped": 1,
+        "batches": 1,
+        "errors": [
+            {
+                "index": 1,
+                "message_id": "m1",
+                "code": "missing_offer_id",
+                "error": "offer_id is NULL or empty",
+            },
+            {"index": 3, "message_id": "m3", "code": "message_not_found", "error": "No message"},
+        ],
+    }
+
+
+def test_the_first_100_errors_are_kept_in_query_order_whatever_order_they_arrive_in():
+    tally = ImportTally()
+    for index in [*range(250, 100, -1), *range(0, 100, 2), *range(1, 100, 2)]:
+        tally.reject_row(index, RowRejection("missing_timestamp", "x", None))
+    assert tally.error_count == 250
+    assert [e["index"] for e in tally.errors] == list(range(100))
+
+
+def test_api_error_texts_are_redacted():
+    tally = ImportTally()
+    tally.add_batch(
+        ImportResult(0, 1, 0, [RecordError(0, "save_error", "failed for +1 202 555 9876")]),
+        row_indexes=[7],
+        message_ids=["m7"],
+    )
+    assert tally.errors[0]["error"] == "failed for [redacted]"

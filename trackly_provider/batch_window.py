@@ -1,0 +1,84 @@
+"""Keep up to N batches in flight while the next rows are read; apply results in submission order."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from trackly_provider.api_types import ImportResult
+
+MAX_IN_FLIGHT_LIMIT = 32
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records to send, with each record's row position in the query result."""
+
+    records: list[dict[str, Any]]
+    row_indexes: list[int]
+
+    @property
+    def message_ids(self) -> Sequence[str]:
+        return [record["message_id"] for record in self.records]
+
+
+class BatchWindow:
+    """
+    Sends batches with at most ``limit`` requests open at once.
+
+    ``on_result`` sees every answered batch in submission order, on the caller's thread, so counts
+    and error order are the same as one request at a time. ``limit=1`` sends on the caller's thread.
+    If a batch fails, the batches already in flight are still awaited and counted, then the first
+    failure is raised.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[dict[str, Any]]], ImportResult],
+        on_result: Callable[[Batch, ImportResult], None],
+        limit: int,
+    ) -> None:
+        self._send = send
+        self._on_result = on_result
+        self._limit = limit
+        self._pending: deque[tuple[Batch, Future[ImportResult]]] = deque()
+        self._executor = ThreadPoolExecutor(limit, thread_name_prefix="trackly-batch") if limit > 1 else None
+
+    def submit(self, batch: Batch) -> None:
+        if self._executor is None:
+            self._on_result(batch, self._send(batch.records))
+            return
+        while len(self._pending) >= self._limit:
+            self._complete_oldest()
+        self._pending.append((batch, self._executor.submit(self._send, batch.records)))
+
+    def drain(self) -> None:
+        """Wait for every batch in flight."""
+        while self._pending:
+            self._complete_oldest()
+
+    def _complete_oldest(self) -> None:
+        batch, future = self._pending.popleft()
+        try:
+            result = future.result()
+        except BaseException:
+            self._settle_after_failure()
+            raise
+        self._on_result(batch, result)
+
+    def _settle_after_failure(self) -> None:
+        """Count the batches that still land after one failed; their own failures are dropped."""
+        while self._pending:
+            batch, future = self._pending.popleft()
+            if future.exception() is None:
+                self._on_result(batch, future.result())
+
+    def __enter__(self) -> BatchWindow:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
