@@ -134,7 +134,11 @@ def test_postgres_session_time_zone_does_not_move_the_boundaries(backfill_dag, s
     try:
         source.insert_clicks(boundary_rows())
         run_day(backfill_dag, DAY)
-        assert set(sandbox.stored()) == {"day-first", "day-second", "day-last"}
+        stored = sandbox.stored()
+        assert set(stored) == {"day-first", "day-second", "day-last"}
+        # Read back as '2025-11-15 14:00:00+14' in that session, sent as UTC.
+        assert stored["day-first"]["timestamp"] == "2025-11-15T00:00:00+00:00"
+        assert stored["day-last"]["timestamp"] == "2025-11-15T23:59:59.999999+00:00"
     finally:
         source.drop()
 

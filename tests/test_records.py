@@ -94,3 +94,16 @@ def test_empty_optional_send_timestamp_is_left_out():
         "phone_number": "+1",
         "timestamp": "2025-11-15T10:00:00+00:00",
     }
+
+
+def test_fast_paths_give_the_same_utc_iso_form():
+    from zoneinfo import ZoneInfo
+
+    moment = datetime(2025, 11, 15, 0, 0, 6, 500000)
+    assert iso_timestamp(moment.replace(tzinfo=ZoneInfo("Etc/UTC"))) == "2025-11-15T00:00:06.500000+00:00"
+    assert iso_timestamp(moment.replace(tzinfo=UTC)) == "2025-11-15T00:00:06.500000+00:00"
+    assert iso_timestamp(moment) == "2025-11-15T00:00:06.500000+00:00"
+    assert iso_timestamp("2025-11-15 00:00:06.500") == "2025-11-15T00:00:06.500+00:00"
+    assert iso_timestamp("2025-11-15") == "2025-11-15T00:00:00+00:00"
+    assert iso_timestamp(" 2025-11-15T00:00:06 ") == "2025-11-15T00:00:06+00:00"
+    assert iso_timestamp("2025-11-15T00:00:06+05:30") == "2025-11-14T18:30:06+00:00"

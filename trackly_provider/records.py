@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +58,8 @@ def plan_columns(column_names: Sequence[str]) -> ColumnLayout:
 
 def id_text(value: Any) -> str | None:
     """An id as text: numbers become strings (``12.0`` -> ``"12"``); NULL or blank gives None."""
+    if type(value) is str:  # the common case first: this runs for three fields of every row
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, str):
@@ -71,6 +73,18 @@ def id_text(value: Any) -> str | None:
     return str(value)
 
 
+_ZERO = timedelta(0)
+_UTC_SUFFIXES = ("+00:00", "+00", "Z")
+
+
+def _utc_iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        return moment.isoformat() + "+00:00"
+    if moment.utcoffset() == _ZERO:
+        return moment.isoformat()
+    return moment.astimezone(UTC).isoformat()
+
+
 def iso_timestamp(value: Any) -> str | None:
     """
     ISO 8601 with an offset, in UTC. Naive datetimes (and offset-less text) are taken as UTC.
@@ -78,19 +92,25 @@ def iso_timestamp(value: Any) -> str | None:
     Returns None for a value that is not a valid timestamp.
     """
     if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
+        return _utc_iso(value)
+    if isinstance(value, str):
+        text = value.strip()
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = datetime.fromisoformat(text)
         except ValueError:
             return None
-    else:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC).isoformat()
-    return moment.astimezone(UTC).isoformat()
+        if len(text) >= 19 and text[10] in " T":
+            # Validated above, and already UTC: 'YYYY-MM-DD HH:MM:SS[.f]' only needs a 'T' and an offset.
+            if moment.tzinfo is None:
+                return f"{text[:10]}T{text[11:]}+00:00"
+            if moment.utcoffset() == _ZERO:
+                for suffix in _UTC_SUFFIXES:
+                    if text.endswith(suffix):
+                        return f"{text[:10]}T{text[11 : -len(suffix)]}+00:00"
+        return _utc_iso(moment)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day).isoformat() + "+00:00"
+    return None
 
 
 def _blank(value: Any) -> bool:
@@ -106,30 +126,39 @@ def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], dict[
     send_pos = layout.positions.get("send_timestamp")
 
     def build(row: Sequence[Any]) -> dict[str, str] | RowRejection:
-        message_id = id_text(row[message_pos])
-        if message_id is None:
+        # Text ids are the common case: strip them inline, hand anything else to id_text.
+        value = row[message_pos]
+        message_id = value.strip() if type(value) is str else id_text(value)
+        if not message_id:
             return RowRejection("missing_message_id", "message_id is NULL or empty", None)
-        offer_id = id_text(row[offer_pos])
-        if offer_id is None:
+        value = row[offer_pos]
+        offer_id = value.strip() if type(value) is str else id_text(value)
+        if not offer_id:
             return RowRejection("missing_offer_id", "offer_id is NULL or empty", message_id)
-        phone = id_text(row[phone_pos])
-        if phone is None:
+        value = row[phone_pos]
+        phone = value.strip() if type(value) is str else id_text(value)
+        if not phone:
             return RowRejection("missing_phone_number", "phone_number is NULL or empty", message_id)
         raw_ts = row[ts_pos]
-        if _blank(raw_ts):
-            return RowRejection("missing_timestamp", "timestamp is NULL or empty", message_id)
         timestamp = iso_timestamp(raw_ts)
         if timestamp is None:
+            if _blank(raw_ts):
+                return RowRejection("missing_timestamp", "timestamp is NULL or empty", message_id)
             return RowRejection("invalid_timestamp", "timestamp is not an ISO 8601 datetime", message_id)
-        record = {"message_id": message_id, "offer_id": offer_id, "phone_number": phone}
-        if send_pos is not None and not _blank(row[send_pos]):
-            send_ts = iso_timestamp(row[send_pos])
-            if send_ts is None:
-                return RowRejection(
-                    "invalid_timestamp", "send_timestamp is not an ISO 8601 datetime", message_id
-                )
+        record = {
+            "message_id": message_id,
+            "offer_id": offer_id,
+            "phone_number": phone,
+            "timestamp": timestamp,
+        }
+        raw_send = None if send_pos is None else row[send_pos]
+        if raw_send is None:
+            return record
+        send_ts = iso_timestamp(raw_send)
+        if send_ts is not None:
             record["send_timestamp"] = send_ts
-        record["timestamp"] = timestamp
+        elif not _blank(raw_send):
+            return RowRejection("invalid_timestamp", "send_timestamp is not an ISO 8601 datetime", message_id)
         return record
 
     return build
