@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from trackly_provider.sandbox.process import running_sandbox
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / ".demo"
 SOURCE_DB = DEMO / "source.db"
@@ -63,27 +65,6 @@ def seed_source() -> None:
         conn.execute("CREATE INDEX sms_clicks_clicked_at ON sms_clicks (clicked_at)")
         for day in DAYS:
             conn.executemany("INSERT INTO sms_clicks VALUES (?, ?, ?, ?, ?)", demo_clicks(day, rng))
-
-
-@contextlib.contextmanager
-def running_sandbox() -> Iterator[str]:
-    """Start the sandbox on a free loopback port; stop it however the demo ends."""
-    port_file = DEMO / "sandbox.port"
-    port_file.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trackly_provider.sandbox", "--port", "0", "--port-file", str(port_file)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not port_file.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Trackly sandbox did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port_file.read_text().strip()}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -157,7 +138,7 @@ def main() -> int:
     airflow = Path(sys.executable).parent / "airflow"
     with RUN_LOG.open("a") as log:
         subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=log, stderr=log)
-    with running_sandbox() as url:
+    with running_sandbox(DEMO) as url:
         log = RUN_LOG.relative_to(REPO)
         print(f"Trackly sandbox at {url}; running {DAG_FILE.stem} once per day (Airflow's log: {log})")
         results = run_days(url)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import signal
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +16,7 @@ import httpx
 import pytest
 
 from trackly_provider.sandbox import SANDBOX_API_KEY
+from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_CONN_ID = "trackly_source"
@@ -61,41 +58,20 @@ def set_trackly_connection(
 class Sandbox:
     """A running ``python -m trackly_provider.sandbox`` and its control endpoints."""
 
-    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
         self.process = process
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = url
         self.api_key = SANDBOX_API_KEY
         self._http = httpx.Client(base_url=self.url, timeout=30)
 
     @classmethod
-    def start(cls, workdir: Path, *extra_args: str) -> Sandbox:
-        port_file = workdir / "port"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trackly_provider.sandbox",
-                "--port",
-                "0",
-                "--port-file",
-                str(port_file),
-                *extra_args,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the sandbox did not start")
-            time.sleep(0.05)
-        return cls(process, int(port_file.read_text()))
+    def start(cls, workdir: Path) -> Sandbox:
+        process, url = start_sandbox(workdir)
+        return cls(process, url)
 
     def stop(self) -> None:
         self._http.close()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=10)
+        stop_sandbox(self.process)
 
     def reset(self) -> None:
         self._http.post("/_sandbox/reset").raise_for_status()
@@ -310,7 +286,3 @@ def load_dag(path: Path, dag_id: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag
-
-
-def environment_without_airflow_conns() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
