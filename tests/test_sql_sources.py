@@ -112,3 +112,14 @@ def test_memory_does_not_grow_with_the_result_size(airflow, sandbox, postgres_so
     growth = large["peak_mib"] - small["peak_mib"]
     print(f"peak RSS: 20k rows {small['peak_mib']:.0f} MiB, 200k rows {large['peak_mib']:.0f} MiB")
     assert growth < 40, f"peak memory grew by {growth:.0f} MiB from 20k to 200k rows"
+
+
+def test_a_postgres_connection_with_dict_rows_still_imports(airflow, sandbox, monkeypatch):
+    source = PostgresSource.create(monkeypatch, extra={"cursor": "dictcursor"})
+    try:
+        source.insert_clicks(ROWS[:4])
+        result = airflow.run_operator()
+        assert (result.state, result.xcom["success_count"]) == ("success", 4)
+        assert sorted(sandbox.stored()) == [row[0] for row in ROWS[:4]]
+    finally:
+        source.drop()

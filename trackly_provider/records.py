@@ -74,7 +74,7 @@ def id_text(value: Any) -> str | None:
 
 
 _ZERO = timedelta(0)
-_UTC_SUFFIXES = ("+00:00", "+00", "Z")
+_UTC_SUFFIXES = ("+00", "+00:00", "Z")  # most common first: PostgreSQL text
 
 
 def _utc_iso(moment: datetime) -> str:
@@ -91,26 +91,32 @@ def iso_timestamp(value: Any) -> str | None:
 
     Returns None for a value that is not a valid timestamp.
     """
+    if type(value) is str:
+        return _text_timestamp(value)
     if isinstance(value, datetime):
         return _utc_iso(value)
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if len(text) >= 19 and text[10] in " T":
-            # Validated above, and already UTC: 'YYYY-MM-DD HH:MM:SS[.f]' only needs a 'T' and an offset.
-            if moment.tzinfo is None:
-                return f"{text[:10]}T{text[11:]}+00:00"
-            if moment.utcoffset() == _ZERO:
-                for suffix in _UTC_SUFFIXES:
-                    if text.endswith(suffix):
-                        return f"{text[:10]}T{text[11 : -len(suffix)]}+00:00"
-        return _utc_iso(moment)
+        return _text_timestamp(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day).isoformat() + "+00:00"
     return None
+
+
+def _text_timestamp(value: str) -> str | None:
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if len(text) >= 19 and text[10] in " T":
+        # Validated above, and already UTC: 'YYYY-MM-DD HH:MM:SS[.f]' only needs a 'T' and an offset.
+        # A valid ISO text ending in '+00', '+00:00' or 'Z' has a zero offset.
+        if moment.tzinfo is None:
+            return f"{text[:10]}T{text[11:]}+00:00"
+        for suffix in _UTC_SUFFIXES:
+            if text.endswith(suffix):
+                return f"{text[:10]}T{text[11 : -len(suffix)]}+00:00"
+    return _utc_iso(moment)
 
 
 def _blank(value: Any) -> bool:

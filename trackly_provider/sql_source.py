@@ -19,10 +19,16 @@ def driver_name(connection: Any) -> str:
 def open_streaming_cursor(connection: Any) -> Any:
     """A cursor that fetches rows as they are read instead of buffering the whole result."""
     driver = driver_name(connection)
+    name = f"trackly_import_{uuid.uuid4().hex[:12]}"
+    # Plain tuple rows, whatever row or cursor factory the connection's extras chose (dict rows...).
     if driver == "psycopg":
-        return _psycopg_timestamps_as_text(connection.cursor(name=f"trackly_import_{uuid.uuid4().hex[:12]}"))
+        from psycopg.rows import tuple_row
+
+        return _psycopg_timestamps_as_text(connection.cursor(name=name, row_factory=tuple_row))
     if driver == "psycopg2":
-        return connection.cursor(name=f"trackly_import_{uuid.uuid4().hex[:12]}")
+        import psycopg2.extensions
+
+        return connection.cursor(name=name, cursor_factory=psycopg2.extensions.cursor)
     if driver == "MySQLdb":
         import MySQLdb.cursors
 
