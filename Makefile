@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 PIP_VERSION := 26.3
 
 .PHONY: install test lint unit demo bench constraints clean
@@ -27,8 +28,13 @@ test: lint
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+# Every approach x source x size x latency; about 15 minutes. Writes docs/benchmark.{md,json,png}.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 constraints: $(STAMP)
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.txt.new
