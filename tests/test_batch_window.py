@@ -21,7 +21,8 @@ class SlowSender:
         self.threads: set[str] = set()
         self.fail_on = fail_on
 
-    def __call__(self, records):
+    def __call__(self, batch):
+        records = batch.records
         with self.lock:
             self.open += 1
             self.most_open = max(self.most_open, self.open)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,11 @@ class ImportResult:
         """The same result with every error index moved by ``offset`` (for a split batch's second half)."""
         errors = [RecordError(e.index + offset, e.code, e.error) for e in self.errors]
         return ImportResult(self.success_count, self.error_count, self.duplicates_skipped, errors)
+
+
+def encode_records(records: Sequence[dict[str, Any]]) -> bytes:
+    """The request body of ``POST /api/v2/history/clicks``."""
+    return json.dumps({"records": list(records)}).encode()
 
 
 def _count(body: dict[str, Any], name: str) -> int:

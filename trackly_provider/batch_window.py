@@ -8,17 +8,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from trackly_provider.api_types import ImportResult
+from trackly_provider.api_types import ImportResult, encode_records
 
 MAX_IN_FLIGHT_LIMIT = 32
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Records to send, with each record's row position in the query result."""
+    """Records to send, with each record's row position in the query result, and their JSON body."""
 
     records: list[dict[str, Any]]
     row_indexes: list[int]
+    body: bytes = b""
+
+    @classmethod
+    def encoded(cls, records: list[dict[str, Any]], row_indexes: list[int]) -> Batch:
+        """A batch whose body is encoded now, on the caller's thread (see BatchWindow)."""
+        return cls(records, row_indexes, encode_records(records))
 
     @property
     def message_ids(self) -> Sequence[str]:
@@ -31,13 +37,14 @@ class BatchWindow:
 
     ``on_result`` sees every answered batch in submission order, on the caller's thread, so counts
     and error order are the same as one request at a time. ``limit=1`` sends on the caller's thread.
+    Workers only send: bodies are encoded by the caller, so they hold the GIL briefly.
     If a batch fails, the batches already in flight are still awaited and counted, then the first
     failure is raised.
     """
 
     def __init__(
         self,
-        send: Callable[[list[dict[str, Any]]], ImportResult],
+        send: Callable[[Batch], ImportResult],
         on_result: Callable[[Batch, ImportResult], None],
         limit: int,
     ) -> None:
@@ -49,11 +56,11 @@ class BatchWindow:
 
     def submit(self, batch: Batch) -> None:
         if self._executor is None:
-            self._on_result(batch, self._send(batch.records))
+            self._on_result(batch, self._send(batch))
             return
         while len(self._pending) >= self._limit:
             self._complete_oldest()
-        self._pending.append((batch, self._executor.submit(self._send, batch.records)))
+        self._pending.append((batch, self._executor.submit(self._send, batch)))
 
     def drain(self) -> None:
         """Wait for every batch in flight."""

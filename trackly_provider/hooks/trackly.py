@@ -12,7 +12,12 @@ import httpx
 from airflow.sdk import BaseHook
 
 from trackly_provider import __version__
-from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST, ImportResult, parse_import_result
+from trackly_provider.api_types import (
+    MAX_RECORDS_PER_REQUEST,
+    ImportResult,
+    encode_records,
+    parse_import_result,
+)
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
@@ -149,17 +154,19 @@ class TracklyHook(BaseHook):
             self.client.close()
             del self.__dict__["client"]
 
-    def import_clicks(self, records: Sequence[dict[str, Any]]) -> ImportResult:
+    def import_clicks(self, records: Sequence[dict[str, Any]], *, body: bytes | None = None) -> ImportResult:
         """
         Import 1 to 1,000 click records; error indexes refer to ``records``.
 
-        A 413 for an oversized body splits the batch in halves, down to single records.
+        ``body``, if given, is ``records`` already encoded (see ``encode_records``), so a caller can
+        encode on its own thread. A 413 for an oversized body splits the batch in halves, down to
+        single records.
         """
         if not 1 <= len(records) <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(
                 f"import_clicks takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, got {len(records)}."
             )
-        response = self._send("POST", CLICKS_PATH, json.dumps({"records": list(records)}).encode())
+        response = self._send("POST", CLICKS_PATH, body if body is not None else encode_records(records))
         if response.status_code == 413:
             return self._split_oversized(records, response)
         if response.status_code != 200:

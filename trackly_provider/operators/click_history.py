@@ -178,8 +178,11 @@ class ClickHistoryImportOperator(BaseOperator):
                 if tally.batches % PROGRESS_EVERY_BATCHES == 0:
                     self._log_progress(tally, started)
 
+            def send(batch: Batch) -> ImportResult:
+                return self.trackly_hook.import_clicks(batch.records, body=batch.body)
+
             batch_size = self.batch_size
-            with BatchWindow(self.trackly_hook.import_clicks, count, self.max_in_flight) as window:
+            with BatchWindow(send, count, self.max_in_flight) as window:
                 records: list[dict[str, str]] = []
                 row_indexes: list[int] = []
                 for chunk in chunks:
@@ -192,10 +195,10 @@ class ClickHistoryImportOperator(BaseOperator):
                         records.append(record)  # type: ignore[arg-type]
                         row_indexes.append(index)
                         if len(records) == batch_size:
-                            window.submit(Batch(records, row_indexes))
+                            window.submit(Batch.encoded(records, row_indexes))
                             records, row_indexes = [], []
                 if records:
-                    window.submit(Batch(records, row_indexes))
+                    window.submit(Batch.encoded(records, row_indexes))
                 window.drain()
 
     def _log_progress(self, tally: ImportTally, started: float) -> None:
