@@ -187,3 +187,17 @@ def test_ui_field_behaviour_relabels_and_hides_unused_fields():
     behaviour = TracklyHook.get_ui_field_behaviour()
     assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
     assert set(behaviour["hidden_fields"]) == {"schema", "login"}
+
+
+def test_a_pre_encoded_body_is_sent_as_is(make_hook):
+    from trackly_provider.api_types import encode_records
+
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(200, json=ok_body(json.loads(request.content)["records"]))
+
+    body = encode_records([RECORD, {**RECORD, "message_id": "m2"}])
+    assert make_hook(handler).import_clicks([RECORD, RECORD], body=body).success_count == 2
+    assert seen == [body]
