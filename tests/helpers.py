@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sqlite3
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +75,14 @@ class Sandbox:
         stop_sandbox(self.process)
 
     def reset(self) -> None:
+        """Empty the sandbox once no request is still being handled.
+
+        A request whose client gave up (a read timeout) still completes on the server; resetting
+        before it does would let it store records into the next test's empty sandbox.
+        """
+        deadline = time.monotonic() + 10
+        while self.state()["open_imports"] and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._http.post("/_sandbox/reset").raise_for_status()
 
     def set_faults(self, **config: Any) -> None:

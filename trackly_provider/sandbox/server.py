@@ -97,6 +97,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "faults_injected": self.server.faults.injected,
                     "requests_seen": self.server.requests_seen,
                     "most_open_imports": self.server.most_open_imports,
+                    "open_imports": self.server.open_imports,
                 },
             )
         elif self.path == "/api/v2/lists":
