@@ -58,8 +58,6 @@ def plan_columns(column_names: Sequence[str]) -> ColumnLayout:
 
 def id_text(value: Any) -> str | None:
     """An id as text: numbers become strings (``12.0`` -> ``"12"``); NULL or blank gives None."""
-    if type(value) is str:  # the common case first: this runs for three fields of every row
-        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, str):
@@ -91,12 +89,10 @@ def iso_timestamp(value: Any) -> str | None:
 
     Returns None for a value that is not a valid timestamp.
     """
-    if type(value) is str:
+    if isinstance(value, str):
         return _text_timestamp(value)
     if isinstance(value, datetime):
         return _utc_iso(value)
-    if isinstance(value, str):
-        return _text_timestamp(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day).isoformat() + "+00:00"
     return None

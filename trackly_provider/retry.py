@@ -17,7 +17,7 @@ def _retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _retryable_error(exc: Exception) -> bool:
+def _retryable_error(exc: BaseException) -> bool:
     """Network faults (connect/read/write errors, timeouts, resets, dropped connections) are transient."""
     return isinstance(exc, httpx.TransportError)
 

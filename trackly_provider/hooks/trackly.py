@@ -204,7 +204,7 @@ class TracklyHook(BaseHook):
         for attempt in range(1, retry.max_attempts + 1):
             try:
                 response = self.client.request(method, path, content=content)
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:
                 if not _retryable_error(exc):
                     raise
                 failure, wait = type(exc).__name__, None
