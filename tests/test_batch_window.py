@@ -68,3 +68,8 @@ def test_a_failure_is_raised_after_the_batches_in_flight_are_counted():
         window.drain()
     assert 0 in seen and 1 in seen and 2 not in seen
     assert set(seen) <= {0, 1, 3, 4, 5}
+
+
+def test_a_batch_built_without_a_body_leaves_encoding_to_the_hook():
+    assert Batch([{"message_id": "m"}], [0]).body is None
+    assert Batch.encoded([{"message_id": "m"}], [0]).body == b'{"records": [{"message_id": "m"}]}'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,16 +19,12 @@ class Batch:
 
     records: list[dict[str, Any]]
     row_indexes: list[int]
-    body: bytes = b""
+    body: bytes | None = None  # None: the hook encodes the records itself
 
     @classmethod
     def encoded(cls, records: list[dict[str, Any]], row_indexes: list[int]) -> Batch:
         """A batch whose body is encoded now, on the caller's thread (see BatchWindow)."""
         return cls(records, row_indexes, encode_records(records))
-
-    @property
-    def message_ids(self) -> Sequence[str]:
-        return [record["message_id"] for record in self.records]
 
 
 class BatchWindow:

@@ -174,7 +174,7 @@ class ClickHistoryImportOperator(BaseOperator):
             build = make_record_builder(layout)
 
             def count(batch: Batch, result: ImportResult) -> None:
-                tally.add_batch(result, batch.row_indexes, batch.message_ids)
+                tally.add_batch(result, batch.row_indexes, batch.records)
                 if tally.batches % PROGRESS_EVERY_BATCHES == 0:
                     self._log_progress(tally, started)
 
