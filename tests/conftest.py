@@ -28,8 +28,6 @@ from tests.helpers import (  # noqa: E402
     set_trackly_connection,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:

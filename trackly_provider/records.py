@@ -94,7 +94,7 @@ def iso_timestamp(value: Any) -> str | None:
     if isinstance(value, datetime):
         return _utc_iso(value)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day).isoformat() + "+00:00"
+        return _utc_iso(datetime(value.year, value.month, value.day))
     return None
 
 

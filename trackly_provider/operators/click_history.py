@@ -149,7 +149,7 @@ class ClickHistoryImportOperator(BaseOperator):
             tally.error_count,
             tally.batches,
         )
-        for error in tally.errors:
+        for error in summary["errors"]:
             self.log.warning(
                 "Rejected row %d (message_id %s): %s", error["index"], error["message_id"], error["code"]
             )
