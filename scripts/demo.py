@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from trackly_provider.sandbox.process import running_sandbox
@@ -37,7 +37,7 @@ def sqlite_text(moment: datetime) -> str:
 
 def demo_clicks(day: date, rng: random.Random) -> Iterator[tuple[str, str, str | None, str, str]]:
     """A day of realistic clicks, a few for messages Trackly does not know, a few clicked twice."""
-    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     ids: list[str] = []
     for n in range(CLICKS_PER_DAY):
         clicked = midnight + timedelta(microseconds=rng.randrange(86_400_000_000)) if n else midnight
@@ -101,7 +101,7 @@ def run_days(sandbox_url: str) -> list[tuple[date, str, dict | None]]:
     results = []
     for day in DAYS:
         # A run at the end of day D covers [D, D+1), the same interval as the scheduler's run for D.
-        end_of_day = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        end_of_day = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
         with output_to(RUN_LOG):
             run = module.dag.test(logical_date=end_of_day)
         (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "import_clicks"]

@@ -9,7 +9,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ Click = tuple[Any, Any, Any, Any, Any]
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
 
 
 def phone(n: int) -> str:
@@ -42,8 +42,8 @@ def clicks(count: int, *, start: int = 0, day: datetime | None = None) -> list[C
             f"msg-{i:07d}",
             f"offer-{i % 7}",
             phone(i % 10000),
-            datetime.fromtimestamp(base.timestamp() + i - 60, UTC),
-            datetime.fromtimestamp(base.timestamp() + i, UTC),
+            datetime.fromtimestamp(base.timestamp() + i - 60, timezone.utc),
+            datetime.fromtimestamp(base.timestamp() + i, timezone.utc),
         )
         for i in range(start, start + count)
     ]
@@ -132,7 +132,7 @@ class SqliteSource:
     @staticmethod
     def _text(value: Any) -> Any:
         if isinstance(value, datetime):
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
         return value
 
     def insert_clicks(self, rows: list[Click]) -> None:
@@ -226,7 +226,7 @@ class MariaDbSource:
 
     @staticmethod
     def _naive_utc(value: Any) -> Any:
-        return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
+        return value.astimezone(timezone.utc).replace(tzinfo=None) if isinstance(value, datetime) else value
 
     def insert_clicks(self, rows: list[Click]) -> None:
         conn = self.connect()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -37,7 +37,7 @@ def test_columns_match_case_insensitively_and_extras_are_listed():
 
 def test_a_full_row_becomes_a_record_in_utc_iso_8601():
     sent = datetime(2025, 11, 15, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
-    clicked = datetime(2025, 11, 15, 14, 35, 22, 123456, tzinfo=UTC)
+    clicked = datetime(2025, 11, 15, 14, 35, 22, 123456, tzinfo=timezone.utc)
     assert build(["a1", "o1", "+12025559876", sent, clicked]) == {
         "message_id": "a1",
         "offer_id": "o1",
@@ -101,7 +101,7 @@ def test_fast_paths_give_the_same_utc_iso_form():
 
     moment = datetime(2025, 11, 15, 0, 0, 6, 500000)
     assert iso_timestamp(moment.replace(tzinfo=ZoneInfo("Etc/UTC"))) == "2025-11-15T00:00:06.500000+00:00"
-    assert iso_timestamp(moment.replace(tzinfo=UTC)) == "2025-11-15T00:00:06.500000+00:00"
+    assert iso_timestamp(moment.replace(tzinfo=timezone.utc)) == "2025-11-15T00:00:06.500000+00:00"
     assert iso_timestamp(moment) == "2025-11-15T00:00:06.500000+00:00"
     assert iso_timestamp("2025-11-15 00:00:06.500") == "2025-11-15T00:00:06.500+00:00"
     assert iso_timestamp("2025-11-15") == "2025-11-15T00:00:00+00:00"

@@ -7,7 +7,7 @@ fault tests in test_faults.py do the same through real Airflow and the sandbox o
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import httpx
@@ -71,7 +71,7 @@ def hook_for(monkeypatch):
 
 
 def test_retry_after_seconds_and_http_dates():
-    now = datetime(2025, 11, 15, 12, 0, tzinfo=UTC)
+    now = datetime(2025, 11, 15, 12, 0, tzinfo=timezone.utc)
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
     assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0

@@ -9,8 +9,6 @@ from typing import Any
 
 from trackly_provider.exceptions import TracklyResponseError
 
-MAX_RECORDS_PER_REQUEST = 1000
-
 
 @dataclass(frozen=True)
 class RecordError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from trackly_provider.version_compat import AirflowException, AirflowFailException
 
 
 class TracklyError(AirflowException):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+
+from trackly_provider.iso8601 import parse_iso_datetime
 
 REQUIRED_FIELDS = ("message_id", "offer_id", "phone_number", "timestamp")
 OPTIONAL_FIELDS = ("send_timestamp",)
@@ -80,7 +82,7 @@ def _utc_iso(moment: datetime) -> str:
         return moment.isoformat() + "+00:00"
     if moment.utcoffset() == _ZERO:
         return moment.isoformat()
-    return moment.astimezone(UTC).isoformat()
+    return moment.astimezone(timezone.utc).isoformat()
 
 
 def iso_timestamp(value: Any) -> str | None:
@@ -101,7 +103,7 @@ def iso_timestamp(value: Any) -> str | None:
 def _text_timestamp(value: str) -> str | None:
     text = value.strip()
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_iso_datetime(text)
     except ValueError:
         return None
     if len(text) >= 19 and text[10] in " T":

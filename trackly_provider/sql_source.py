@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -59,7 +59,7 @@ def _psycopg_timestamps_as_text(cursor: Any) -> Any:
 def _adapt_value(driver: str, value: Any) -> Any:
     if not isinstance(value, datetime):
         return value
-    utc = value.astimezone(UTC) if value.tzinfo else value
+    utc = value.astimezone(timezone.utc) if value.tzinfo else value
     if driver == "sqlite3":
         # SQLite stores timestamps as text: compare in its own UTC form, 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
         return utc.replace(tzinfo=None).isoformat(sep=" ")

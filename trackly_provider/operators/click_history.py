@@ -8,10 +8,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
-from airflow.sdk import BaseHook, BaseOperator
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk import BaseOperator
 
-from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST, ImportResult
+from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_types import ImportResult
 from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT, Batch, BatchWindow
 from trackly_provider.exceptions import (
     TracklyErrorRateExceededError,
@@ -22,6 +22,7 @@ from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.records import MissingColumnsError, RowRejection, make_record_builder, plan_columns
 from trackly_provider.sql_source import stream_query
 from trackly_provider.tally import ImportTally
+from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Any
 
-from trackly_provider.api_types import MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.iso8601 import parse_iso_datetime
 from trackly_provider.sandbox import UNKNOWN_ID_PREFIX
 
 MAX_ERRORS_RETURNED = 100
@@ -17,7 +17,7 @@ def _iso8601(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        datetime.fromisoformat(value)
+        parse_iso_datetime(value)
     except ValueError:
         return False
     return True

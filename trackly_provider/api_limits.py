@@ -1,0 +1,3 @@
+"""The Trackly API's documented limits, shared by the client and the sandbox (no Airflow needed)."""
+
+MAX_RECORDS_PER_REQUEST = 1000
