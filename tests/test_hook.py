@@ -183,12 +183,6 @@ def test_connection_test_reports_a_rejected_key(make_hook):
     assert KEY not in message
 
 
-def test_ui_field_behaviour_relabels_and_hides_unused_fields():
-    behaviour = TracklyHook.get_ui_field_behaviour()
-    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
-    assert set(behaviour["hidden_fields"]) == {"schema", "login"}
-
-
 def test_a_pre_encoded_body_is_sent_as_is(make_hook):
     from trackly_provider.api_types import encode_records
 

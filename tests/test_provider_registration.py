@@ -18,13 +18,20 @@ def test_entry_point_points_at_get_provider_info():
     info = entry.load()()
     assert info["package-name"] == "airflow-provider-trackly"
     assert info["versions"] == [__version__]
-    assert info["connection-types"] == [
-        {
-            "hook-class-name": "trackly_provider.hooks.trackly.TracklyHook",
-            "hook-name": "Trackly SMS",
-            "connection-type": "trackly",
-        }
-    ]
+    (connection_type,) = info["connection-types"]
+    assert connection_type["hook-class-name"] == "trackly_provider.hooks.trackly.TracklyHook"
+    assert connection_type["connection-type"] == "trackly"
+
+
+def test_airflow_builds_the_custom_connection_form(airflow_home):
+    """What the UI's connection form gets: from the provider info on 3.2+, from the hook before."""
+    from airflow.providers_manager import ProvidersManager
+
+    behaviour = ProvidersManager().field_behaviours["trackly"]
+    assert behaviour["hidden_fields"] == ["schema", "login"]
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    assert behaviour["placeholders"]["host"] == "https://app.tracklysms.com"
+    assert behaviour["placeholders"]["password"] == "trk_ followed by 32 letters or digits"
 
 
 def test_airflow_lists_the_provider_and_its_connection_type(airflow_home):

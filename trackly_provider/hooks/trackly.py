@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
 from typing import Any
 
 import httpx
-from airflow.sdk import BaseHook
 
 from trackly_provider import __version__
-from trackly_provider.api_types import (
-    MAX_RECORDS_PER_REQUEST,
-    ImportResult,
-    encode_records,
-    parse_import_result,
-)
+from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_types import ImportResult, encode_records, parse_import_result
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
+from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
 from trackly_provider.redact import redact_phone_numbers
 from trackly_provider.retry import _retryable_error, _retryable_status, backoff_delay, parse_retry_after
 from trackly_provider.settings import TracklySettings, parse_settings
+from trackly_provider.version_compat import BaseHook
 
 CLICKS_PATH = "/api/v2/history/clicks"
 LISTS_PATH = "/api/v2/lists"
@@ -108,15 +104,11 @@ class TracklyHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel the connection form: the password is the API key, the host the base URL."""
+        """The connection form for Airflow 3.0 and 3.1; later releases read the provider info's."""
         return {
-            "hidden_fields": ["schema", "login"],
-            "relabeling": {"password": "API key", "host": "Base URL"},
-            "placeholders": {
-                "host": "https://app.tracklysms.com",
-                "password": "trk_ followed by 32 letters or digits",
-                "extra": json.dumps({"connect_timeout": 10, "read_timeout": 60, "max_attempts": 5}),
-            },
+            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
         }
 
     @cached_property
