@@ -25,6 +25,10 @@ and the UI's backfill button.
 
 **Manual range.** Trigger with params `start_date` and `end_date` (`YYYY-MM-DD`, inclusive, both
 or neither, at most 366 days): each day becomes its own mapped `import_clicks` task instance.
+This works with or without a logical date (CLI `-l`, REST `"logical_date": null`, the UI form).
+A manual run with neither param imports its data interval; without a logical date it has none,
+and imports the last complete UTC day (yesterday), as a run with a logical date of now would.
+A bad range fails `plan_days` at once, without retries.
 
 **Load on the API.** At most `MAX_ACTIVE_RUNS` runs and `MAX_PARALLEL_DAYS` day imports at once.
 Re-running a day is safe: Trackly stores one click per message and reports the rest as duplicates.
@@ -36,11 +40,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import DAG, Param, task
 
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 from trackly_provider.partitions import MAX_RANGE_DAYS, PartitionRangeError, plan_partitions
+from trackly_provider.version_compat import AirflowFailException, CronDataIntervalTimetable
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
@@ -81,14 +85,26 @@ with DAG(
     tags=["trackly"],
 ) as dag:
 
-    @task
+    @task(retries=0)  # pure planning: a failure here is a wrong param, which no retry can fix
     def plan_days(
-        params: dict[str, Any], data_interval_start: datetime, data_interval_end: datetime
+        params: dict[str, Any],
+        dag_run: Any = None,
+        data_interval_start: datetime | None = None,
+        data_interval_end: datetime | None = None,
     ) -> list[list[datetime]]:
-        """The `[start, end)` bounds of each day to import: the run's interval, or the params' range."""
+        """
+        The `[start, end)` bounds of each day to import: the params' range, or the run's interval.
+
+        A manual run without a logical date has no data interval; with no params it imports the last
+        complete UTC day, as a manual run with a logical date of now would.
+        """
         try:
             return plan_partitions(
-                params.get("start_date"), params.get("end_date"), data_interval_start, data_interval_end
+                params.get("start_date"),
+                params.get("end_date"),
+                data_interval_start,
+                data_interval_end,
+                dag_run.run_after,
             )
         except PartitionRangeError as exc:
             raise AirflowFailException(str(exc)) from None

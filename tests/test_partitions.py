@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -15,13 +15,27 @@ def test_a_day_is_midnight_to_next_midnight_utc():
 
 
 def test_no_params_use_the_run_interval():
-    assert plan_partitions(None, None, utc(2025, 11, 1), utc(2025, 11, 2)) == [
+    assert plan_partitions(None, None, utc(2025, 11, 1), utc(2025, 11, 2), utc(2025, 11, 20, 9)) == [
         [utc(2025, 11, 1), utc(2025, 11, 2)]
     ]
 
 
+@pytest.mark.parametrize(
+    ("run_after", "day"),
+    [
+        (utc(2025, 11, 20, 9, 30), 19),
+        (utc(2025, 11, 20), 19),  # at midnight the day that just ended
+        (utc(2025, 11, 20, 23, 59, 59), 19),
+        (datetime(2025, 11, 20, 1, 0, tzinfo=timezone(timedelta(hours=5))), 18),  # 19 Nov 20:00 UTC
+    ],
+)
+def test_no_params_and_no_interval_import_the_last_complete_utc_day(run_after, day):
+    """A manual run without a logical date: the day before run_after's own UTC day."""
+    assert plan_partitions(None, "", None, None, run_after) == [[utc(2025, 11, day), utc(2025, 11, day + 1)]]
+
+
 def test_a_range_is_inclusive_one_partition_per_day_across_month_end():
-    assert plan_partitions("2025-11-29", "2025-12-01", utc(2000, 1, 1), utc(2000, 1, 2)) == [
+    assert plan_partitions("2025-11-29", "2025-12-01", None, None, utc(2000, 1, 1)) == [
         [utc(2025, 11, 29), utc(2025, 11, 30)],
         [utc(2025, 11, 30), utc(2025, 12, 1)],
         [utc(2025, 12, 1), utc(2025, 12, 2)],

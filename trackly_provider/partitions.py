@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 MAX_RANGE_DAYS = 366
@@ -23,7 +23,7 @@ def _parse_day(name: str, value: Any) -> date:
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """The half-open UTC interval of one calendar day: midnight to the next midnight."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     return start, start + timedelta(days=1)
 
 
@@ -46,14 +46,27 @@ def manual_range_days(start_date: Any, end_date: Any, max_days: int = MAX_RANGE_
     return [first + timedelta(days=offset) for offset in range(count)]
 
 
+def last_complete_day(moment: datetime) -> date:
+    """The last UTC day that is over at ``moment``: the day before ``moment``'s own UTC day."""
+    return moment.astimezone(timezone.utc).date() - timedelta(days=1)
+
+
 def plan_partitions(
-    start_date: Any, end_date: Any, interval_start: datetime, interval_end: datetime
+    start_date: Any,
+    end_date: Any,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    run_after: datetime,
 ) -> list[list[datetime]]:
     """
     The ``[start, end)`` bounds each import covers.
 
-    With neither param: the run's data interval. With both: one day per partition.
+    With both params: one day per partition. With neither: the run's data interval; a manual run
+    without a logical date has none, and imports the last complete UTC day before ``run_after``,
+    the day a manual run with a logical date of ``run_after`` would cover on a daily timetable.
     """
     if start_date in (None, "") and end_date in (None, ""):
-        return [[interval_start, interval_end]]
+        if interval_start is not None and interval_end is not None:
+            return [[interval_start, interval_end]]
+        return [list(day_bounds(last_complete_day(run_after)))]
     return [list(day_bounds(day)) for day in manual_range_days(start_date, end_date)]
