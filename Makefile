@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
+DIST_STAMP := $(VENV)/.dist-installed-stamp
 PIP_VERSION := 26.3
 
-.PHONY: install test lint unit demo bench constraints clean
+.PHONY: install test lint unit demo bench constraints clean dist matrix
 
 install: $(STAMP)
 
@@ -36,9 +37,24 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
+$(DIST_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt build twine
+	touch $(DIST_STAMP)
+
+# sdist and wheel in dist/, checked by twine (metadata and README rendering).
+dist: $(DIST_STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*
+
+# The test suite against the built wheel on every Airflow 3 line (or MATRIX_LINES="3.0 3.3").
+# Each line's virtualenv is kept in .matrix/ and reused while the wheel is unchanged.
+matrix: dist
+	$(BIN)/python scripts/matrix.py dist/*.whl $(MATRIX_LINES)
+
 constraints: $(STAMP)
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .airflow .demo .bench
+	rm -rf $(VENV) .airflow .demo .bench .matrix .e2e dist
