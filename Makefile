@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 DIST_STAMP := $(VENV)/.dist-installed-stamp
+E2E_STAMP := $(VENV)/.e2e-installed-stamp
 PIP_VERSION := 26.3
 
-.PHONY: install test lint unit demo bench constraints clean dist matrix
+.PHONY: install test lint unit demo bench constraints clean dist matrix e2e
 
 install: $(STAMP)
 
@@ -51,6 +52,15 @@ dist: $(DIST_STAMP)
 # Each line's virtualenv is kept in .matrix/ and reused while the wheel is unchanged.
 matrix: dist
 	$(BIN)/python scripts/matrix.py dist/*.whl $(MATRIX_LINES)
+
+$(E2E_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,e2e]"
+	touch $(E2E_STAMP)
+
+# Real deployments (LocalExecutor, then CeleryExecutor with two workers) driven as users do;
+# E2E_SCENARIOS="local" runs one. Needs Redis on 127.0.0.1:6379 for Celery. Writes docs/e2e.md.
+e2e: $(E2E_STAMP)
+	$(BIN)/python -m e2e.run $(E2E_SCENARIOS)
 
 constraints: $(STAMP)
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.txt.new

@@ -50,6 +50,7 @@ START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
 MAX_PARALLEL_DAYS = 4  # day imports at once across all runs of this DAG
 MAX_ERROR_RATE = 0.05  # fail a day when more than 5% of its rows are rejected
+RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed day; doubles after
 
 # The same text works on every source: the placeholder is the source driver's own (? or %s), and the
 # operator passes the day's bounds as values that driver compares correctly with UTC timestamps.
@@ -66,7 +67,7 @@ with DAG(
     start_date=START_DATE,
     catchup=True,
     max_active_runs=MAX_ACTIVE_RUNS,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True},
     params={
         "start_date": Param(
             None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -57,6 +58,25 @@ def sandbox(sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
 def airflow(airflow_home: Path, sandbox: Sandbox) -> AirflowRunner:
     """Runs single-operator DAGs through real Airflow (``dag.test()``)."""
     return AirflowRunner(airflow_home / "dags")
+
+
+@pytest.fixture
+def task_output(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):
+    """
+    Everything a task printed or logged so far, each message once.
+
+    Airflow 3.2+ prints task logs to stdout through structlog; 3.0 and 3.1 log through the standard
+    library, whose records caplog keeps.
+    """
+    caplog.set_level(logging.INFO)
+
+    def read() -> str:
+        printed = capfd.readouterr().out
+        logged = [record.getMessage() for record in caplog.records]
+        caplog.clear()
+        return "\n".join([printed, *(message for message in logged if message not in printed)])
+
+    return read
 
 
 @pytest.fixture

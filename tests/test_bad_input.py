@@ -5,22 +5,22 @@ from __future__ import annotations
 from tests.helpers import clicks, set_trackly_connection
 
 
-def test_unknown_sql_conn_id_says_how_to_define_it(airflow, sandbox, capfd):
+def test_unknown_sql_conn_id_says_how_to_define_it(airflow, sandbox, task_output):
     result = airflow.run_operator(sql_conn_id="no_such_source")
     assert result.state == "failed"
     assert (
         "SQL connection 'no_such_source' is not defined: create it in the UI or set "
         "AIRFLOW_CONN_NO_SUCH_SOURCE"
-    ) in capfd.readouterr().out
+    ) in task_output()
     assert sandbox.state()["requests_seen"] == 0
 
 
-def test_a_connection_whose_hook_is_not_sql_is_refused(airflow, sandbox, capfd):
+def test_a_connection_whose_hook_is_not_sql_is_refused(airflow, sandbox, task_output):
     result = airflow.run_operator(sql_conn_id="trackly_default")
     assert result.state == "failed"
     assert (
         "Connection 'trackly_default' (type 'trackly') gives a TracklyHook, which is not a SQL hook"
-        in capfd.readouterr().out
+        in task_output()
     )
     assert sandbox.state()["requests_seen"] == 0
 
@@ -33,7 +33,7 @@ def test_a_key_with_a_trailing_newline_is_accepted(airflow, sandbox, sqlite_sour
 
 
 def test_a_404_from_a_wrong_base_url_fails_with_the_api_error(
-    airflow, sandbox, sqlite_source, monkeypatch, capfd
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
 ):
     set_trackly_connection(monkeypatch, f"{sandbox.url}/wrong-prefix", sandbox.api_key)
     sqlite_source.insert_clicks(clicks(3))
@@ -41,12 +41,12 @@ def test_a_404_from_a_wrong_base_url_fails_with_the_api_error(
     assert result.state == "failed"
     assert (
         "Trackly answered POST /wrong-prefix/api/v2/history/clicks with an error: "
-        "HTTP 404 not_found: Not found" in capfd.readouterr().out
+        "HTTP 404 not_found: Not found" in task_output()
     )
     assert sandbox.state()["requests_seen"] == 0
 
 
-def test_a_query_that_is_not_a_select_is_a_clear_error(airflow, sandbox, sqlite_source, capfd):
+def test_a_query_that_is_not_a_select_is_a_clear_error(airflow, sandbox, sqlite_source, task_output):
     result = airflow.run_operator(sql="UPDATE sms_clicks SET offer_id = 'x'")
     assert result.state == "failed"
-    assert "The query returned no result set; it must be a SELECT." in capfd.readouterr().out
+    assert "The query returned no result set; it must be a SELECT." in task_output()

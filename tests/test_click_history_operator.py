@@ -44,7 +44,7 @@ def test_valid_rows_arrive_record_by_record(airflow, sandbox, sqlite_source):
 
 
 def test_mixed_good_and_bad_rows_are_counted_exactly_with_query_indexes(
-    airflow, sandbox, sqlite_source, capfd
+    airflow, sandbox, sqlite_source, task_output
 ):
     good = clicks(6)
     rows = [
@@ -80,7 +80,7 @@ def test_mixed_good_and_bad_rows_are_counted_exactly_with_query_indexes(
         ["unknown-6", "msg-0000003", "m-8"],
     ]
     assert sorted(sandbox.stored()) == [f"msg-000000{i}" for i in range(6)]
-    log = capfd.readouterr().out
+    log = task_output()
     assert "Rejected row 4 (message_id m-4): invalid_timestamp" in log
 
 
@@ -120,18 +120,18 @@ def test_zero_rows_send_nothing_and_succeed_with_zeros(airflow, sandbox, sqlite_
 
 
 def test_missing_columns_fail_before_any_request_and_show_how_to_alias(
-    airflow, sandbox, sqlite_source, capfd
+    airflow, sandbox, sqlite_source, task_output
 ):
     sqlite_source.insert_clicks(clicks(3))
     result = airflow.run_operator(sql="SELECT message_id, offer_id, phone_number, clicked_at FROM sms_clicks")
     assert result.state == "failed"
     assert sandbox.state()["requests_seen"] == 0
-    log = capfd.readouterr().out
+    log = task_output()
     assert "missing the required column(s) timestamp" in log
     assert "clicked_at AS timestamp" in log
 
 
-def test_extra_columns_are_ignored_with_one_warning(airflow, sandbox, sqlite_source, capfd):
+def test_extra_columns_are_ignored_with_one_warning(airflow, sandbox, sqlite_source, task_output):
     sqlite_source.insert_clicks(clicks(2))
     sql = SELECT_ALL.replace("SELECT ", "SELECT id, 'x' AS campaign, ")
     result = airflow.run_operator(sql=sql)
@@ -143,7 +143,7 @@ def test_extra_columns_are_ignored_with_one_warning(airflow, sandbox, sqlite_sou
         "send_timestamp",
         "timestamp",
     }
-    assert capfd.readouterr().out.count("Ignoring column(s) Trackly does not use: id, campaign") == 1
+    assert task_output().count("Ignoring column(s) Trackly does not use: id, campaign") == 1
 
 
 def test_numbers_as_ids_and_naive_text_timestamps_are_converted(airflow, sandbox, sqlite_source):
@@ -179,7 +179,7 @@ def test_sql_can_be_a_sql_file(airflow, sandbox, sqlite_source):
 
 
 def test_error_rate_over_the_limit_fails_after_processing_everything_and_pushes_counts(
-    airflow, sandbox, sqlite_source, capfd
+    airflow, sandbox, sqlite_source, task_output
 ):
     sqlite_source.insert_clicks([*clicks(3), ("unknown-1", "o", "+12025550001", None, "2025-11-15 10:00:00")])
     result = airflow.run_operator(max_error_rate=0.2)
@@ -189,23 +189,23 @@ def test_error_rate_over_the_limit_fails_after_processing_everything_and_pushes_
     assert (
         "1 of 4 rows (25.00%) were rejected, more than max_error_rate=0.2 allows. Imported 3, "
         "duplicates 0. First errors: row 3 (message_id unknown-1): message_not_found"
-    ) in capfd.readouterr().out
+    ) in task_output()
 
 
-def test_malformed_key_fails_the_task_without_a_request(airflow, sandbox, sqlite_source, monkeypatch, capfd):
+def test_malformed_key_fails_the_task_without_a_request(airflow, sandbox, sqlite_source, monkeypatch, task_output):
     bad_key = "trk_not-a-valid-key"
     set_trackly_connection(monkeypatch, sandbox.url, bad_key)
     sqlite_source.insert_clicks(clicks(2))
     result = airflow.run_operator()
     assert result.state == "failed"
     assert sandbox.state()["requests_seen"] == 0
-    log = capfd.readouterr().out
+    log = task_output()
     assert "Connection 'trackly_default' has a malformed API key" in log
     assert bad_key not in log
 
 
 def test_401_from_the_sandbox_fails_naming_the_connection(
-    airflow, sandbox, sqlite_source, monkeypatch, capfd
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
 ):
     wrong_key = "trk_" + "Z" * 32
     set_trackly_connection(monkeypatch, sandbox.url, wrong_key)
@@ -213,7 +213,7 @@ def test_401_from_the_sandbox_fails_naming_the_connection(
     result = airflow.run_operator()
     assert result.state == "failed"
     assert sandbox.stored() == {}
-    log = capfd.readouterr().out
+    log = task_output()
     assert "Trackly rejected the API key of connection 'trackly_default'" in log
     assert "HTTP 401 invalid_api_key: Invalid API key" in log
     assert wrong_key not in log

@@ -16,7 +16,7 @@ def fast_retries(sandbox, monkeypatch):
 
 
 def test_thousands_of_rows_through_many_faults_are_stored_once_and_counted_exactly(
-    airflow, sandbox, sqlite_source, fast_retries, capfd
+    airflow, sandbox, sqlite_source, fast_retries, task_output
 ):
     valid = clicks(5000)
     unknown = [(f"unknown-{i}", "offer-1", "+12025550000", None, "2025-11-15 10:00:00") for i in range(40)]
@@ -50,12 +50,12 @@ def test_thousands_of_rows_through_many_faults_are_stored_once_and_counted_exact
     lost = injected["lost_after_commit"] + injected["html_502_after_commit"]
     assert 60 < xcom["duplicates_skipped"] <= 60 + 100 * lost
     assert {e["code"] for e in xcom["errors"]} == {"message_not_found", "missing_phone_number"}
-    log = capfd.readouterr().out
+    log = task_output()
     assert "retrying in" in log and "[warning" in log
 
 
 def test_a_timed_out_request_that_landed_is_counted_once_on_rerun(
-    airflow, sandbox, sqlite_source, monkeypatch, capfd
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
 ):
     rows = clicks(250)
     sqlite_source.insert_clicks(rows)
@@ -73,7 +73,7 @@ def test_a_timed_out_request_that_landed_is_counted_once_on_rerun(
     assert (
         "POST /api/v2/history/clicks failed 2 times, the last with ReadTimeout; giving up. 0 of 100 rows "
         "read were confirmed before the failure. Rerunning the task is safe"
-    ) in capfd.readouterr().out
+    ) in task_output()
     sandbox.set_faults()  # the API recovers
     rerun = airflow.run_operator(batch_size=100, max_in_flight=1)
     xcom = rerun.xcom
@@ -84,15 +84,15 @@ def test_a_timed_out_request_that_landed_is_counted_once_on_rerun(
     assert sorted(sandbox.stored()) == [row[0] for row in rows]
 
 
-def test_retry_after_from_the_server_is_waited_for(airflow, sandbox, sqlite_source, fast_retries, capfd):
+def test_retry_after_from_the_server_is_waited_for(airflow, sandbox, sqlite_source, fast_retries, task_output):
     sqlite_source.insert_clicks(clicks(10))
     sandbox.set_faults(rate_limited=0.5, retry_after="1", seed=3)
     result = airflow.run_operator(batch_size=5)
     assert result.xcom["success_count"] == 10
-    assert "failed with HTTP 429 (attempt 1 of 10); retrying in 1.00 s" in capfd.readouterr().out
+    assert "failed with HTTP 429 (attempt 1 of 10); retrying in 1.00 s" in task_output()
 
 
-def test_payload_too_large_splits_batches_and_loses_nothing(airflow, sandbox, sqlite_source, capfd):
+def test_payload_too_large_splits_batches_and_loses_nothing(airflow, sandbox, sqlite_source, task_output):
     rows = clicks(1000)
     sqlite_source.insert_clicks(rows)
     sandbox.set_faults(max_body_bytes=40_000)  # ~250 records per request fit
@@ -101,16 +101,16 @@ def test_payload_too_large_splits_batches_and_loses_nothing(airflow, sandbox, sq
     sizes = [len(request) for request in sandbox.requests() if len(request) * 160 < 40_000]
     assert sum(sizes) == 1000
     assert sorted(sandbox.stored()) == [row[0] for row in rows]
-    assert "Trackly answered 413 for 1000 records; splitting into halves." in capfd.readouterr().out
+    assert "Trackly answered 413 for 1000 records; splitting into halves." in task_output()
 
 
-def test_a_suspended_account_fails_at_once_without_any_retry(airflow, sandbox, sqlite_source, capfd):
+def test_a_suspended_account_fails_at_once_without_any_retry(airflow, sandbox, sqlite_source, task_output):
     sqlite_source.insert_clicks(clicks(10))
     sandbox.set_faults(suspended=True)
     result = airflow.run_operator()
     assert result.state == "failed"
     assert sandbox.state()["requests_seen"] == 1  # no retry by the hook (Airflow's: test_retry.py)
-    log = capfd.readouterr().out
+    log = task_output()
     assert "Trackly refused connection 'trackly_default' (403: the account may be suspended" in log
     assert "HTTP 403: Account suspended" in log
 

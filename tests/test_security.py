@@ -18,7 +18,7 @@ def everything_left_behind(printed: str, airflow_home: Path) -> str:
 
 
 def test_a_failing_import_leaks_neither_key_nor_phone_numbers(
-    airflow, airflow_home, sandbox, sqlite_source, monkeypatch, capfd
+    airflow, airflow_home, sandbox, sqlite_source, monkeypatch, task_output
 ):
     # Phone numbers no other test uses: the metadata DB is shared by the whole session.
     valid = [
@@ -40,7 +40,7 @@ def test_a_failing_import_leaks_neither_key_nor_phone_numbers(
 
     assert result.state == "failed"
     assert result.xcom["error_count"] == 3
-    left_behind = everything_left_behind(capfd.readouterr().out, airflow_home)
+    left_behind = everything_left_behind(task_output(), airflow_home)
     assert "were rejected, more than max_error_rate=0 allows" in left_behind  # we did read the output
     assert "retrying in" in left_behind
     assert sandbox.api_key not in left_behind
@@ -51,7 +51,7 @@ def test_a_failing_import_leaks_neither_key_nor_phone_numbers(
 
 
 def test_a_request_that_fails_does_not_print_the_key(
-    airflow, airflow_home, sandbox, sqlite_source, monkeypatch, capfd
+    airflow, airflow_home, sandbox, sqlite_source, monkeypatch, task_output
 ):
     set_trackly_connection(
         monkeypatch, sandbox.url, sandbox.api_key, {"max_attempts": 2, "backoff_base": 0.01}
@@ -59,7 +59,7 @@ def test_a_request_that_fails_does_not_print_the_key(
     sqlite_source.insert_clicks(clicks(5))
     sandbox.set_faults(reset=1.0)
     assert airflow.run_operator().state == "failed"
-    left_behind = everything_left_behind(capfd.readouterr().out, airflow_home)
+    left_behind = everything_left_behind(task_output(), airflow_home)
     assert "failed 2 times, the last with" in left_behind
     assert sandbox.api_key not in left_behind
 

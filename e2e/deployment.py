@@ -1,0 +1,190 @@
+"""An Airflow deployment as users run it: api-server, scheduler, dag-processor (and Celery workers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+BIN = Path(sys.executable).parent
+DAG_ID = "trackly_click_history_backfill"
+ADMIN = "admin"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(every)
+
+
+class Deployment:
+    """One Airflow home and the processes serving it; every process is stopped by ``stop``."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        shutil.rmtree(home, ignore_errors=True)
+        (home / "dags").mkdir(parents=True)
+        (home / "logs").mkdir()
+        self.home = home
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.password = secrets.token_urlsafe(12)
+        (home / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
+        self.env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            **env,
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
+
+    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``airflow ARGS`` in this deployment, as a user types it."""
+        return subprocess.run(
+            [str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, check=check
+        )
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start ``airflow ARGS`` in its own session (so that ``kill`` can take its whole tree)."""
+        log = (self.home / "logs" / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            [str(BIN / "airflow"), *args],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_core(self) -> None:
+        self.airflow("db", "migrate")
+        self.start("api-server", "api-server")
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+        wait_for("the api-server", self._api_up, timeout=120)
+
+    def _api_up(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.home}/logs")
+        try:
+            return httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` a process and everything it started, as when its machine dies."""
+        process = self.processes.pop(name)
+        tree = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    # The REST API, with a JWT from /auth/token as a script of a user's would get one.
+    def token(self) -> str:
+        if self._token is None:
+            answer = httpx.post(
+                f"{self.base_url}/auth/token",
+                json={"username": ADMIN, "password": self.password},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            self._token = answer.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = httpx.request(
+            method,
+            f"{self.base_url}{path}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=60,
+            **kwargs,
+        )
+        if answer.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+    def dag_runs(self) -> list[dict[str, Any]]:
+        return list(self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"])
+
+    def wait_for_run(self, run_id: str, timeout: float = 300) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            run = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+            return run if run["state"] in ("success", "failed") else None
+
+        return dict(wait_for(f"run {run_id} to finish", finished, timeout))
+
+    def imports(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Each mapped import of a run, by day: its state, try, host and XCom counts."""
+        tis = self.api(
+            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500}
+        )["task_instances"]
+        found = {}
+        for ti in tis:
+            if ti["task_id"] != "import_clicks":
+                continue
+            xcom = self.api(
+                "GET",
+                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/import_clicks/xcomEntries/return_value",
+                params={"map_index": ti["map_index"], "deserialize": True},
+            )["value"]
+            found[ti["rendered_map_index"]] = {
+                "state": ti["state"],
+                "try_number": ti["try_number"],
+                "hostname": ti["hostname"],
+                "counts": xcom if isinstance(xcom, dict) else json.loads(xcom),
+            }
+        return found

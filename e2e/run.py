@@ -1,0 +1,365 @@
+"""
+``make e2e``: the example DAG in real Airflow deployments, proven by the data the sandbox stored.
+
+``python -m e2e.run [local] [celery]``. Each scenario starts api-server, scheduler and
+dag-processor (and, for Celery, two workers), the sandbox, and a PostgreSQL source; drives them the
+way users do (catchup, ``airflow backfill create``, CLI and REST triggers, clearing a day, killing a
+worker); and checks every day's XCom counts against the rows stored. Timings go to ``docs/e2e.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from e2e.deployment import DAG_ID, Deployment, wait_for
+from e2e.source import (
+    DayExpectation,
+    recreate_database,
+    seed,
+    set_faults,
+    source_connection,
+    stored_per_day,
+)
+from trackly_provider.sandbox import SANDBOX_API_KEY
+from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / ".e2e"
+EXAMPLE_DAG = REPO / "dags_examples" / "trackly_click_history_backfill.py"
+TODAY = datetime.now(timezone.utc).date()
+
+
+def ago(days: int) -> date:
+    return TODAY - timedelta(days=days)
+
+
+class Timings:
+    """Wall time of each step, in order."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        yield
+        self.steps.append((name, time.monotonic() - started))
+        print(f"   {time.monotonic() - started:.1f} s", flush=True)
+
+
+def deploy_dag(deployment: Deployment, start_date: date) -> None:
+    """The example DAG as shipped, with its START_DATE a few days back and quick task retries."""
+    text = EXAMPLE_DAG.read_text()
+    text = re.sub(
+        r"^START_DATE = .*$",
+        f'START_DATE = pendulum.datetime({start_date.year}, {start_date.month}, {start_date.day}, tz="UTC")',
+        text,
+        count=1,
+        flags=re.M,
+    )
+    text = re.sub(r"^RETRY_DELAY = .*$", "RETRY_DELAY = timedelta(seconds=5)", text, count=1, flags=re.M)
+    (deployment.home / "dags" / EXAMPLE_DAG.name).write_text(text)
+
+
+def check_day(
+    day: date, found: dict[str, Any], expected: DayExpectation, stored: Counter[str], *, first_time: bool
+) -> None:
+    """A day's import succeeded, its counts add up, and the sandbox holds each valid row once."""
+    counts = found["counts"]
+    assert found["state"] == "success", (day, found)
+    assert counts["rows_read"] == expected.rows, (day, counts)
+    assert counts["error_count"] == expected.errors, (day, counts)
+    assert counts["success_count"] + counts["duplicates_skipped"] == expected.valid, (day, counts)
+    if first_time:
+        assert counts["success_count"] == expected.valid, (day, counts)
+    else:
+        assert counts["duplicates_skipped"] == expected.valid, (day, counts)
+    assert stored[str(day)] == expected.valid, (day, stored[str(day)], expected.valid)
+
+
+def run_and_check(
+    deployment: Deployment,
+    run_id: str,
+    days: list[date],
+    expected: dict[date, DayExpectation],
+    sandbox_url: str,
+    *,
+    first_time: bool = True,
+    timeout: float = 300,
+) -> dict[str, dict[str, Any]]:
+    run = deployment.wait_for_run(run_id, timeout)
+    assert run["state"] == "success", run
+    found = deployment.imports(run_id)
+    assert sorted(found) == [str(day) for day in days], (run_id, sorted(found))
+    stored = stored_per_day(sandbox_url)
+    for day in days:
+        check_day(day, found[str(day)], expected[day], stored, first_time=first_time)
+    return found
+
+
+def trigger_cli(deployment: Deployment, conf: dict[str, str]) -> str:
+    """``airflow dags trigger -c CONF``, without ``-l``: a run with no logical date."""
+    out = deployment.airflow("dags", "trigger", DAG_ID, "-c", json.dumps(conf), "-o", "json").stdout
+    (run,) = json.loads([line for line in out.splitlines() if line.startswith("[{")][-1])
+    return str(run["dag_run_id"])
+
+
+def trigger_rest(deployment: Deployment, conf: dict[str, str]) -> str:
+    """``POST /api/v2/dags/{dag_id}/dagRuns`` with ``"logical_date": null``, as a script would."""
+    run = deployment.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": conf})
+    assert run["logical_date"] is None, run
+    return str(run["dag_run_id"])
+
+
+def day_range(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def check_connection_form(deployment: Deployment) -> None:
+    """What the UI's connection form gets for Trackly, and the README's connection test."""
+    (meta,) = [m for m in deployment.api("GET", "/ui/connections/hook_meta") if m["connection_type"] == "trackly"]
+    behaviour = meta["standard_fields"]
+    assert behaviour["password"]["title"] == "API key", behaviour
+    assert behaviour["host"]["title"] == "Base URL", behaviour
+    assert behaviour["host"]["placeholder"] == "https://app.tracklysms.com", behaviour
+    assert behaviour["login"]["hidden"] is True and behaviour["url_schema"]["hidden"] is True, behaviour
+
+
+def check_connection_test(deployment: Deployment, sandbox_url: str) -> None:
+    """The UI's "Test" button (AIRFLOW__CORE__TEST_CONNECTION=Enabled): a good key passes, a bad one not."""
+    body = {"connection_id": "trackly_try", "conn_type": "trackly", "host": sandbox_url}
+    good = deployment.api("POST", "/api/v2/connections/test", json={**body, "password": SANDBOX_API_KEY})
+    assert good["status"] is True, good
+    bad = deployment.api("POST", "/api/v2/connections/test", json={**body, "password": "trk_" + "x" * 32})
+    assert bad["status"] is False and "rejected the API key" in bad["message"], bad
+
+
+def local_scenario(timings: Timings, sandbox_url: str) -> None:
+    """LocalExecutor on the default (SQLite) metadata database."""
+    database = "trackly_e2e_local"
+    recreate_database(database)
+    catchup = [ago(3), ago(2), ago(1)]
+    backfill = [ago(6), ago(5)]
+    cli_range = [ago(9), ago(8)]
+    rest_range = [ago(12), ago(11), ago(10)]
+    expected = seed(database, dict.fromkeys(catchup + backfill + cli_range + rest_range, 200))
+    deployment = Deployment(
+        WORK / "local",
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW_CONN_TRACKLY_SOURCE": source_connection(database),
+            "AIRFLOW_CONN_TRACKLY_DEFAULT": trackly_connection(sandbox_url),
+        },
+    )
+    try:
+        with timings.step("local: start api-server, scheduler, dag-processor"):
+            deploy_dag(deployment, catchup[0])
+            deployment.start_core()
+            wait_for("the DAG to be parsed", lambda: dag_parsed(deployment), timeout=180)
+        with timings.step("local: connection form (hook_meta) and connection test"):
+            check_connection_form(deployment)
+            check_connection_test(deployment, sandbox_url)
+        with timings.step("local: catchup of 3 days after unpausing"):
+            deployment.airflow("dags", "unpause", DAG_ID)
+            runs = wait_for("3 scheduled runs", lambda: scheduled_runs(deployment, 3), timeout=120)
+            for run in runs:
+                start = datetime.fromisoformat(run["data_interval_start"]).date()
+                run_and_check(deployment, run["dag_run_id"], [start], expected, sandbox_url)
+        with timings.step("local: airflow backfill create (2 days)"):
+            deployment.airflow(
+                "backfill", "create", "--dag-id", DAG_ID,
+                "--from-date", str(backfill[0]), "--to-date", str(backfill[-1]),
+            )  # fmt: skip
+            runs = wait_for("2 backfill runs", lambda: runs_of_type(deployment, "backfill", 2), timeout=120)
+            for run in runs:
+                start = datetime.fromisoformat(run["data_interval_start"]).date()
+                run_and_check(deployment, run["dag_run_id"], [start], expected, sandbox_url)
+        with timings.step("local: CLI range trigger without -l (2 days)"):
+            run_id = trigger_cli(deployment, {"start_date": str(cli_range[0]), "end_date": str(cli_range[-1])})
+            run_and_check(deployment, run_id, cli_range, expected, sandbox_url)
+        with timings.step("local: REST range trigger, logical_date null (3 days)"):
+            conf = {"start_date": str(rest_range[0]), "end_date": str(rest_range[-1])}
+            run_and_check(deployment, trigger_rest(deployment, conf), rest_range, expected, sandbox_url)
+        with timings.step("local: REST trigger, no params, no logical date (yesterday again)"):
+            run_id = trigger_rest(deployment, {})
+            run_and_check(deployment, run_id, [ago(1)], expected, sandbox_url, first_time=False)
+        with timings.step("local: clear a day's run and rerun it (all duplicates)"):
+            (run,) = [r for r in scheduled_runs(deployment, 3) if r["data_interval_start"][:10] == str(ago(2))]
+            deployment.api(
+                "POST",
+                f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+                json={"dag_run_id": run["dag_run_id"], "dry_run": False, "only_failed": False},
+            )
+            wait_for("the cleared run to start again", lambda: run_state(deployment, run) != "success", 60, 0.2)
+            run_and_check(deployment, run["dag_run_id"], [ago(2)], expected, sandbox_url, first_time=False)
+        stored = stored_per_day(sandbox_url)
+        assert sum(stored.values()) == sum(e.valid for e in expected.values()), stored
+    finally:
+        deployment.stop()
+
+
+def trackly_connection(sandbox_url: str) -> str:
+    return json.dumps({"conn_type": "trackly", "host": sandbox_url, "password": SANDBOX_API_KEY})
+
+
+def dag_parsed(deployment: Deployment) -> bool:
+    try:
+        deployment.api("GET", f"/api/v2/dags/{DAG_ID}")
+    except RuntimeError:
+        return False
+    return True
+
+
+def runs_of_type(deployment: Deployment, run_type: str, count: int) -> list[dict[str, Any]] | None:
+    runs = [run for run in deployment.dag_runs() if run["run_type"] == run_type]
+    return sorted(runs, key=lambda run: run["data_interval_start"]) if len(runs) >= count else None
+
+
+def scheduled_runs(deployment: Deployment, count: int) -> list[dict[str, Any]] | None:
+    return runs_of_type(deployment, "scheduled", count)
+
+
+def run_state(deployment: Deployment, run: dict[str, Any]) -> str:
+    return str(deployment.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}")["state"])
+
+
+def celery_scenario(timings: Timings, sandbox_url: str) -> None:
+    """CeleryExecutor, two workers, Redis broker, PostgreSQL metadata and results; one worker killed."""
+    database, metadata = "trackly_e2e_celery", "trackly_e2e_airflow"
+    recreate_database(database)
+    recreate_database(metadata)
+    catchup = [ago(4), ago(3), ago(2), ago(1)]
+    big_day = ago(20)
+    expected = seed(database, {**dict.fromkeys(catchup, 200), big_day: 40_000})
+    postgres = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{metadata}"
+    hostnames = Path(tempfile.mkdtemp(prefix="trackly-e2e-"))
+    (hostnames / "e2e_worker_name.py").write_text(
+        "import os\n\n\ndef worker_name():\n    return os.environ['E2E_WORKER_NAME']\n"
+    )
+    deployment = Deployment(
+        WORK / "celery",
+        {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres,
+            "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/7",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{metadata}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW_CONN_TRACKLY_SOURCE": source_connection(database),
+            "AIRFLOW_CONN_TRACKLY_DEFAULT": trackly_connection(sandbox_url),
+        },
+    )
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=7).flushdb()
+    try:
+        with timings.step("celery: start api-server, scheduler, dag-processor, 2 workers"):
+            deploy_dag(deployment, catchup[0])
+            deployment.start_core()
+            for name in ("worker1", "worker2"):
+                deployment.start(
+                    name,
+                    "celery", "worker", "--celery-hostname", f"{name}@%h",
+                    env={
+                        "E2E_WORKER_NAME": name,
+                        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "e2e_worker_name.worker_name",
+                        "PYTHONPATH": str(hostnames),
+                    },
+                )  # fmt: skip
+            wait_for("the DAG to be parsed", lambda: dag_parsed(deployment), timeout=180)
+        with timings.step("celery: connection form (hook_meta)"):
+            check_connection_form(deployment)
+        with timings.step("celery: catchup of 4 days over both workers"):
+            deployment.airflow("dags", "unpause", DAG_ID)
+            runs = wait_for("4 scheduled runs", lambda: scheduled_runs(deployment, 4), timeout=120)
+            hosts = set()
+            for run in runs:
+                start = datetime.fromisoformat(run["data_interval_start"]).date()
+                found = run_and_check(deployment, run["dag_run_id"], [start], expected, sandbox_url)
+                hosts.update(ti["hostname"] for ti in found.values())
+            assert hosts == {"worker1", "worker2"}, hosts
+        with timings.step("celery: kill -9 the worker importing a 40,006-row day; Airflow retries it"):
+            set_faults(sandbox_url, latency_ms=2000)  # a slow API, so the kill lands mid-import
+            run_id = trigger_cli(deployment, {"start_date": str(big_day), "end_date": str(big_day)})
+            victim = wait_for("the import to be half-way", lambda: importing_worker(deployment, run_id, big_day, sandbox_url), 180, 0.2)
+            stored_at_kill = stored_per_day(sandbox_url)[str(big_day)]
+            deployment.kill(victim)
+            print(f"   killed {victim} with {stored_at_kill} of {expected[big_day].valid} rows stored", flush=True)
+            set_faults(sandbox_url, latency_ms=0)
+            found = run_and_check(
+                deployment, run_id, [big_day], expected, sandbox_url, first_time=False, timeout=600
+            )[str(big_day)]
+            assert found["try_number"] == 2 and found["hostname"] != victim, found
+            counts = found["counts"]
+            assert counts["duplicates_skipped"] >= stored_at_kill, (counts, stored_at_kill)
+    finally:
+        deployment.stop()
+
+
+def importing_worker(deployment: Deployment, run_id: str, day: date, sandbox_url: str) -> str | None:
+    """The worker running ``day``'s import once part of it, not all, is stored."""
+    stored = stored_per_day(sandbox_url)[str(day)]
+    if not 0 < stored < 20_000:
+        return None
+    tis = deployment.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    (ti,) = [ti for ti in tis if ti["task_id"] == "import_clicks"]
+    return str(ti["hostname"]) if ti["state"] == "running" else None
+
+
+SCENARIOS = {"local": local_scenario, "celery": celery_scenario}
+
+
+def write_report(results: dict[str, Timings]) -> None:
+    lines = [
+        "# End-to-end runs",
+        "",
+        "Written by `make e2e` (`python -m e2e.run`): real `airflow api-server`, `scheduler` and",
+        "`dag-processor`, the sandbox over HTTP, a PostgreSQL source; every step checked against the",
+        "XCom counts of each day and the clicks the sandbox stored.",
+        "",
+        f"Run on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+    ]
+    for timings in results.values():
+        lines += [f"| {name} | {seconds:.0f} |" for name, seconds in timings.steps]
+    (REPO / "docs" / "e2e.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(SCENARIOS)
+    results = {}
+    WORK.mkdir(exist_ok=True)
+    process, sandbox_url = start_sandbox(WORK)
+    try:
+        for name in wanted:
+            results[name] = Timings()
+            httpx_reset(sandbox_url)
+            SCENARIOS[name](results[name], sandbox_url)
+    finally:
+        stop_sandbox(process)
+    write_report(results)
+    for name, timings in results.items():
+        print(f"{name}: {len(timings.steps)} steps passed in {sum(s for _, s in timings.steps):.0f} s")
+    return 0
+
+
+def httpx_reset(sandbox_url: str) -> None:
+    import httpx
+
+    httpx.post(f"{sandbox_url}/_sandbox/reset", timeout=30).raise_for_status()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

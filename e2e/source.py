@@ -1,0 +1,86 @@
+"""The users' side of the e2e run: a PostgreSQL source table of clicks, and the sandbox's stored data."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import psycopg
+
+SERVER = "host=127.0.0.1 port=5432 user=postgres"
+VALID_PER_DAY = 200
+UNKNOWN_PER_DAY = 4  # the sandbox answers message_not_found
+NULL_PHONE_PER_DAY = 2  # rejected before sending (missing_phone_number)
+
+
+@dataclass(frozen=True)
+class DayExpectation:
+    rows: int
+    valid: int
+
+    @property
+    def errors(self) -> int:
+        return self.rows - self.valid
+
+
+def recreate_database(name: str) -> None:
+    with psycopg.connect(f"{SERVER} dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def source_connection(database: str) -> str:
+    return (
+        '{"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", '
+        f'"schema": "{database}"}}'
+    )
+
+
+def day_rows(day: date, valid: int) -> list[tuple[Any, ...]]:
+    """One day's clicks, spread over the day (first at midnight): valid, unknown, and NULL phones."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    total = valid + UNKNOWN_PER_DAY + NULL_PHONE_PER_DAY
+    rows = []
+    for i in range(total):
+        moment = midnight + timedelta(seconds=i * 86_399 // total)
+        if i < valid:
+            message_id, phone = f"{day}-{i}", f"+1202555{i % 10_000:04d}"
+        elif i < valid + UNKNOWN_PER_DAY:
+            message_id, phone = f"unknown-{day}-{i}", "+12025550000"
+        else:
+            message_id, phone = f"{day}-nophone-{i}", None
+        rows.append((message_id, "offer-1", phone, moment - timedelta(minutes=5), moment))
+    return rows
+
+
+def seed(database: str, days: dict[date, int]) -> dict[date, DayExpectation]:
+    """Create ``sms_clicks`` with ``valid`` good rows for each day; return what each day must give."""
+    with psycopg.connect(f"{SERVER} dbname={database}", autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS sms_clicks")
+        conn.execute(
+            "CREATE TABLE sms_clicks (id BIGSERIAL PRIMARY KEY, message_id TEXT, offer_id TEXT, "
+            "phone_number TEXT, sent_at TIMESTAMPTZ, clicked_at TIMESTAMPTZ)"
+        )
+        conn.execute("CREATE INDEX ON sms_clicks (clicked_at)")
+        with conn.cursor() as cur:
+            for day, valid in days.items():
+                with cur.copy(
+                    "COPY sms_clicks (message_id, offer_id, phone_number, sent_at, clicked_at) FROM STDIN"
+                ) as copy:
+                    for row in day_rows(day, valid):
+                        copy.write_row(row)
+    extra = UNKNOWN_PER_DAY + NULL_PHONE_PER_DAY
+    return {day: DayExpectation(rows=valid + extra, valid=valid) for day, valid in days.items()}
+
+
+def stored_per_day(sandbox_url: str) -> Counter[str]:
+    """How many clicks the sandbox stored for each day (message ids start with the day)."""
+    state = httpx.get(f"{sandbox_url}/_sandbox/state", timeout=30).json()
+    return Counter(message_id[:10] for message_id in state["clicks"])
+
+
+def set_faults(sandbox_url: str, **config: Any) -> None:
+    httpx.post(f"{sandbox_url}/_sandbox/faults", json=config, timeout=30).raise_for_status()
