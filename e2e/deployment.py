@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -113,18 +114,14 @@ class Deployment:
         process = self.processes.pop(name)
         tree = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
         for pid in tree:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         process.wait()
 
     def stop(self) -> None:
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for process in self.processes.values():
             try:
                 process.wait(timeout=30)
@@ -169,9 +166,9 @@ class Deployment:
 
     def imports(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Each mapped import of a run, by day: its state, try, host and XCom counts."""
-        tis = self.api(
-            "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500}
-        )["task_instances"]
+        tis = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})[
+            "task_instances"
+        ]
         found = {}
         for ti in tis:
             if ti["task_id"] != "import_clicks":

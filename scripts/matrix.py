@@ -39,10 +39,16 @@ class Line:
     pins: tuple[str, ...] = ()  # the few pins a release needs beyond that date, each with its reason
 
 
+# Airflow 3.0 and 3.1 build every provider's connection form with wtforms (it comes with the FAB
+# provider); without it no form is customised, so the lines install it to test ours.
+WTFORMS = "wtforms"
+# SQLAlchemy 2.1 came out before 3.1.8, which its constraints keep on 2.0 (sqlalchemy-utils breaks).
+SQLALCHEMY_2_0 = "sqlalchemy<2.1"
+
 # One Python per line, so that the four lines cover Python 3.10 to 3.13 between them.
 LINES = (
-    Line("3.0", "3.0.6", "3.10", "2025-08-30T00:00:00Z"),
-    Line("3.1", "3.1.8", "3.11", "2026-03-12T00:00:00Z"),
+    Line("3.0", "3.0.6", "3.10", "2025-08-30T00:00:00Z", (WTFORMS,)),
+    Line("3.1", "3.1.8", "3.11", "2026-03-12T00:00:00Z", (WTFORMS, SQLALCHEMY_2_0)),
     Line("3.2", "3.2.2", "3.12", "2026-05-30T00:00:00Z"),
     Line("3.3", "3.3.2", "3.13", "2026-09-18T00:00:00Z"),
 )

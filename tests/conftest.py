@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 # Airflow reads its configuration when first imported: point it at a throwaway home first.
@@ -58,6 +59,18 @@ def sandbox(sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
 def airflow(airflow_home: Path, sandbox: Sandbox) -> AirflowRunner:
     """Runs single-operator DAGs through real Airflow (``dag.test()``)."""
     return AirflowRunner(airflow_home / "dags")
+
+
+AIRFLOW_VERSION = tuple(int(part) for part in metadata.version("apache-airflow").split(".")[:2])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Airflow 3.0's ``dag.test()`` drops a failed task's log, so its message cannot be read there."""
+    if AIRFLOW_VERSION < (3, 1):
+        skip = pytest.mark.skip(reason="Airflow 3.0's dag.test() keeps no log of a failed task")
+        for item in items:
+            if item.get_closest_marker("reads_failed_task_log"):
+                item.add_marker(skip)
 
 
 @pytest.fixture

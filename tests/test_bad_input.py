@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import clicks, set_trackly_connection
 
 
+@pytest.mark.reads_failed_task_log
 def test_unknown_sql_conn_id_says_how_to_define_it(airflow, sandbox, task_output):
     result = airflow.run_operator(sql_conn_id="no_such_source")
     assert result.state == "failed"
@@ -15,6 +18,7 @@ def test_unknown_sql_conn_id_says_how_to_define_it(airflow, sandbox, task_output
     assert sandbox.state()["requests_seen"] == 0
 
 
+@pytest.mark.reads_failed_task_log
 def test_a_connection_whose_hook_is_not_sql_is_refused(airflow, sandbox, task_output):
     result = airflow.run_operator(sql_conn_id="trackly_default")
     assert result.state == "failed"
@@ -32,6 +36,7 @@ def test_a_key_with_a_trailing_newline_is_accepted(airflow, sandbox, sqlite_sour
     assert (result.state, result.xcom["success_count"]) == ("success", 3)
 
 
+@pytest.mark.reads_failed_task_log
 def test_a_404_from_a_wrong_base_url_fails_with_the_api_error(
     airflow, sandbox, sqlite_source, monkeypatch, task_output
 ):

@@ -178,6 +178,7 @@ def test_sql_can_be_a_sql_file(airflow, sandbox, sqlite_source):
     assert counts(result.xcom) == (2, 2, 0, 0, 1)
 
 
+@pytest.mark.reads_failed_task_log
 def test_error_rate_over_the_limit_fails_after_processing_everything_and_pushes_counts(
     airflow, sandbox, sqlite_source, task_output
 ):
@@ -192,7 +193,10 @@ def test_error_rate_over_the_limit_fails_after_processing_everything_and_pushes_
     ) in task_output()
 
 
-def test_malformed_key_fails_the_task_without_a_request(airflow, sandbox, sqlite_source, monkeypatch, task_output):
+@pytest.mark.reads_failed_task_log
+def test_malformed_key_fails_the_task_without_a_request(
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
+):
     bad_key = "trk_not-a-valid-key"
     set_trackly_connection(monkeypatch, sandbox.url, bad_key)
     sqlite_source.insert_clicks(clicks(2))
@@ -204,6 +208,7 @@ def test_malformed_key_fails_the_task_without_a_request(airflow, sandbox, sqlite
     assert bad_key not in log
 
 
+@pytest.mark.reads_failed_task_log
 def test_401_from_the_sandbox_fails_naming_the_connection(
     airflow, sandbox, sqlite_source, monkeypatch, task_output
 ):

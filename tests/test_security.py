@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import clicks, set_trackly_connection
 from trackly_provider.redact import redact_phone_numbers
 
@@ -17,6 +19,7 @@ def everything_left_behind(printed: str, airflow_home: Path) -> str:
     return "\n".join(texts)
 
 
+@pytest.mark.reads_failed_task_log
 def test_a_failing_import_leaks_neither_key_nor_phone_numbers(
     airflow, airflow_home, sandbox, sqlite_source, monkeypatch, task_output
 ):
@@ -50,6 +53,7 @@ def test_a_failing_import_leaks_neither_key_nor_phone_numbers(
     assert leaked == []
 
 
+@pytest.mark.reads_failed_task_log
 def test_a_request_that_fails_does_not_print_the_key(
     airflow, airflow_home, sandbox, sqlite_source, monkeypatch, task_output
 ):
