@@ -53,7 +53,8 @@ dist: $(DIST_STAMP)
 matrix: dist
 	$(BIN)/python scripts/matrix.py dist/*.whl $(MATRIX_LINES)
 
-$(E2E_STAMP): $(STAMP)
+$(E2E_STAMP): $(STAMP) scripts/ensure-chromium.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,e2e]"
 	touch $(E2E_STAMP)
 

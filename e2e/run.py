@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e.deployment import DAG_ID, Deployment, wait_for
+from e2e.screenshots import take_screenshots
 from e2e.source import (
     DayExpectation,
     recreate_database,
@@ -215,6 +216,20 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
             run_and_check(deployment, run["dag_run_id"], [ago(2)], expected, sandbox_url, outcome=DUPLICATES)
         stored = stored_per_day(sandbox_url)
         assert sum(stored.values()) == sum(e.valid for e in expected.values()), stored
+        with timings.step("local: screenshots of the connection and trigger forms (headless Chromium)"):
+            deployment.api(
+                "POST",
+                "/api/v2/connections",
+                json={
+                    "connection_id": "trackly_default",
+                    "conn_type": "trackly",
+                    "host": "https://app.tracklysms.com",
+                    "password": SANDBOX_API_KEY,
+                },
+            )
+            take_screenshots(
+                deployment.base_url, deployment.token(), DAG_ID, "trackly_default", REPO / "docs"
+            )
     finally:
         deployment.stop()
 
