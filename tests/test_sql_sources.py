@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from airflow.providers.mysql.hooks.mysql import MySqlHook
@@ -78,7 +81,15 @@ def test_datetime_parameters_are_adapted_per_driver():
     assert adapt_parameters("psycopg", [moment, 5]) == [moment, 5]
 
 
-def _import_in_fresh_process(airflow, rows: int) -> dict:
+def _import_in_fresh_process(airflow, airflow_home: Path, rows: int) -> dict:
+    """
+    One import in a new process, on its own copy of the metadata database: two processes writing
+    one SQLite file while this one holds connections to it corrupted it on Airflow 3.1 and 3.2.
+    """
+    home = airflow_home.parent / f"{airflow_home.name}-probe-{rows}"
+    home.mkdir(exist_ok=True)
+    shutil.copy(airflow_home / "airflow.db", home / "airflow.db")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(airflow.dags_dir)}
     sql = (
         SELECT_ALL.replace("FROM sms_clicks", "FROM sms_clicks")
         .replace("SELECT ", "SELECT repeat('x', 1000) AS padding, ")
@@ -87,6 +98,7 @@ def _import_in_fresh_process(airflow, rows: int) -> dict:
     output = subprocess.run(
         [sys.executable, "-m", "tests.memory_probe", str(airflow.dags_dir), sql],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -95,7 +107,7 @@ def _import_in_fresh_process(airflow, rows: int) -> dict:
 
 
 @pytest.mark.slow
-def test_memory_does_not_grow_with_the_result_size(airflow, sandbox, postgres_source):
+def test_memory_does_not_grow_with_the_result_size(airflow, airflow_home, sandbox, postgres_source):
     """
     200,000 rows with a 1 KB padding column is ~200 MB if any layer buffered the result; a streamed
     import must peak within 40 MB of a 20,000-row import in the same conditions.
@@ -107,8 +119,8 @@ def test_memory_does_not_grow_with_the_result_size(airflow, sandbox, postgres_so
             "timestamptz '2025-11-15' + g * interval '1 ms', timestamptz '2025-11-15' + g * interval '2 ms' "
             "FROM generate_series(1, 200000) AS g"
         )
-    small = _import_in_fresh_process(airflow, 20_000)
-    large = _import_in_fresh_process(airflow, 200_000)
+    small = _import_in_fresh_process(airflow, airflow_home, 20_000)
+    large = _import_in_fresh_process(airflow, airflow_home, 200_000)
     assert small["xcom"]["success_count"] == 20_000
     assert large["xcom"]["success_count"] == 180_000  # the first 20,000 are duplicates by now
     assert large["xcom"]["duplicates_skipped"] == 20_000
