@@ -248,7 +248,7 @@ def test_parallel_batches_give_exactly_the_serial_outcome(airflow, sandbox, sqli
         rows[position] = (f"unknown-{position}", "offer-1", "+12025550001", None, "2025-11-15 10:00:00")
     rows[900] = rows[10]  # a duplicate inside the run
     sqlite_source.insert_clicks(rows)
-    sandbox.set_faults(latency_ms=50)
+    sandbox.set_faults(latency_ms=200)  # long enough that all 6 are open at once, even on a busy machine
     parallel = airflow.run_operator(batch_size=100, max_in_flight=6)
     assert sandbox.state()["most_open_imports"] == 6
     sandbox.reset()
