@@ -217,3 +217,21 @@ def test_a_range_param_that_is_not_a_date_is_refused_when_triggered(backfill_dag
     with pytest.raises((ParamValidationError, ValueError), match=refused):
         backfill_dag.test(run_conf={"start_date": "15/11/2025", "end_date": "2025-11-16"})
     assert sandbox.state()["requests_seen"] == 0
+
+
+def test_plan_days_needs_no_data_interval_as_in_a_manual_run_without_logical_date():
+    """
+    Airflow 3 gives such a run no ``data_interval_*`` in the context; TaskFlow then passes only
+    ``params`` and ``dag_run`` (``dag.test()`` always sets an interval, so ``make e2e`` runs it too).
+    """
+    from types import SimpleNamespace
+
+    plan_days = load_dag(DAG_FILE, "trackly_click_history_backfill").get_task("plan_days").python_callable
+    run = SimpleNamespace(run_after=utc(2025, 11, 20, 9, 30))
+    assert plan_days(params={"start_date": None, "end_date": None}, dag_run=run) == [
+        [utc(2025, 11, 19), utc(2025, 11, 20)]
+    ]
+    assert plan_days(params={"start_date": "2025-11-01", "end_date": "2025-11-02"}, dag_run=run) == [
+        [utc(2025, 11, 1), utc(2025, 11, 2)],
+        [utc(2025, 11, 2), utc(2025, 11, 3)],
+    ]

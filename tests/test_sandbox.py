@@ -90,3 +90,35 @@ def test_errors_are_capped_at_100_but_counted(api):
     body = post(api, [{**GOOD, "message_id": f"unknown-{i}"} for i in range(250)]).json()
     assert body["error_count"] == 250
     assert len(body["errors"]) == 100
+
+
+SANDBOX_WITHOUT_AIRFLOW = """
+import json, sys, threading, urllib.request
+sys.modules["airflow"] = None  # any import of Airflow now fails
+from trackly_provider.sandbox import SANDBOX_API_KEY
+from trackly_provider.sandbox.server import serve
+server = serve("127.0.0.1", 0, SANDBOX_API_KEY)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+request = urllib.request.Request(
+    f"http://127.0.0.1:{server.server_address[1]}/api/v2/history/clicks",
+    data=json.dumps({"records": [RECORD]}).encode(),
+    headers={"X-Api-Key": SANDBOX_API_KEY, "Content-Type": "application/json"},
+)
+print(urllib.request.urlopen(request).read().decode())
+"""
+
+
+def test_the_sandbox_runs_without_airflow_installed():
+    """Users start it beside any Airflow, or none: nothing on its import path may need Airflow."""
+    import json
+    import subprocess
+    import sys
+
+    script = SANDBOX_WITHOUT_AIRFLOW.replace("RECORD", repr(GOOD))
+    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(answer.stdout) == {
+        "success_count": 1,
+        "error_count": 0,
+        "duplicates_skipped": 0,
+        "errors": [],
+    }
