@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, fields
@@ -20,7 +21,8 @@ class FaultConfig:
     lost_after_commit: float = 0.0  # records stored, then the connection drops with no response
     html_502_after_commit: float = 0.0  # records stored, then an HTML 502 page instead of the counts
     retry_after: str = "1"
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # mean added latency per import request
+    latency_jitter: float = 0.0  # 0: exactly latency_ms; else the sigma of a log-normal with that mean
     suspended: bool = False  # every call answers 403 with no code
     max_body_bytes: int = 5 * 1024 * 1024
     seed: int = 0
@@ -45,7 +47,17 @@ class FaultPlan:
         with self._lock:
             self.config = config
             self._random = random.Random(config.seed)
+            self._latency_random = random.Random(config.seed + 1)  # latency draws leave faults as they were
             self.injected = dict.fromkeys(FAULT_KINDS, 0)
+
+    def latency(self) -> float:
+        """Seconds to wait before answering: fixed, or log-normal around the mean (a heavy tail)."""
+        mean = self.config.latency_ms / 1000
+        sigma = self.config.latency_jitter
+        if not sigma or not mean:
+            return mean
+        with self._lock:
+            return mean * math.exp(self._latency_random.gauss(-sigma * sigma / 2, sigma))
 
     def draw(self) -> str | None:
         """The fault for the next request, or None."""

@@ -154,7 +154,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _import_clicks(self, body: bytes) -> None:
         faults = self.server.faults
         if faults.config.latency_ms:
-            time.sleep(faults.config.latency_ms / 1000)
+            time.sleep(faults.latency())
         if not self._authorised():
             return
         fault = faults.draw()
