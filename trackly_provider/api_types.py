@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from trackly_provider.exceptions import TracklyResponseError
 
@@ -48,8 +49,8 @@ class ImportResult:
 
 
 def encode_records(records: Sequence[dict[str, Any]]) -> bytes:
-    """The request body of ``POST /api/v2/history/clicks``."""
-    return json.dumps({"records": list(records)}).encode()
+    """The request body of ``POST /api/v2/history/clicks`` (compact JSON, UTF-8)."""
+    return orjson.dumps({"records": list(records)})
 
 
 def _count(body: dict[str, Any], name: str) -> int:
