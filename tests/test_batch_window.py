@@ -72,4 +72,26 @@ def test_a_failure_is_raised_after_the_batches_in_flight_are_counted():
 
 def test_a_batch_built_without_a_body_leaves_encoding_to_the_hook():
     assert Batch([{"message_id": "m"}], [0]).body is None
-    assert Batch.encoded([{"message_id": "m"}], [0]).body == b'{"records": [{"message_id": "m"}]}'
+    assert Batch.encoded([{"message_id": "m"}], [0]).body == b'{"records":[{"message_id":"m"}]}'
+
+
+def test_a_slow_answer_does_not_idle_the_other_places_and_holds_at_most_twice_the_limit():
+    """Batch 0 answers in 0.5 s, the others in 10 ms: the three other places keep sending meanwhile."""
+    started: dict[int, float] = {}
+    finished: dict[int, float] = {}
+
+    def send(batch: Batch) -> ImportResult:
+        n = batch.row_indexes[0]
+        started[n] = time.monotonic()
+        time.sleep(0.5 if n == 0 else 0.01)
+        finished[n] = time.monotonic()
+        return ImportResult(1, 0, 0, [])
+
+    seen: list[int] = []
+    with BatchWindow(send, lambda batch, result: seen.append(batch.row_indexes[0]), limit=4) as window:
+        for batch in batches(12):
+            window.submit(batch)
+        window.drain()
+    assert seen == list(range(12))
+    sent_while_slow = {n for n in started if n > 0 and started[n] < finished[0]}
+    assert sent_while_slow == set(range(1, 8))  # 8 held at most: 0 still open and 7 answered behind it

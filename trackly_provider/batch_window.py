@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +31,13 @@ class BatchWindow:
     """
     Sends batches with at most ``limit`` requests open at once.
 
-    ``on_result`` sees every answered batch in submission order, on the caller's thread, so counts
-    and error order are the same as one request at a time. ``limit=1`` sends on the caller's thread.
-    Workers only send: bodies are encoded by the caller, so they hold the GIL briefly.
-    If a batch fails, the batches already in flight are still awaited and counted, then the first
-    failure is raised.
+    A request that answers frees its place at once, even while an older one is still open: on a
+    network with a latency tail, one slow answer does not idle the others. ``on_result`` still sees
+    every answered batch in submission order, on the caller's thread, so counts and error order are
+    the same as one request at a time; answered batches wait for a slower one ahead of them, at most
+    ``2 * limit`` batches held in all. ``limit=1`` sends on the caller's thread. Workers only send:
+    bodies are encoded by the caller, so they hold the GIL briefly. If a batch fails, the batches
+    already in flight are still awaited and counted, then the first failure is raised.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class BatchWindow:
         self._send = send
         self._on_result = on_result
         self._limit = limit
+        self._held_limit = 2 * limit
         self._pending: deque[tuple[Batch, Future[ImportResult]]] = deque()
         self._executor = ThreadPoolExecutor(limit, thread_name_prefix="trackly-batch") if limit > 1 else None
 
@@ -54,13 +57,23 @@ class BatchWindow:
         if self._executor is None:
             self._on_result(batch, self._send(batch))
             return
-        while len(self._pending) >= self._limit:
-            self._complete_oldest()
+        self._apply_answered()
+        while self._open() >= self._limit or len(self._pending) >= self._held_limit:
+            wait([future for _, future in self._pending if not future.done()], return_when=FIRST_COMPLETED)
+            self._apply_answered()
         self._pending.append((batch, self._executor.submit(self._send, batch)))
 
     def drain(self) -> None:
         """Wait for every batch in flight."""
         while self._pending:
+            self._complete_oldest()
+
+    def _open(self) -> int:
+        return sum(not future.done() for _, future in self._pending)
+
+    def _apply_answered(self) -> None:
+        """Count the answered batches at the head of the queue, in submission order."""
+        while self._pending and self._pending[0][1].done():
             self._complete_oldest()
 
     def _complete_oldest(self) -> None:
