@@ -5,7 +5,8 @@ Approaches:
 - ``naive``: what a DAG author writes by hand: ``get_records()`` of the whole query, then one httpx
   POST per 1,000 rows (pooled client, minimal conversion so the JSON encodes).
 - ``floor``: ``fetchmany(1000)`` from the same streaming cursor plus one POST per 1,000 records whose
-  JSON body is already built; the least work any importer must do.
+  JSON body is already built, with ``--max-in-flight`` POSTs open at once (each refilled as soon as
+  it answers): the least work any importer with that concurrency must do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import resource
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
 
 import httpx
@@ -96,19 +98,34 @@ def prebuilt_body() -> bytes:
     return json.dumps({"records": records}).encode()
 
 
-def run_floor(sql: str, url: str, _: int) -> int:
-    template, imported, batch = prebuilt_body(), 0, 0
-    with closing(source_hook().get_conn()) as connection, client(url) as http:
+def run_floor(sql: str, url: str, in_flight: int) -> int:
+    """``in_flight`` POSTs of pre-built bodies open at once, each refilled as soon as it answers."""
+    template, batch = prebuilt_body(), 0
+    imported = 0
+
+    def post(http: httpx.Client, body: bytes) -> int:
+        response = http.post(CLICKS_PATH, content=body)
+        response.raise_for_status()
+        return int(response.json()["success_count"])
+
+    with (
+        closing(source_hook().get_conn()) as connection,
+        client(url) as http,
+        ThreadPoolExecutor(in_flight) as pool,
+    ):
         cursor = open_streaming_cursor(connection)
         cursor.execute(sql)
+        open_requests: set[Future[int]] = set()
         while rows := cursor.fetchmany(BATCH):
             body = template.replace(b"@@@@@@@", b"%07d" % batch)
             if len(rows) < BATCH:  # the last, partial batch: as many records as rows
                 body = json.dumps({"records": json.loads(body)["records"][: len(rows)]}).encode()
-            response = http.post(CLICKS_PATH, content=body)
-            response.raise_for_status()
-            imported += response.json()["success_count"]
+            if len(open_requests) >= in_flight:
+                done, open_requests = wait(open_requests, return_when=FIRST_COMPLETED)
+                imported += sum(future.result() for future in done)
+            open_requests.add(pool.submit(post, http, body))
             batch += 1
+        imported += sum(future.result() for future in open_requests)
         cursor.close()
     return imported
 
