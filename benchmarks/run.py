@@ -157,7 +157,8 @@ def main() -> None:
     parser.add_argument("--rows", default="100000,1000000")
     parser.add_argument("--latencies-ms", default="0,100")
     parser.add_argument("--sources", default="sqlite,postgres")
-    parser.add_argument("--jitter-rows", type=int, default=100_000)
+    # Rows per request slot: N in flight import N x this, so every run lasts about as long (~18 s ideal).
+    parser.add_argument("--jitter-rows-per-slot", type=int, default=60_000)
     parser.add_argument("--suites", default="latency,jitter,taskrunner")
     parser.add_argument("--task-runner-rows", default=",".join(map(str, TASK_RUNNER_ROWS)))
     args = parser.parse_args()
@@ -165,7 +166,8 @@ def main() -> None:
     sizes = [int(n) for n in args.rows.split(",")]
     latencies = [int(n) for n in args.latencies_ms.split(",")]
     task_runner_rows = [int(n) for n in args.task_runner_rows.split(",")] if "taskrunner" in suites else []
-    largest = max([*sizes, args.jitter_rows, *task_runner_rows])
+    jitter_rows = {n: n * args.jitter_rows_per_slot for n in JITTER_IN_FLIGHT} if "jitter" in suites else {}
+    largest = max([*sizes, *jitter_rows.values(), *task_runner_rows])
     WORK.mkdir(exist_ok=True)
     base_env = {**os.environ, "AIRFLOW_HOME": str(WORK / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     if "taskrunner" in suites:
@@ -200,9 +202,9 @@ def main() -> None:
                         show(result)
             for in_flight in JITTER_IN_FLIGHT if "jitter" in suites else ():
                 for label, approach in (("parallel floor", "floor"), ("operator", "operator")):
-                    result = measure(url, env, approach, in_flight, args.jitter_rows, JITTER)
+                    result = measure(url, env, approach, in_flight, jitter_rows[in_flight], JITTER)
                     result.update(
-                        suite="jitter", source=source, rows=args.jitter_rows, latency="300 ms, sigma 1"
+                        suite="jitter", source=source, rows=jitter_rows[in_flight], latency="300 ms, sigma 1"
                     )
                     result.update(approach=f"{label} ({in_flight} in flight)", in_flight=in_flight)
                     results.append(result)
