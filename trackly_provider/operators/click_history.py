@@ -53,7 +53,7 @@ class ClickHistoryImportOperator(BaseOperator):
     :param max_error_rate: the task fails when ``error_count / rows_read`` exceeds this, after every
         row was processed and the counts were pushed to XCom (0.0: any error fails the task).
     :param max_in_flight: requests open at once while the next rows are read (1: strictly serial).
-        At most ``2 * max_in_flight + 1`` batches are held, whatever the row count.
+        Memory stays about ``max_in_flight + 1`` batches whatever the row count.
     :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``
         and up to 100 ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``).
     """
