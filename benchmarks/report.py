@@ -73,7 +73,7 @@ def jitter_targets(results: list[dict]) -> list[str]:
         share = op["rows"] / op["wall_s"] / ideal
         lines.append(
             f"| {source} | {op['rows']:,} | 300 ms ± tail | operator throughput at 16 in flight / "
-            f"16 x 1000 / mean latency | {share:.2f} (target ≥ 0.9) | {_verdict(share >= 0.9)} |"
+            f"16 x 1000 / mean latency | {share:.3f} (target ≥ 0.9) | {_verdict(share >= 0.9)} |"
         )
     return lines
 
