@@ -34,7 +34,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-# Every approach x source x size x latency; about 15 minutes. Writes docs/benchmark.{md,json,png}.
+# Every approach x source x size x latency, the jittered and task-runner suites; about 35 minutes.
+# Writes docs/benchmark.{md,json,png} and benchmark-jitter.png; fails when task-runner memory grows.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
