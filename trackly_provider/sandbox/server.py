@@ -43,6 +43,7 @@ class SandboxServer(ThreadingHTTPServer):
 
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _import_open = False  # this connection's current request is an import still being processed
     server: SandboxServer
 
     def setup(self) -> None:
@@ -55,6 +56,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         pass
 
     def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._finish_import()
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -65,6 +67,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _reply_html(self, status: int) -> None:
+        self._finish_import()
         page = HTML_PAGE % (status, status)
         self.send_response(status)
         self.send_header("Content-Type", "text/html")
@@ -72,8 +75,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(page)
 
+    def _finish_import(self) -> None:
+        """An import stops counting as open as its answer starts: before the client can send again."""
+        if self._import_open:
+            self._import_open = False
+            with self.server.counter_lock:
+                self.server.open_imports -= 1
+
     def _drop_connection(self) -> None:
         """Close with a TCP reset and no response."""
+        self._finish_import()
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
         self.connection.close()
@@ -123,11 +134,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 server.requests_seen += 1
                 server.open_imports += 1
                 server.most_open_imports = max(server.most_open_imports, server.open_imports)
+            self._import_open = True
             try:
                 self._import_clicks(body)
             finally:
-                with server.counter_lock:
-                    server.open_imports -= 1
+                self._finish_import()
         else:
             self._reply(404, {"error": "Not found", "code": "not_found"})
 
