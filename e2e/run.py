@@ -26,6 +26,7 @@ from e2e.screenshots import take_screenshots
 from e2e.source import (
     DayExpectation,
     recreate_database,
+    reset_sandbox,
     seed,
     set_faults,
     source_connection,
@@ -398,7 +399,7 @@ def main(argv: list[str]) -> int:
     try:
         for name in wanted:
             results[name] = Timings()
-            httpx_reset(sandbox_url)
+            reset_sandbox(sandbox_url)
             SCENARIOS[name](results[name], sandbox_url)
     finally:
         stop_sandbox(process)
@@ -406,12 +407,6 @@ def main(argv: list[str]) -> int:
     for name, timings in results.items():
         print(f"{name}: {len(timings.steps)} steps passed in {sum(s for _, s in timings.steps):.0f} s")
     return 0
-
-
-def httpx_reset(sandbox_url: str) -> None:
-    import httpx
-
-    httpx.post(f"{sandbox_url}/_sandbox/reset", timeout=30).raise_for_status()
 
 
 if __name__ == "__main__":

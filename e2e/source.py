@@ -82,5 +82,9 @@ def stored_per_day(sandbox_url: str) -> Counter[str]:
     return Counter(message_id[:10] for message_id in state["clicks"])
 
 
+def reset_sandbox(sandbox_url: str) -> None:
+    httpx.post(f"{sandbox_url}/_sandbox/reset", timeout=30).raise_for_status()
+
+
 def set_faults(sandbox_url: str, **config: Any) -> None:
     httpx.post(f"{sandbox_url}/_sandbox/faults", json=config, timeout=30).raise_for_status()

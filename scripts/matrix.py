@@ -195,8 +195,8 @@ def main(argv: list[str]) -> int:
     results = [test_line(line, wheel) for line in LINES if line.minor in wanted]
     write_table()
     for r in results:
-        versions = f"Airflow {r['apache-airflow']} / Python {r['python']}"
-        print(f"{versions}: {r['passed']} passed, {r['failed']} failed.")
+        label = f"Airflow {r['apache-airflow']} / Python {r['python']}"
+        print(f"{label}: {r['passed']} passed, {r['failed']} failed.")
     return 0 if all(r["exit_code"] == 0 for r in results) else 1
 
 

@@ -58,15 +58,17 @@ class BatchWindow:
             self._on_result(batch, self._send(batch))
             return
         while len(self._open) >= self._limit:
-            self._count(wait(self._open, return_when=FIRST_COMPLETED).done)
+            self._count_next_answers()
         self._open[self._executor.submit(self._send, batch)] = batch
 
     def drain(self) -> None:
         """Wait for every batch in flight, counting each as it answers."""
         while self._open:
-            self._count(wait(self._open, return_when=FIRST_COMPLETED).done)
+            self._count_next_answers()
 
-    def _count(self, answered: set[Future[ImportResult]]) -> None:
+    def _count_next_answers(self) -> None:
+        """Wait for at least one open request to answer; count every one answered by then."""
+        answered = wait(self._open, return_when=FIRST_COMPLETED).done
         for future in [future for future in self._open if future in answered]:
             batch = self._open.pop(future)
             try:
