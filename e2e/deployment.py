@@ -100,10 +100,15 @@ class Deployment:
         self.start("dag-processor", "dag-processor")
         wait_for("the api-server", self._api_up, timeout=120)
 
-    def _api_up(self) -> bool:
-        for name, process in self.processes.items():
+    def check_running(self, *names: str) -> None:
+        """Raise if any of ``names`` (default: every process) has exited."""
+        for name in names or list(self.processes):
+            process = self.processes[name]
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}; see {self.home}/logs")
+
+    def _api_up(self) -> bool:
+        self.check_running()
         try:
             return httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).status_code == 200
         except httpx.TransportError:

@@ -293,7 +293,9 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres,
             "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/7",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{metadata}",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            # One task slot per worker (Airflow's Celery defaults: prefetch 1, acks late): while a
+            # worker runs a task it takes no other, so days queued together land on both workers.
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
             "AIRFLOW_CONN_TRACKLY_SOURCE": source_connection(database),
             "AIRFLOW_CONN_TRACKLY_DEFAULT": trackly_connection(sandbox_url),
         },
@@ -315,18 +317,23 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
                         "PYTHONPATH": str(hostnames),
                     },
                 )  # fmt: skip
+            for name in ("worker1", "worker2"):
+                wait_for(f"{name} to be ready", lambda name=name: worker_ready(deployment, name), timeout=180)
             wait_for("the DAG to be parsed", lambda: dag_parsed(deployment), timeout=180)
         with timings.step("celery: connection form (hook_meta)"):
             check_connection_form(deployment)
         with timings.step("celery: catchup of 4 days over both workers"):
+            set_faults(sandbox_url, latency_ms=1000)  # each day's import takes a while, so days overlap
             deployment.airflow("dags", "unpause", DAG_ID)
             runs = wait_for("4 scheduled runs", lambda: scheduled_runs(deployment, 4), timeout=120)
-            hosts = set()
+            host_of_day = {}
             for run in runs:
                 start = datetime.fromisoformat(run["data_interval_start"]).date()
                 found = run_and_check(deployment, run["dag_run_id"], [start], expected, sandbox_url)
-                hosts.update(ti["hostname"] for ti in found.values())
-            assert hosts == {"worker1", "worker2"}, hosts
+                host_of_day.update({day: ti["hostname"] for day, ti in found.items()})
+            assert set(host_of_day.values()) == {"worker1", "worker2"}, host_of_day
+            timings.notes.append(f"Catchup imports per worker: {dict(sorted(host_of_day.items()))}.")
+            set_faults(sandbox_url, latency_ms=0)
         with timings.step("celery: kill -9 the worker importing a 40,006-row day; Airflow retries it"):
             set_faults(sandbox_url, latency_ms=2000)  # a slow API, so the kill lands mid-import
             run_id = trigger_cli(deployment, {"start_date": str(big_day), "end_date": str(big_day)})
@@ -357,6 +364,12 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
             )
     finally:
         deployment.stop()
+
+
+def worker_ready(deployment: Deployment, name: str) -> bool:
+    """Whether the Celery worker ``name`` has connected to the broker and takes tasks."""
+    deployment.check_running(name)
+    return b" ready." in (deployment.home / "logs" / f"{name}.log").read_bytes()
 
 
 def importing_worker(deployment: Deployment, run_id: str, day: date, sandbox_url: str) -> str | None:
