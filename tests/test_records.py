@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
+import orjson
+import pendulum
 import pytest
 
+from trackly_provider.api_types import encode_records
 from trackly_provider.records import (
     MissingColumnsError,
     RowRejection,
     id_text,
-    iso_timestamp,
     make_record_builder,
     plan_columns,
+    utc_moment,
 )
 
 COLUMNS = ["message_id", "offer_id", "phone_number", "send_timestamp", "timestamp"]
 build = make_record_builder(plan_columns(COLUMNS))
+
+
+def sent(record: Any) -> dict[str, Any]:
+    """The record as the API receives it: through the request body's encoder."""
+    return orjson.loads(encode_records([record]))["records"][0]
+
+
+def sent_timestamp(value: Any) -> str:
+    """A timestamp value as the API receives it."""
+    return sent({"timestamp": utc_moment(value)})["timestamp"]
 
 
 def test_missing_columns_error_names_them_and_shows_how_to_alias():
@@ -36,9 +50,9 @@ def test_columns_match_case_insensitively_and_extras_are_listed():
 
 
 def test_a_full_row_becomes_a_record_in_utc_iso_8601():
-    sent = datetime(2025, 11, 15, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+    sent_at = datetime(2025, 11, 15, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
     clicked = datetime(2025, 11, 15, 14, 35, 22, 123456, tzinfo=timezone.utc)
-    assert build(["a1", "o1", "+12025559876", sent, clicked]) == {
+    assert sent(build(["a1", "o1", "+12025559876", sent_at, clicked])) == {
         "message_id": "a1",
         "offer_id": "o1",
         "phone_number": "+12025559876",
@@ -48,15 +62,15 @@ def test_a_full_row_becomes_a_record_in_utc_iso_8601():
 
 
 def test_naive_datetimes_and_offsetless_text_are_taken_as_utc():
-    assert iso_timestamp(datetime(2025, 11, 15, 23, 59, 59, 999999)) == "2025-11-15T23:59:59.999999+00:00"
-    assert iso_timestamp("2025-11-15 00:00:00") == "2025-11-15T00:00:00+00:00"
-    assert iso_timestamp("2025-11-15T01:00:00+01:00") == "2025-11-15T00:00:00+00:00"
-    assert iso_timestamp("2025-11-15T00:00:00Z") == "2025-11-15T00:00:00+00:00"
+    assert sent_timestamp(datetime(2025, 11, 15, 23, 59, 59, 999999)) == "2025-11-15T23:59:59.999999+00:00"
+    assert sent_timestamp("2025-11-15 00:00:00") == "2025-11-15T00:00:00+00:00"
+    assert sent_timestamp("2025-11-15T01:00:00+01:00") == "2025-11-15T00:00:00+00:00"
+    assert sent_timestamp("2025-11-15T00:00:00Z") == "2025-11-15T00:00:00+00:00"
 
 
 @pytest.mark.parametrize("bad", ["15/11/2025 10:00", "yesterday", "2025-13-01 00:00:00", 1731628800, b"x"])
 def test_non_iso_timestamps_are_invalid(bad):
-    assert iso_timestamp(bad) is None
+    assert utc_moment(bad) is None
 
 
 @pytest.mark.parametrize(
@@ -88,7 +102,7 @@ def test_rows_the_api_would_reject_get_its_code_and_no_personal_data(row, code, 
 
 def test_empty_optional_send_timestamp_is_left_out():
     record = build(["m", "o", "+1", None, "2025-11-15 10:00:00"])
-    assert record == {
+    assert sent(record) == {
         "message_id": "m",
         "offer_id": "o",
         "phone_number": "+1",
@@ -100,10 +114,19 @@ def test_fast_paths_give_the_same_utc_iso_form():
     from zoneinfo import ZoneInfo
 
     moment = datetime(2025, 11, 15, 0, 0, 6, 500000)
-    assert iso_timestamp(moment.replace(tzinfo=ZoneInfo("Etc/UTC"))) == "2025-11-15T00:00:06.500000+00:00"
-    assert iso_timestamp(moment.replace(tzinfo=timezone.utc)) == "2025-11-15T00:00:06.500000+00:00"
-    assert iso_timestamp(moment) == "2025-11-15T00:00:06.500000+00:00"
-    assert iso_timestamp("2025-11-15 00:00:06.500") == "2025-11-15T00:00:06.500+00:00"
-    assert iso_timestamp("2025-11-15") == "2025-11-15T00:00:00+00:00"
-    assert iso_timestamp(" 2025-11-15T00:00:06 ") == "2025-11-15T00:00:06+00:00"
-    assert iso_timestamp("2025-11-15T00:00:06+05:30") == "2025-11-14T18:30:06+00:00"
+    assert sent_timestamp(moment.replace(tzinfo=ZoneInfo("Etc/UTC"))) == "2025-11-15T00:00:06.500000+00:00"
+    assert sent_timestamp(moment.replace(tzinfo=timezone.utc)) == "2025-11-15T00:00:06.500000+00:00"
+    assert sent_timestamp(moment) == "2025-11-15T00:00:06.500000+00:00"
+    assert sent_timestamp("2025-11-15 00:00:06.500") == "2025-11-15T00:00:06.500000+00:00"
+    assert sent_timestamp("2025-11-15 00:00:06.5+00") == "2025-11-15T00:00:06.500000+00:00"  # PostgreSQL text
+    assert sent_timestamp(date(2025, 11, 15)) == "2025-11-15T00:00:00+00:00"
+    assert sent_timestamp("2025-11-15") == "2025-11-15T00:00:00+00:00"
+    assert sent_timestamp(" 2025-11-15T00:00:06 ") == "2025-11-15T00:00:06+00:00"
+    assert sent_timestamp("2025-11-15T00:00:06+05:30") == "2025-11-14T18:30:06+00:00"
+
+
+def test_pendulum_datetimes_are_sent_in_utc():
+    paris = pendulum.datetime(2025, 11, 15, 1, 0, 6, tz="Europe/Paris")
+    assert sent_timestamp(paris) == "2025-11-15T00:00:06+00:00"
+    assert sent_timestamp(pendulum.datetime(2025, 11, 15, tz="UTC")) == "2025-11-15T00:00:00+00:00"
+    assert sent({"timestamp": paris})["timestamp"] == "2025-11-15T00:00:06+00:00"  # a hook user's own record

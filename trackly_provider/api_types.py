@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from trackly_provider.exceptions import TracklyResponseError
+from trackly_provider.iso8601 import utc_iso
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,19 @@ class ImportResult:
 
 
 def encode_records(records: Sequence[dict[str, Any]]) -> bytes:
-    """The request body of ``POST /api/v2/history/clicks`` (compact JSON, UTF-8)."""
-    return orjson.dumps({"records": list(records)})
+    """
+    The request body of ``POST /api/v2/history/clicks`` (compact JSON, UTF-8).
+
+    Datetimes are written as ISO 8601 with their offset; naive ones as UTC (``+00:00``).
+    """
+    return orjson.dumps({"records": list(records)}, default=_encode_other, option=orjson.OPT_NAIVE_UTC)
+
+
+def _encode_other(value: Any) -> Any:
+    """What orjson does not write itself: datetime subclasses such as ``pendulum.DateTime``."""
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    raise TypeError(f"a record value of type {type(value).__name__} cannot be sent as JSON")
 
 
 def _count(body: dict[str, Any], name: str) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 from trackly_provider.iso8601 import parse_iso_datetime
 
@@ -14,6 +14,10 @@ REQUIRED_FIELDS = ("message_id", "offer_id", "phone_number", "timestamp")
 OPTIONAL_FIELDS = ("send_timestamp",)
 ID_FIELDS = ("message_id", "offer_id", "phone_number")
 TIMESTAMP_FIELDS = ("timestamp", "send_timestamp")
+
+
+Record: TypeAlias = "dict[str, str | datetime]"
+"""A click record: ids as text, timestamps as ``datetime`` (``utc_moment``), encoded by ``encode_records``."""
 
 
 class MissingColumnsError(ValueError):
@@ -74,54 +78,39 @@ def id_text(value: Any) -> str | None:
 
 
 _ZERO = timedelta(0)
-_UTC_SUFFIXES = ("+00", "+00:00", "Z")  # most common first: PostgreSQL text
 
 
-def _utc_iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        return moment.isoformat() + "+00:00"
-    if moment.utcoffset() == _ZERO:
-        return moment.isoformat()
-    return moment.astimezone(timezone.utc).isoformat()
-
-
-def iso_timestamp(value: Any) -> str | None:
+def utc_moment(value: Any) -> datetime | None:
     """
-    ISO 8601 with an offset, in UTC. Naive datetimes (and offset-less text) are taken as UTC.
+    The instant a timestamp value names, as a plain ``datetime`` in UTC or naive (taken as UTC).
 
-    Returns None for a value that is not a valid timestamp.
+    ``encode_records`` writes either as ISO 8601 with ``+00:00``. Text must be ISO 8601 (offset-less
+    text is UTC); dates are midnight UTC. Returns None for a value that is not a valid timestamp.
     """
-    if isinstance(value, str):
-        return _text_timestamp(value)
-    if isinstance(value, datetime):
-        return _utc_iso(value)
-    if isinstance(value, date):
-        return _utc_iso(datetime(value.year, value.month, value.day))
-    return None
-
-
-def _text_timestamp(value: str) -> str | None:
-    text = value.strip()
-    try:
-        moment = parse_iso_datetime(text)
-    except ValueError:
+    if type(value) is str:  # the common case: SQLite, and PostgreSQL through the import's text loader
+        try:
+            moment = parse_iso_datetime(value.strip())
+        except ValueError:
+            return None
+    elif isinstance(value, datetime):  # subclasses too (pendulum.DateTime): encode_records takes them
+        moment = value
+    elif isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        return utc_moment(str(value))
+    else:
         return None
-    if len(text) >= 19 and text[10] in " T":
-        # Validated above, and already UTC: 'YYYY-MM-DD HH:MM:SS[.f]' only needs a 'T' and an offset.
-        # A valid ISO text ending in '+00', '+00:00' or 'Z' has a zero offset.
-        if moment.tzinfo is None:
-            return f"{text[:10]}T{text[11:]}+00:00"
-        for suffix in _UTC_SUFFIXES:
-            if text.endswith(suffix):
-                return f"{text[:10]}T{text[11 : -len(suffix)]}+00:00"
-    return _utc_iso(moment)
+    offset = moment.utcoffset()
+    if offset is None or offset == _ZERO:
+        return moment
+    return moment.astimezone(timezone.utc)
 
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], dict[str, str] | RowRejection]:
+def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], Record | RowRejection]:
     """A fast per-row function: a record ready to send, or the reason the row is rejected."""
     message_pos = layout.positions["message_id"]
     offer_pos = layout.positions["offer_id"]
@@ -129,7 +118,7 @@ def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], dict[
     ts_pos = layout.positions["timestamp"]
     send_pos = layout.positions.get("send_timestamp")
 
-    def build(row: Sequence[Any]) -> dict[str, str] | RowRejection:
+    def build(row: Sequence[Any]) -> Record | RowRejection:
         # Text ids are the common case: strip them inline, hand anything else to id_text.
         value = row[message_pos]
         message_id = value.strip() if type(value) is str else id_text(value)
@@ -144,12 +133,12 @@ def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], dict[
         if not phone:
             return RowRejection("missing_phone_number", "phone_number is NULL or empty", message_id)
         raw_ts = row[ts_pos]
-        timestamp = iso_timestamp(raw_ts)
+        timestamp = utc_moment(raw_ts)
         if timestamp is None:
             if _blank(raw_ts):
                 return RowRejection("missing_timestamp", "timestamp is NULL or empty", message_id)
             return RowRejection("invalid_timestamp", "timestamp is not an ISO 8601 datetime", message_id)
-        record = {
+        record: Record = {
             "message_id": message_id,
             "offer_id": offer_id,
             "phone_number": phone,
@@ -158,7 +147,7 @@ def make_record_builder(layout: ColumnLayout) -> Callable[[Sequence[Any]], dict[
         raw_send = None if send_pos is None else row[send_pos]
         if raw_send is None:
             return record
-        send_ts = iso_timestamp(raw_send)
+        send_ts = utc_moment(raw_send)
         if send_ts is not None:
             record["send_timestamp"] = send_ts
         elif not _blank(raw_send):

@@ -19,7 +19,13 @@ from trackly_provider.exceptions import (
     TracklyTransientError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.records import MissingColumnsError, RowRejection, make_record_builder, plan_columns
+from trackly_provider.records import (
+    MissingColumnsError,
+    Record,
+    RowRejection,
+    make_record_builder,
+    plan_columns,
+)
 from trackly_provider.sql_source import stream_query
 from trackly_provider.tally import ImportTally
 from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
@@ -184,7 +190,7 @@ class ClickHistoryImportOperator(BaseOperator):
 
             batch_size = self.batch_size
             with BatchWindow(send, count, self.max_in_flight) as window:
-                records: list[dict[str, str]] = []
+                records: list[Record] = []
                 row_indexes: list[int] = []
                 for chunk in chunks:
                     first_index = tally.rows_read
