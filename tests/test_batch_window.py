@@ -22,21 +22,21 @@ class SlowSender:
         self.fail_on = fail_on
 
     def __call__(self, batch):
-        records = batch.records
+        first = batch.message_ids[0]
         with self.lock:
             self.open += 1
             self.most_open = max(self.most_open, self.open)
             self.threads.add(threading.current_thread().name)
-        time.sleep(0.05 / (1 + int(records[0]["message_id"])))
+        time.sleep(0.05 / (1 + int(first)))
         with self.lock:
             self.open -= 1
-        if records[0]["message_id"] == self.fail_on:
+        if first == self.fail_on:
             raise RuntimeError("batch failed")
-        return ImportResult(len(records), 0, 0, [])
+        return ImportResult(len(batch), 0, 0, [])
 
 
 def batches(count: int) -> list[Batch]:
-    return [Batch([{"message_id": str(n)}], [n]) for n in range(count)]
+    return [Batch.encoded([{"message_id": str(n)}], [n]) for n in range(count)]
 
 
 def test_every_batch_is_counted_once_as_it_answers_with_at_most_limit_open():
@@ -71,9 +71,14 @@ def test_a_failure_is_raised_after_the_batches_in_flight_are_counted():
     assert set(seen) <= {0, 1, 3, 4, 5}
 
 
-def test_a_batch_built_without_a_body_leaves_encoding_to_the_hook():
-    assert Batch([{"message_id": "m"}], [0]).body is None
-    assert Batch.encoded([{"message_id": "m"}], [0]).body == b'{"records":[{"message_id":"m"}]}'
+def test_a_batch_keeps_its_body_and_ids_not_its_records():
+    batch = Batch.encoded([{"message_id": "m", "phone_number": "+12025550001"}, {"message_id": "n"}], [3, 7])
+    assert batch == Batch(
+        b'{"records":[{"message_id":"m","phone_number":"+12025550001"},{"message_id":"n"}]}',
+        [3, 7],
+        ["m", "n"],
+    )
+    assert len(batch) == 2
 
 
 def test_a_slow_answer_does_not_idle_the_other_places():

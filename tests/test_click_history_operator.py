@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
+from trackly_provider.operators import click_history
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 
 EXPECTED_KEYS = {"rows_read", "success_count", "error_count", "duplicates_skipped", "batches", "errors"}
@@ -263,3 +264,13 @@ def test_parallel_batches_give_exactly_the_serial_outcome(airflow, sandbox, sqli
 def test_max_in_flight_outside_1_to_32_fails_when_the_dag_is_parsed(max_in_flight):
     with pytest.raises(ValueError, match="max_in_flight must be"):
         ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="x", max_in_flight=max_in_flight)
+
+
+def test_freed_memory_is_released_every_20_batches(airflow, sandbox, sqlite_source, monkeypatch):
+    # A spy, not the real trim: whether memory goes back to the OS is test_native_memory's job.
+    trims = []
+    monkeypatch.setattr(click_history, "release_freed_memory", lambda: trims.append(len(sandbox.requests())))
+    sqlite_source.insert_clicks(clicks(4500))
+    result = airflow.run_operator(batch_size=100, max_in_flight=1)
+    assert counts(result.xcom) == (4500, 4500, 0, 0, 45)
+    assert trims == [20, 40]

@@ -193,5 +193,5 @@ def test_a_pre_encoded_body_is_sent_as_is(make_hook):
         return httpx.Response(200, json=ok_body(json.loads(request.content)["records"]))
 
     body = encode_records([RECORD, {**RECORD, "message_id": "m2"}])
-    assert make_hook(handler).import_clicks([RECORD, RECORD], body=body).success_count == 2
+    assert make_hook(handler).import_encoded_clicks(body, 2).success_count == 2
     assert seen == [body]

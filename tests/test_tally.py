@@ -13,7 +13,7 @@ def test_batch_errors_map_back_to_query_positions():
     tally.add_batch(
         ImportResult(3, 1, 1, [RecordError(2, "message_not_found", "No message")]),
         row_indexes=[0, 2, 3, 4, 5],
-        records=[{"message_id": m} for m in ["m0", "m2", "m3", "m4", "m5"]],
+        message_ids=["m0", "m2", "m3", "m4", "m5"],
     )
     assert tally.as_xcom() == {
         "rows_read": 6,
@@ -46,6 +46,6 @@ def test_api_error_texts_are_redacted():
     tally.add_batch(
         ImportResult(0, 1, 0, [RecordError(0, "save_error", "failed for +1 202 555 9876")]),
         row_indexes=[7],
-        records=[{"message_id": "m7"}],
+        message_ids=["m7"],
     )
     assert tally.errors[0]["error"] == "failed for [redacted]"

@@ -14,16 +14,24 @@ MAX_IN_FLIGHT_LIMIT = 32
 
 @dataclass(frozen=True)
 class Batch:
-    """Records to send, with each record's row position in the query result, and their JSON body."""
+    """
+    A request's JSON body, with each record's row position in the query result and message id.
 
-    records: list[dict[str, Any]]
+    The records themselves are not kept: a batch in flight holds one bytes object and two lists,
+    so its records' many small objects are freed on the reading thread as soon as it is encoded.
+    """
+
+    body: bytes
     row_indexes: list[int]
-    body: bytes | None = None  # None: the hook encodes the records itself
+    message_ids: list[str]
 
     @classmethod
     def encoded(cls, records: list[dict[str, Any]], row_indexes: list[int]) -> Batch:
         """A batch whose body is encoded now, on the caller's thread (see BatchWindow)."""
-        return cls(records, row_indexes, encode_records(records))
+        return cls(encode_records(records), row_indexes, [record["message_id"] for record in records])
+
+    def __len__(self) -> int:
+        return len(self.row_indexes)
 
 
 class BatchWindow:

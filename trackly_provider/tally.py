@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +43,7 @@ class ImportTally:
         self.error_count += 1
         self._note_error(row_index, rejection.message_id, rejection.code, rejection.error)
 
-    def add_batch(
-        self, result: ImportResult, row_indexes: Sequence[int], records: Sequence[Mapping[str, Any]]
-    ) -> None:
+    def add_batch(self, result: ImportResult, row_indexes: Sequence[int], message_ids: Sequence[str]) -> None:
         """Count one answered batch; its error indexes are mapped back to query-result positions."""
         self.batches += 1
         self.success_count += result.success_count
@@ -53,8 +51,7 @@ class ImportTally:
         self.duplicates_skipped += result.duplicates_skipped
         for error in result.errors:
             text = redact_phone_numbers(error.error)
-            message_id = records[error.index]["message_id"]
-            self._note_error(row_indexes[error.index], message_id, error.code, text)
+            self._note_error(row_indexes[error.index], message_ids[error.index], error.code, text)
 
     @property
     def confirmed(self) -> int:

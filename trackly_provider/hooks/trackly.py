@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 import httpx
+import orjson
 
 from trackly_provider import __version__
 from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
@@ -146,24 +147,26 @@ class TracklyHook(BaseHook):
             self.client.close()
             del self.__dict__["client"]
 
-    def import_clicks(self, records: Sequence[dict[str, Any]], *, body: bytes | None = None) -> ImportResult:
+    def import_clicks(self, records: Sequence[dict[str, Any]]) -> ImportResult:
         """
         Import 1 to 1,000 click records; error indexes refer to ``records``.
 
-        ``body``, if given, is ``records`` already encoded (see ``encode_records``), so a caller can
-        encode on its own thread. A 413 for an oversized body splits the batch in halves, down to
-        single records.
+        A 413 for an oversized body splits the batch in halves, down to single records.
         """
-        if not 1 <= len(records) <= MAX_RECORDS_PER_REQUEST:
+        return self.import_encoded_clicks(encode_records(records), len(records))
+
+    def import_encoded_clicks(self, body: bytes, record_count: int) -> ImportResult:
+        """``import_clicks`` of a body from ``encode_records``, so a caller can encode on its own thread."""
+        if not 1 <= record_count <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(
-                f"import_clicks takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, got {len(records)}."
+                f"import_clicks takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, got {record_count}."
             )
-        response = self._send("POST", CLICKS_PATH, body if body is not None else encode_records(records))
+        response = self._send("POST", CLICKS_PATH, body)
         if response.status_code == 413:
-            return self._split_oversized(records, response)
+            return self._split_oversized(orjson.loads(body)["records"], response)
         if response.status_code != 200:
             raise self._api_error(response)
-        return parse_import_result(self._json(response), len(records))
+        return parse_import_result(self._json(response), record_count)
 
     def _split_oversized(self, records: Sequence[dict[str, Any]], response: httpx.Response) -> ImportResult:
         code, error = error_fields(response)

@@ -19,6 +19,7 @@ from trackly_provider.exceptions import (
     TracklyTransientError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.native_memory import release_freed_memory
 from trackly_provider.records import (
     MissingColumnsError,
     Record,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 PROGRESS_EVERY_BATCHES = 10
+TRIM_MEMORY_EVERY_BATCHES = 20
 DEFAULT_MAX_IN_FLIGHT = 4
 
 
@@ -181,12 +183,14 @@ class ClickHistoryImportOperator(BaseOperator):
             build = make_record_builder(layout)
 
             def count(batch: Batch, result: ImportResult) -> None:
-                tally.add_batch(result, batch.row_indexes, batch.records)
+                tally.add_batch(result, batch.row_indexes, batch.message_ids)
                 if tally.batches % PROGRESS_EVERY_BATCHES == 0:
                     self._log_progress(tally, started)
+                if tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
+                    release_freed_memory()
 
             def send(batch: Batch) -> ImportResult:
-                return self.trackly_hook.import_clicks(batch.records, body=batch.body)
+                return self.trackly_hook.import_encoded_clicks(batch.body, len(batch))
 
             batch_size = self.batch_size
             with BatchWindow(send, count, self.max_in_flight) as window:
