@@ -82,14 +82,14 @@ def test_a_batch_keeps_its_body_and_ids_not_its_records():
 
 
 def test_a_slow_answer_does_not_idle_the_other_places():
-    """Batch 0 answers in 0.5 s, the others in 10 ms: the three other places keep sending meanwhile."""
+    """Batch 1 answers in 0.5 s, the others in 10 ms: the three other places keep sending meanwhile."""
     started: dict[int, float] = {}
     finished: dict[int, float] = {}
 
     def send(batch: Batch) -> ImportResult:
         n = batch.row_indexes[0]
         started[n] = time.monotonic()
-        time.sleep(0.5 if n == 0 else 0.01)
+        time.sleep(0.5 if n == 1 else 0.01)
         finished[n] = time.monotonic()
         return ImportResult(1, 0, 0, [])
 
@@ -98,9 +98,19 @@ def test_a_slow_answer_does_not_idle_the_other_places():
         for batch in batches(12):
             window.submit(batch)
         window.drain()
-    assert sent_while_slow_one(started, finished) == set(range(1, 12))
-    assert seen[-1] == 0 and sorted(seen) == list(range(12))
+    assert {n for n in started if n > 1 and started[n] < finished[1]} == set(range(2, 12))
+    assert seen[0] == 0 and seen[-1] == 1 and sorted(seen) == list(range(12))
 
 
-def sent_while_slow_one(started: dict[int, float], finished: dict[int, float]) -> set[int]:
-    return {n for n in started if n > 0 and started[n] < finished[0]}
+def test_the_first_batch_goes_alone_and_a_failure_there_sends_nothing_else():
+    sent: list[tuple[int, str]] = []
+
+    def send(batch: Batch) -> ImportResult:
+        sent.append((batch.row_indexes[0], threading.current_thread().name))
+        raise RuntimeError("401: bad key")
+
+    window = BatchWindow(send, lambda batch, result: None, limit=8)
+    with pytest.raises(RuntimeError, match="bad key"), window:
+        for batch in batches(20):
+            window.submit(batch)
+    assert sent == [(0, threading.current_thread().name)]

@@ -42,8 +42,9 @@ class BatchWindow:
     network with a latency tail, one slow answer does not idle the others, and no answered batch
     waits behind it. ``on_result`` sees each answered batch on the caller's thread as soon as the
     caller looks (batches answered together in submission order); the counts it keeps do not
-    depend on that order (the tally keeps its errors by row index). ``limit=1`` sends on the
-    caller's thread. Workers only send: bodies are encoded by the caller, so they hold the GIL
+    depend on that order (the tally keeps its errors by row index). The first batch is sent alone
+    on the caller's thread, so that a bad key or URL fails after one request; ``limit=1`` sends
+    every batch there. Workers only send: bodies are encoded by the caller, so they hold the GIL
     briefly. If a batch fails, the batches already in flight are still awaited and counted, then
     the failure is raised.
     """
@@ -60,10 +61,13 @@ class BatchWindow:
         # Requests not yet counted, in submission order (dicts keep insertion order).
         self._open: dict[Future[ImportResult], Batch] = {}
         self._executor = ThreadPoolExecutor(limit, thread_name_prefix="trackly-batch") if limit > 1 else None
+        self._answered = False
 
     def submit(self, batch: Batch) -> None:
-        if self._executor is None:
+        if self._executor is None or not self._answered:
+            # The first request goes alone: a bad key or URL costs one request, not one per place.
             self._on_result(batch, self._send(batch))
+            self._answered = True
             return
         while len(self._open) >= self._limit:
             self._count_next_answers()
