@@ -28,7 +28,8 @@ or neither, at most 366 days): each day becomes its own mapped `import_clicks` t
 This works with or without a logical date (CLI `-l`, REST `"logical_date": null`, the UI form).
 A manual run with neither param imports its data interval; without a logical date it has none,
 and imports the last complete UTC day (yesterday), as a run with a logical date of now would.
-A bad range fails `plan_days` at once, without retries.
+A bad range fails `plan_days` at once, without retries. With param `dry_run` each day's rows are
+read and validated and the API key checked, but nothing is sent: the XCom says what would be.
 
 **Load on the API.** At most `MAX_ACTIVE_RUNS` runs and `MAX_PARALLEL_DAYS` day imports at once.
 Re-running a day is safe: Trackly stores one click per message and reports the rest as duplicates.
@@ -81,6 +82,11 @@ with DAG(
             format="date",
             description=f"Last day to import, inclusive (at most {MAX_RANGE_DAYS} days).",
         ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Read and validate the rows and check the API key, but send nothing.",
+        ),
     },
     doc_md=__doc__,
     tags=["trackly"],
@@ -116,6 +122,7 @@ with DAG(
         sql_conn_id="trackly_source",
         trackly_conn_id="trackly_default",
         max_error_rate=MAX_ERROR_RATE,
+        dry_run="{{ params.dry_run }}",
         max_active_tis_per_dag=MAX_PARALLEL_DAYS,
         map_index_template="{{ task.parameters[0].strftime('%Y-%m-%d') }}",
     ).expand(parameters=plan_days())

@@ -8,12 +8,22 @@ from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
 from trackly_provider.operators import click_history
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 
-EXPECTED_KEYS = {"rows_read", "success_count", "error_count", "duplicates_skipped", "batches", "errors"}
+EXPECTED_KEYS = {
+    "rows_read",
+    "success_count",
+    "error_count",
+    "duplicates_skipped",
+    "batches",
+    "errors_by_code",
+    "errors",
+    "dry_run",
+}
 
 
 def counts(xcom: dict) -> tuple[int, int, int, int, int]:
     assert set(xcom) == EXPECTED_KEYS
     assert xcom["success_count"] + xcom["error_count"] + xcom["duplicates_skipped"] == xcom["rows_read"]
+    assert sum(xcom["errors_by_code"].values()) == xcom["error_count"]
     return (
         xcom["rows_read"],
         xcom["success_count"],
@@ -274,3 +284,71 @@ def test_freed_memory_is_released_every_20_batches(airflow, sandbox, sqlite_sour
     result = airflow.run_operator(batch_size=100, max_in_flight=1)
     assert counts(result.xcom) == (4500, 4500, 0, 0, 45)
     assert trims == [20, 40]
+
+
+def test_every_error_of_a_batch_is_attributed_though_the_api_lists_only_100(airflow, sandbox, sqlite_source):
+    rows = clicks(1000)
+    for n in range(0, 1000, 10):  # 300 rejected by the API: 200 unknown messages, 100 unknown offers
+        rows[n] = (f"unknown-m{n}", *rows[n][1:])
+        rows[n + 3] = (f"unknown-m{n + 3}", *rows[n + 3][1:])
+        rows[n + 6] = (rows[n + 6][0], f"unknown-o{n}", *rows[n + 6][2:])
+    rows.append(("late", "offer-1", "+12025550001", None, None))  # rejected before sending
+    sqlite_source.insert_clicks(rows)
+    result = airflow.run_operator(batch_size=1000)
+    assert counts(result.xcom) == (1001, 700, 301, 0, 1)
+    assert result.xcom["errors_by_code"] == {
+        "message_not_found": 200,
+        "missing_timestamp": 1,
+        "offer_not_found": 100,
+    }
+    rejected = {n + k for n in range(0, 1000, 10) for k in (0, 3, 6)}
+    assert set(sandbox.stored()) == {row[0] for i, row in enumerate(rows[:1000]) if i not in rejected}
+    assert [len(request) for request in sandbox.requests()] == [1000] + [100] * 9
+    assert [e["index"] for e in result.xcom["errors"]] == sorted(rejected)[:100]
+
+
+def test_a_dry_run_validates_every_row_checks_the_key_and_sends_nothing(
+    airflow, sandbox, sqlite_source, task_output
+):
+    rows = clicks(2500)
+    rows[7] = (rows[7][0], None, *rows[7][2:])
+    sqlite_source.insert_clicks(rows)
+    result = airflow.run_operator(batch_size=1000, dry_run=True)
+    assert result.xcom["dry_run"] is True
+    assert (result.xcom["rows_read"], result.xcom["records_to_send"], result.xcom["success_count"]) == (
+        2500,
+        2499,
+        0,
+    )
+    assert result.xcom["errors_by_code"] == {"missing_offer_id": 1}
+    assert sandbox.requests() == []
+    assert "2499 records would be sent, 1 rows are rejected. Nothing was sent" in task_output()
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_dry_run_with_a_bad_key_fails_like_an_import_would(
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
+):
+    set_trackly_connection(monkeypatch, sandbox.url, "trk_" + "Z" * 32)
+    sqlite_source.insert_clicks(clicks(10))
+    result = airflow.run_operator(dry_run="True")
+    assert result.state == "failed"
+    assert "Trackly rejected the API key of connection 'trackly_default'" in task_output()
+    assert sandbox.requests() == []
+
+
+def test_a_bad_key_costs_one_request_whatever_max_in_flight(airflow, sandbox, sqlite_source, monkeypatch):
+    set_trackly_connection(monkeypatch, sandbox.url, "trk_" + "Z" * 32)
+    sqlite_source.insert_clicks(clicks(20_000))
+    result = airflow.run_operator(max_in_flight=8)
+    assert result.state == "failed"
+    assert sandbox.state()["requests_seen"] == 1
+
+
+@pytest.mark.reads_failed_task_log
+@pytest.mark.parametrize("flag", ["yes", 1])
+def test_dry_run_must_be_true_or_false(airflow, sandbox, sqlite_source, task_output, flag):
+    sqlite_source.insert_clicks(clicks(1))
+    result = airflow.run_operator(dry_run=flag)
+    assert result.state == "failed"
+    assert f"dry_run must be True or False, got {flag!r}" in task_output()

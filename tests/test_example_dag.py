@@ -163,6 +163,17 @@ def test_manual_range_imports_each_day_as_its_own_mapped_task(backfill_dag, sand
     assert len(sandbox.stored()) == 7
 
 
+def test_a_dry_run_range_reads_and_validates_each_day_and_sends_nothing(backfill_dag, sandbox, sqlite_source):
+    sqlite_source.insert_clicks([*boundary_rows(), ("bad-ts", "offer-1", "+12025550100", None, "15/11/2025")])
+    run = backfill_dag.test(run_conf={"start_date": "2025-11-14", "end_date": "2025-11-15", "dry_run": True})
+    results = import_results(run)
+    assert {day: (r["dry_run"], r["records_to_send"], r["success_count"]) for day, r in results.items()} == {
+        "2025-11-14": (True, 2, 0),
+        "2025-11-15": (True, 3, 0),
+    }
+    assert sandbox.requests() == []
+
+
 def test_rerunning_a_day_reports_duplicates_not_errors(backfill_dag, sandbox, sqlite_source):
     sqlite_source.insert_clicks(boundary_rows())
     run_day(backfill_dag, DAY)

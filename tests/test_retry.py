@@ -235,3 +235,43 @@ def test_tls_verification_stays_on(monkeypatch):
     context = TracklyHook().get_conn()._transport._pool._ssl_context
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
+
+
+def test_errors_not_listed_are_attributed_by_sending_those_records_again(hook_for):
+    """Mocked: a server whose failures on m100..m149 are transient, which the sandbox has no mode for."""
+    stored: set[str] = set()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        records = json.loads(request.content)["records"]
+        outcomes = []
+        for record in records:
+            n = int(record["message_id"][1:])
+            if record["message_id"] in stored:
+                outcomes.append("duplicate")
+            elif n < 100 or (n < 150 and len(records) == 200):  # m100..m149 fail only the first time
+                outcomes.append("save_error" if n >= 100 else "message_not_found")
+            else:
+                stored.add(record["message_id"])
+                outcomes.append("imported")
+        errors = [
+            {"index": i, "code": o, "error": "x"}
+            for i, o in enumerate(outcomes)
+            if o not in ("imported", "duplicate")
+        ]
+        return httpx.Response(
+            200,
+            json={
+                "success_count": outcomes.count("imported"),
+                "error_count": len(errors),
+                "duplicates_skipped": outcomes.count("duplicate"),
+                "errors": errors[:100],
+            },
+        )
+
+    script = Script(handle)
+    hook, _ = hook_for(script)
+    result = hook.import_clicks([{**RECORD, "message_id": f"m{n}"} for n in range(200)])
+    assert (result.success_count, result.error_count, result.duplicates_skipped) == (100, 100, 0)
+    assert result.errors == [RecordError(n, "message_not_found", "x") for n in range(100)]
+    sent = [[r["message_id"] for r in json.loads(request.content)["records"]] for request in script.requests]
+    assert sent == [[f"m{n}" for n in range(200)], [f"m{n}" for n in range(100, 200)]]

@@ -21,6 +21,7 @@ def test_batch_errors_map_back_to_query_positions():
         "error_count": 2,
         "duplicates_skipped": 1,
         "batches": 1,
+        "errors_by_code": {"message_not_found": 1, "missing_offer_id": 1},
         "errors": [
             {
                 "index": 1,
@@ -30,6 +31,7 @@ def test_batch_errors_map_back_to_query_positions():
             },
             {"index": 3, "message_id": "m3", "code": "message_not_found", "error": "No message"},
         ],
+        "dry_run": False,
     }
 
 
@@ -49,3 +51,12 @@ def test_api_error_texts_are_redacted():
         message_ids=["m7"],
     )
     assert tally.errors[0]["error"] == "failed for [redacted]"
+
+
+def test_errors_the_api_counted_but_did_not_list_are_counted_as_unattributed():
+    tally = ImportTally(rows_read=300)
+    tally.reject_row(0, RowRejection("missing_timestamp", "timestamp is NULL or empty", "m0"))
+    listed = [RecordError(i, "message_not_found", "No message") for i in range(100)]
+    tally.add_batch(ImportResult(100, 150, 49, listed), row_indexes=range(1, 300), message_ids=["m"] * 299)
+    assert tally.errors_by_code == {"missing_timestamp": 1, "message_not_found": 100, "unattributed": 50}
+    assert sum(tally.errors_by_code.values()) == tally.error_count == 151

@@ -1,3 +1,4 @@
 """The Trackly API's documented limits, shared by the client and the sandbox (no Airflow needed)."""
 
 MAX_RECORDS_PER_REQUEST = 1000
+MAX_ERRORS_LISTED = 100  # errors an answer lists, whatever its error_count

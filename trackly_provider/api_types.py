@@ -35,6 +35,11 @@ class ImportResult:
     def total(self) -> int:
         return self.success_count + self.error_count + self.duplicates_skipped
 
+    @property
+    def unlisted_errors(self) -> int:
+        """Errors the answer counted but did not list (it lists at most 100)."""
+        return self.error_count - len(self.errors)
+
     def __add__(self, other: ImportResult) -> ImportResult:
         """Combine two results whose error indexes already refer to the same array."""
         return ImportResult(
@@ -88,6 +93,10 @@ def parse_import_result(body: Any, records_sent: int) -> ImportResult:
     result = ImportResult(
         _count(body, "success_count"), _count(body, "error_count"), _count(body, "duplicates_skipped"), errors
     )
+    if result.unlisted_errors < 0:
+        raise TracklyResponseError(
+            f"Trackly answered 200 listing {len(errors)} errors but counting {result.error_count}."
+        )
     if result.total != records_sent:
         raise TracklyResponseError(
             f"Trackly's counts do not add up: sent {records_sent} records, got success "

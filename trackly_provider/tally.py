@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from trackly_provider.records import RowRejection
 from trackly_provider.redact import redact_phone_numbers
 
 MAX_REPORTED_ERRORS = 100
+UNATTRIBUTED = "unattributed"  # errors the API counted without saying which record failed
 
 
 @dataclass
@@ -23,6 +25,9 @@ class ImportTally:
     error_count: int = 0
     duplicates_skipped: int = 0
     batches: int = 0
+    dry_run: bool = False
+    records_to_send: int = 0  # a dry run's valid records, which a real run would send
+    errors_by_code: Counter[str] = field(default_factory=Counter)
     # A max-heap (by negated index) of the lowest-indexed errors seen so far, whatever order they came in.
     _lowest_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
@@ -41,6 +46,7 @@ class ImportTally:
     def reject_row(self, row_index: int, rejection: RowRejection) -> None:
         """Count a row that was never sent because the API would reject it."""
         self.error_count += 1
+        self.errors_by_code[rejection.code] += 1
         self._note_error(row_index, rejection.message_id, rejection.code, rejection.error)
 
     def add_batch(self, result: ImportResult, row_indexes: Sequence[int], message_ids: Sequence[str]) -> None:
@@ -49,9 +55,16 @@ class ImportTally:
         self.success_count += result.success_count
         self.error_count += result.error_count
         self.duplicates_skipped += result.duplicates_skipped
+        if result.unlisted_errors:
+            self.errors_by_code[UNATTRIBUTED] += result.unlisted_errors
         for error in result.errors:
+            self.errors_by_code[error.code] += 1
             text = redact_phone_numbers(error.error)
             self._note_error(row_indexes[error.index], message_ids[error.index], error.code, text)
+
+    def add_unsent(self, records: int) -> None:
+        """Count valid records a dry run does not send."""
+        self.records_to_send += records
 
     @property
     def confirmed(self) -> int:
@@ -70,7 +83,10 @@ class ImportTally:
             "error_count": self.error_count,
             "duplicates_skipped": self.duplicates_skipped,
             "batches": self.batches,
+            "errors_by_code": dict(sorted(self.errors_by_code.items())),
             "errors": self.errors,
+            "dry_run": self.dry_run,
+            **({"records_to_send": self.records_to_send} if self.dry_run else {}),
         }
 
     def describe_errors(self, limit: int = 5) -> str:

@@ -11,11 +11,12 @@ import httpx
 import orjson
 
 from trackly_provider import __version__
-from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
-from trackly_provider.api_types import ImportResult, encode_records, parse_import_result
+from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_types import ImportResult, RecordError, encode_records, parse_import_result
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
+    TracklyResponseError,
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
@@ -166,7 +167,48 @@ class TracklyHook(BaseHook):
             return self._split_oversized(orjson.loads(body)["records"], response)
         if response.status_code != 200:
             raise self._api_error(response)
-        return parse_import_result(self._json(response), record_count)
+        result = parse_import_result(self._json(response), record_count)
+        if result.unlisted_errors and record_count > MAX_ERRORS_LISTED:
+            return self._attribute_errors(orjson.loads(body)["records"], result)
+        return result
+
+    def _attribute_errors(self, records: Sequence[dict[str, Any]], result: ImportResult) -> ImportResult:
+        """
+        Find which records failed when the answer listed only the first 100 of its errors.
+
+        Trackly skips clicks it already stored, so the records not listed are sent again, at most 100
+        a request (each answer then lists every error): those stored the first time come back as
+        duplicates and are still counted as imported; every record is counted once.
+        """
+        listed = {error.index for error in result.errors}
+        unlisted = [index for index in range(len(records)) if index not in listed]
+        errors = list(result.errors)
+        imported = result.success_count
+        still_unlisted = 0
+        for start in range(0, len(unlisted), MAX_ERRORS_LISTED):
+            part = unlisted[start : start + MAX_ERRORS_LISTED]
+            answer = self.import_clicks([records[index] for index in part])
+            imported += answer.success_count  # failed the first time, stored now
+            errors += [RecordError(part[error.index], error.code, error.error) for error in answer.errors]
+            still_unlisted += answer.unlisted_errors
+        self.log.info(
+            "Trackly listed %d of %d errors for %d records; sent the other %d records again in %d "
+            "request(s) to learn which failed.",
+            len(result.errors),
+            result.error_count,
+            len(records),
+            len(unlisted),
+            -(-len(unlisted) // MAX_ERRORS_LISTED),
+        )
+        errors.sort(key=lambda error: error.index)
+        error_count = len(errors) + still_unlisted
+        duplicates = len(records) - imported - error_count
+        if duplicates < 0:
+            raise TracklyResponseError(
+                f"Trackly's counts do not add up after sending {len(unlisted)} records again to attribute "
+                f"their errors: {imported} imported and {error_count} errors out of {len(records)}."
+            )
+        return ImportResult(imported, error_count, duplicates, errors)
 
     def _split_oversized(self, records: Sequence[dict[str, Any]], response: httpx.Response) -> ImportResult:
         code, error = error_fields(response)
@@ -183,12 +225,16 @@ class TracklyHook(BaseHook):
         first = self.import_clicks(records[:half])
         return first + self.import_clicks(records[half:]).shifted(half)
 
+    def check_access(self) -> None:
+        """Call ``GET /api/v2/lists``, a cheap authenticated read; raise what an import would meet."""
+        response = self._send("GET", LISTS_PATH, None)
+        if response.status_code != 200:
+            raise self._api_error(response)
+
     def test_connection(self) -> tuple[bool, str]:
-        """Call ``GET /api/v2/lists``, a cheap authenticated read, and report whether the key works."""
+        """Report whether the key works (``check_access``), for the UI's Test button."""
         try:
-            response = self._send("GET", LISTS_PATH, None)
-            if response.status_code != 200:
-                raise self._api_error(response)
+            self.check_access()
         except Exception as exc:
             return False, str(exc)
         return True, f"Connected to Trackly at {self.settings.base_url}."

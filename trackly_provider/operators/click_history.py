@@ -14,6 +14,7 @@ from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
 from trackly_provider.api_types import ImportResult
 from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT, Batch, BatchWindow
 from trackly_provider.exceptions import (
+    TracklyConfigError,
     TracklyErrorRateExceededError,
     TracklySourceError,
     TracklyTransientError,
@@ -39,6 +40,16 @@ TRIM_MEMORY_EVERY_BATCHES = 20
 DEFAULT_MAX_IN_FLIGHT = 4
 
 
+def as_flag(name: str, value: bool | str) -> bool:
+    """A boolean argument, given as a bool or as a template's rendering of one (``"True"``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise TracklyConfigError(f"{name} must be True or False, got {value!r}.")
+
+
 class ClickHistoryImportOperator(BaseOperator):
     """
     Import historical SMS clicks from a SQL query into Trackly (``POST /api/v2/history/clicks``).
@@ -61,12 +72,18 @@ class ClickHistoryImportOperator(BaseOperator):
     :param max_error_rate: the task fails when ``error_count / rows_read`` exceeds this, after every
         row was processed and the counts were pushed to XCom (0.0: any error fails the task).
     :param max_in_flight: requests open at once while the next rows are read (1: strictly serial).
-        Memory stays about ``max_in_flight + 1`` batches whatever the row count.
-    :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``
-        and up to 100 ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``).
+        The first request is sent alone, so a bad key costs one request. Memory stays about
+        ``max_in_flight + 1`` batches whatever the row count.
+    :param dry_run: read and validate every row and check the key (``GET /api/v2/lists``), but send
+        nothing; the summary says how many records a real run would send. ``True``/``False``, or
+        a template rendering to ``"True"``/``"False"`` such as ``"{{ params.dry_run }}"``. (templated)
+    :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``,
+        ``errors_by_code`` (every error counted by code, summing to ``error_count``), up to 100
+        ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``) and
+        ``dry_run``; a dry run adds ``records_to_send``.
     """
 
-    template_fields: Sequence[str] = ("sql", "parameters")
+    template_fields: Sequence[str] = ("sql", "parameters", "dry_run_import")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}  # noqa: RUF012 (Airflow API)
     ui_color = "#fde8c8"
@@ -81,6 +98,7 @@ class ClickHistoryImportOperator(BaseOperator):
         batch_size: int = MAX_RECORDS_PER_REQUEST,
         max_error_rate: float = 0.0,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -104,6 +122,7 @@ class ClickHistoryImportOperator(BaseOperator):
         self.batch_size = batch_size
         self.max_error_rate = max_error_rate
         self.max_in_flight = max_in_flight
+        self.dry_run_import = dry_run  # not ``dry_run``: BaseOperator.dry_run() is a method Airflow calls
 
     @cached_property
     def source_hook(self) -> DbApiHook:
@@ -134,9 +153,11 @@ class ClickHistoryImportOperator(BaseOperator):
         return TracklyHook(self.trackly_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        tally = ImportTally()
+        tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
         started = time.monotonic()
         try:
+            if tally.dry_run:
+                self.trackly_hook.check_access()
             self._import_rows(tally, started)
         except TracklyTransientError as exc:
             raise type(exc)(
@@ -148,6 +169,15 @@ class ClickHistoryImportOperator(BaseOperator):
             self.trackly_hook.close()
         summary = tally.as_xcom()
         elapsed = time.monotonic() - started
+        if tally.dry_run:
+            self.log.info(
+                "Dry run: read %d rows in %.1f s; %d records would be sent, %d rows are rejected. "
+                "Nothing was sent; the key works.",
+                tally.rows_read,
+                elapsed,
+                tally.records_to_send,
+                tally.error_count,
+            )
         self.log.info(
             "Imported %d rows in %.1f s (%.0f rows/s): %d imported, %d duplicates, %d errors, %d batches.",
             tally.rows_read,
@@ -192,8 +222,12 @@ class ClickHistoryImportOperator(BaseOperator):
             def send(batch: Batch) -> ImportResult:
                 return self.trackly_hook.import_encoded_clicks(batch.body, len(batch))
 
+            def count_unsent(batch: Batch) -> None:
+                tally.add_unsent(len(batch))
+
             batch_size = self.batch_size
             with BatchWindow(send, count, self.max_in_flight) as window:
+                submit = count_unsent if tally.dry_run else window.submit
                 records: list[Record] = []
                 row_indexes: list[int] = []
                 for chunk in chunks:
@@ -206,10 +240,10 @@ class ClickHistoryImportOperator(BaseOperator):
                         records.append(record)  # type: ignore[arg-type]
                         row_indexes.append(index)
                         if len(records) == batch_size:
-                            window.submit(Batch.encoded(records, row_indexes))
+                            submit(Batch.encoded(records, row_indexes))
                             records, row_indexes = [], []
                 if records:
-                    window.submit(Batch.encoded(records, row_indexes))
+                    submit(Batch.encoded(records, row_indexes))
                 window.drain()
 
     def _log_progress(self, tally: ImportTally, started: float) -> None:

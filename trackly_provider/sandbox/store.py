@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
 from trackly_provider.iso8601 import parse_iso_datetime
 from trackly_provider.sandbox import UNKNOWN_ID_PREFIX
 
-MAX_ERRORS_RETURNED = 100
 REQUIRED = ("message_id", "offer_id", "phone_number", "timestamp")
 
 
@@ -86,5 +85,5 @@ class ClickStore:
             "success_count": success,
             "error_count": len(errors),
             "duplicates_skipped": duplicates,
-            "errors": errors[:MAX_ERRORS_RETURNED],
+            "errors": errors[:MAX_ERRORS_LISTED],
         }
