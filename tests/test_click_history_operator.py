@@ -352,3 +352,44 @@ def test_dry_run_must_be_true_or_false(airflow, sandbox, sqlite_source, task_out
     result = airflow.run_operator(dry_run=flag)
     assert result.state == "failed"
     assert f"dry_run must be True or False, got {flag!r}" in task_output()
+
+
+def test_records_the_server_failed_to_save_are_sent_again_and_recovered(
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
+):
+    set_trackly_connection(monkeypatch, sandbox.url, sandbox.api_key, {"backoff_base": 0})
+    sandbox.set_faults(save_error=0.2, save_error_times=2, seed=5)
+    sqlite_source.insert_clicks(clicks(3000))
+    result = airflow.run_operator()
+    failed_once = sandbox.state()["faults_injected"]["save_error"] // 2
+    assert 450 < failed_once < 750
+    assert counts(result.xcom)[:4] == (3000, 3000, 0, 0)
+    assert len(sandbox.stored()) == 3000
+    assert (
+        f"Trackly failed to save {failed_once} records (save_error); sent them again: {failed_once} "
+        "recovered, 0 still failing after 3 attempts." in task_output()
+    )
+
+
+def test_records_that_keep_failing_to_save_count_once_as_save_error(
+    airflow, sandbox, sqlite_source, monkeypatch, task_output
+):
+    set_trackly_connection(monkeypatch, sandbox.url, sandbox.api_key, {"backoff_base": 0, "max_attempts": 3})
+    sandbox.set_faults(save_error=0.01, save_error_times=99, seed=5)
+    sqlite_source.insert_clicks(clicks(3000))
+    result = airflow.run_operator(max_error_rate=1.0)
+    failing = sandbox.state()["faults_injected"]["save_error"] // 3
+    assert failing > 10
+    assert counts(result.xcom)[:4] == (3000, 3000 - failing, failing, 0)
+    assert result.xcom["errors_by_code"] == {"save_error": failing}
+    assert len(sandbox.stored()) == 3000 - failing
+    assert f"0 recovered, {failing} still failing after 3 attempts." in task_output()
+
+
+def test_with_a_single_attempt_save_errors_count_at_once(airflow, sandbox, sqlite_source, monkeypatch):
+    set_trackly_connection(monkeypatch, sandbox.url, sandbox.api_key, {"max_attempts": 1})
+    sandbox.set_faults(save_error=0.05, save_error_times=99, seed=5)
+    sqlite_source.insert_clicks(clicks(2000))
+    result = airflow.run_operator(max_error_rate=1.0)
+    failing = sandbox.state()["faults_injected"]["save_error"]
+    assert counts(result.xcom)[:4] == (2000, 2000 - failing, failing, 0)

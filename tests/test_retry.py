@@ -275,3 +275,10 @@ def test_errors_not_listed_are_attributed_by_sending_those_records_again(hook_fo
     assert result.errors == [RecordError(n, "message_not_found", "x") for n in range(100)]
     sent = [[r["message_id"] for r in json.loads(request.content)["records"]] for request in script.requests]
     assert sent == [[f"m{n}" for n in range(200)], [f"m{n}" for n in range(100, 200)]]
+
+
+def test_waiting_before_a_later_retry_sleeps_the_connections_backoff(hook_for):
+    hook, sleeps = hook_for(Script(ok), extra={"backoff_base": 2, "backoff_max": 5})
+    delays = [hook.wait_before_retry(attempt) for attempt in (1, 2, 3, 4)]
+    assert sleeps == delays
+    assert all(0 <= delay <= ceiling for delay, ceiling in zip(delays, (2, 4, 5, 5), strict=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,18 +49,33 @@ class ImportTally:
         self.errors_by_code[rejection.code] += 1
         self._note_error(row_index, rejection.message_id, rejection.code, rejection.error)
 
-    def add_batch(self, result: ImportResult, row_indexes: Sequence[int], message_ids: Sequence[str]) -> None:
-        """Count one answered batch; its error indexes are mapped back to query-result positions."""
+    def add_batch(
+        self,
+        result: ImportResult,
+        row_indexes: Sequence[int],
+        message_ids: Sequence[str],
+        hold_codes: Collection[str] = (),
+    ) -> list[int]:
+        """
+        Count one answered batch; its error indexes are mapped back to query-result positions.
+
+        Errors with a code in ``hold_codes`` are not counted: their positions in the batch are
+        returned, for the caller to send again and count then.
+        """
         self.batches += 1
         self.success_count += result.success_count
-        self.error_count += result.error_count
         self.duplicates_skipped += result.duplicates_skipped
+        held = [error.index for error in result.errors if error.code in hold_codes]
+        self.error_count += result.error_count - len(held)
         if result.unlisted_errors:
             self.errors_by_code[UNATTRIBUTED] += result.unlisted_errors
         for error in result.errors:
+            if error.code in hold_codes:
+                continue
             self.errors_by_code[error.code] += 1
             text = redact_phone_numbers(error.error)
             self._note_error(row_indexes[error.index], message_ids[error.index], error.code, text)
+        return held
 
     def add_unsent(self, records: int) -> None:
         """Count valid records a dry run does not send."""

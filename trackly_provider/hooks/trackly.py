@@ -225,6 +225,12 @@ class TracklyHook(BaseHook):
         first = self.import_clicks(records[:half])
         return first + self.import_clicks(records[half:]).shifted(half)
 
+    def wait_before_retry(self, attempt: int) -> float:
+        """Sleep the connection's backoff before retry ``attempt`` (1 = the first retry); return it."""
+        delay = backoff_delay(attempt, self.settings.retry)
+        self._sleep(delay)
+        return delay
+
     def check_access(self) -> None:
         """Call ``GET /api/v2/lists``, a cheap authenticated read; raise what an import would meet."""
         response = self._send("GET", LISTS_PATH, None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseOperator
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 PROGRESS_EVERY_BATCHES = 10
+RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
 TRIM_MEMORY_EVERY_BATCHES = 20
 DEFAULT_MAX_IN_FLIGHT = 4
 
@@ -212,8 +215,15 @@ class ClickHistoryImportOperator(BaseOperator):
                 self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
             build = make_record_builder(layout)
 
+            unsaved: list[tuple[int, dict[str, Any]]] = []  # (row index, record) of save_error answers
+
+            resent_codes = RESENT_CODES if self.trackly_hook.settings.retry.max_attempts > 1 else ()
+
             def count(batch: Batch, result: ImportResult) -> None:
-                tally.add_batch(result, batch.row_indexes, batch.message_ids)
+                held = tally.add_batch(result, batch.row_indexes, batch.message_ids, resent_codes)
+                if held:
+                    records = orjson.loads(batch.body)["records"]
+                    unsaved.extend((batch.row_indexes[i], records[i]) for i in held)
                 if tally.batches % PROGRESS_EVERY_BATCHES == 0:
                     self._log_progress(tally, started)
                 if tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
@@ -245,6 +255,42 @@ class ClickHistoryImportOperator(BaseOperator):
                 if records:
                     submit(Batch.encoded(records, row_indexes))
                 window.drain()
+            self._resend_unsaved(tally, unsaved)
+
+    def _resend_unsaved(self, tally: ImportTally, unsaved: list[tuple[int, dict[str, Any]]]) -> None:
+        """
+        Send again, after the rest, the records Trackly failed to save (``save_error``).
+
+        Up to the connection's ``max_attempts`` in all, with its backoff; clicks already stored come
+        back as duplicates, so this is safe. Only records that fail every time count as errors.
+        """
+        if not unsaved:
+            return
+        hook, failed_before = self.trackly_hook, tally.errors_by_code["save_error"]
+        attempts = hook.settings.retry.max_attempts
+        pending, attempt = unsaved, 1
+        while pending and attempt < attempts:
+            attempt += 1
+            hook.wait_before_retry(attempt - 1)
+            hold = RESENT_CODES if attempt < attempts else ()
+            still_unsaved = []
+            for start in range(0, len(pending), self.batch_size):
+                part = pending[start : start + self.batch_size]
+                batch = Batch.encoded([record for _, record in part], [index for index, _ in part])
+                result = hook.import_encoded_clicks(batch.body, len(batch))
+                held = tally.add_batch(result, batch.row_indexes, batch.message_ids, hold)
+                still_unsaved += [part[i] for i in held]
+            pending = still_unsaved
+        failing = tally.errors_by_code["save_error"] - failed_before
+        self.log.log(
+            logging.WARNING if failing else logging.INFO,
+            "Trackly failed to save %d records (save_error); sent them again: %d recovered, %d still "
+            "failing after %d attempts.",
+            len(unsaved),
+            len(unsaved) - failing,
+            failing,
+            attempt,
+        )
 
     def _log_progress(self, tally: ImportTally, started: float) -> None:
         elapsed = time.monotonic() - started

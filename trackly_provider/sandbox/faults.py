@@ -24,6 +24,8 @@ class FaultConfig:
     latency_ms: float = 0.0  # mean added latency per import request
     latency_jitter: float = 0.0  # 0: exactly latency_ms; else the sigma of a log-normal with that mean
     suspended: bool = False  # every call answers 403 with no code
+    save_error: float = 0.0  # share of new valid records the server fails to save (code save_error)
+    save_error_times: int = 1  # how many times each of those fails before it is saved
     max_body_bytes: int = 5 * 1024 * 1024
     seed: int = 0
 
@@ -48,7 +50,8 @@ class FaultPlan:
             self.config = config
             self._random = random.Random(config.seed)
             self._latency_random = random.Random(config.seed + 1)  # latency draws leave faults as they were
-            self.injected = dict.fromkeys(FAULT_KINDS, 0)
+            self.injected = dict.fromkeys((*FAULT_KINDS, "save_error"), 0)
+            self._save_failures: dict[str, int] = {}
 
     def latency(self) -> float:
         """Seconds to wait before answering: fixed, or log-normal around the mean (a heavy tail)."""
@@ -70,3 +73,18 @@ class FaultPlan:
                     return kind
                 roll -= rate
             return None
+
+    def fails_to_save(self, message_id: str) -> bool:
+        """Whether saving this record fails now: the same records whatever the order they come in."""
+        config = self.config
+        if not config.save_error:
+            return False
+        with self._lock:
+            if random.Random(f"{config.seed}:{message_id}").random() >= config.save_error:
+                return False
+            failures = self._save_failures.get(message_id, 0)
+            if failures >= config.save_error_times:
+                return False
+            self._save_failures[message_id] = failures + 1
+            self.injected["save_error"] += 1
+            return True

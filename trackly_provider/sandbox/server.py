@@ -190,7 +190,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         except ValueError:
             self._reply(400, {"error": "Request body is not valid JSON.", "code": "invalid_json"})
             return
-        status, answer = self.server.store.import_clicks(parsed)
+        status, answer = self.server.store.import_clicks(parsed, faults.fails_to_save)
         if fault == "lost_after_commit":
             self._drop_connection()
         elif fault == "html_502_after_commit":

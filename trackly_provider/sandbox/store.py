@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
@@ -54,7 +55,9 @@ class ClickStore:
             self.clicks.clear()
             self.requests.clear()
 
-    def import_clicks(self, body: Any) -> tuple[int, dict[str, Any]]:
+    def import_clicks(
+        self, body: Any, fails_to_save: Callable[[str], bool] = lambda message_id: False
+    ) -> tuple[int, dict[str, Any]]:
         """Apply one ``POST /history/clicks`` body; return the status and the JSON answer."""
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list) or not records:
@@ -78,6 +81,8 @@ class ClickStore:
                     errors.append({"index": index, "code": problem[0], "error": problem[1]})
                 elif str(record["message_id"]) in self.clicks:
                     duplicates += 1
+                elif fails_to_save(str(record["message_id"])):
+                    errors.append({"index": index, "code": "save_error", "error": "Could not save."})
                 else:
                     self.clicks[str(record["message_id"])] = record
                     success += 1
