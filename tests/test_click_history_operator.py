@@ -322,7 +322,9 @@ def test_a_dry_run_validates_every_row_checks_the_key_and_sends_nothing(
     )
     assert result.xcom["errors_by_code"] == {"missing_offer_id": 1}
     assert sandbox.requests() == []
-    assert "2499 records would be sent, 1 rows are rejected. Nothing was sent" in task_output()
+    output = task_output()
+    assert "2499 records would be sent, 1 rows are rejected. Nothing was sent" in output
+    assert "Imported 2500 rows" not in output
 
 
 @pytest.mark.reads_failed_task_log

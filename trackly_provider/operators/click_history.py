@@ -181,16 +181,18 @@ class ClickHistoryImportOperator(BaseOperator):
                 tally.records_to_send,
                 tally.error_count,
             )
-        self.log.info(
-            "Imported %d rows in %.1f s (%.0f rows/s): %d imported, %d duplicates, %d errors, %d batches.",
-            tally.rows_read,
-            elapsed,
-            tally.rows_read / elapsed if elapsed else 0.0,
-            tally.success_count,
-            tally.duplicates_skipped,
-            tally.error_count,
-            tally.batches,
-        )
+        else:
+            self.log.info(
+                "Imported %d rows in %.1f s (%.0f rows/s): %d imported, %d duplicates, %d errors, "
+                "%d batches.",
+                tally.rows_read,
+                elapsed,
+                tally.rows_read / elapsed if elapsed else 0.0,
+                tally.success_count,
+                tally.duplicates_skipped,
+                tally.error_count,
+                tally.batches,
+            )
         for error in summary["errors"]:
             self.log.warning(
                 "Rejected row %d (message_id %s): %s", error["index"], error["message_id"], error["code"]
