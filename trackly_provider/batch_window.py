@@ -1,4 +1,4 @@
-"""Keep up to N batches in flight while the next rows are read; apply results in submission order."""
+"""Keep up to N batches in flight while the next rows are read; count each as it answers."""
 
 from __future__ import annotations
 
