@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_CONN_ID = "trackly_source"
+REJECTS_TABLE = "trackly_rejects"  # dropped with the PostgreSQL and MariaDB sources' tables
 
 # A click as the example table holds it: message_id, offer_id, phone_number, sent_at, clicked_at.
 Click = tuple[Any, Any, Any, Any, Any]
@@ -129,6 +131,10 @@ class SqliteSource:
             conn.executemany(sql, rows) if rows is not None else conn.execute(sql)
         conn.close()
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with closing(sqlite3.connect(self.path)) as conn:
+            return conn.execute(sql).fetchall()
+
     @staticmethod
     def _text(value: Any) -> Any:
         if isinstance(value, datetime):
@@ -186,9 +192,14 @@ class PostgresSource:
                 rows,
             )
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.connect() as conn:
+            return conn.execute(sql).fetchall()
+
     def drop(self) -> None:
         with self.connect() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+            conn.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
 
 
 class MariaDbSource:
@@ -239,9 +250,19 @@ class MariaDbSource:
         conn.commit()
         conn.close()
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        conn = self.connect()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            conn.close()
+
     def drop(self) -> None:
         conn = self.connect()
         conn.cursor().execute(f"DROP TABLE IF EXISTS {self.table}")
+        conn.cursor().execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
         conn.close()
 
 
@@ -266,6 +287,8 @@ class RunResult:
 
     state: str
     xcom: Any
+    dag_id: str
+    run_id: str
 
 
 class AirflowRunner:
@@ -286,7 +309,8 @@ class AirflowRunner:
         finally:
             path.unlink()
         (ti,) = run.get_task_instances()
-        return RunResult(state=str(ti.state), xcom=ti.xcom_pull(task_ids="import_clicks"))
+        xcom = ti.xcom_pull(task_ids="import_clicks")
+        return RunResult(state=str(ti.state), xcom=xcom, dag_id=dag_id, run_id=run.run_id)
 
 
 def load_dag(path: Path, dag_id: str) -> Any:

@@ -41,7 +41,7 @@ class TracklyResponseError(TracklyError):
 
 
 class TracklySourceError(TracklyError, AirflowFailException):
-    """The SQL source is unusable: unknown connection, not a SQL hook, or columns missing."""
+    """A SQL connection (the source or the rejects table's) is unusable, or the query lacks columns."""
 
 
 class TracklyErrorRateExceededError(TracklyError, AirflowFailException):

@@ -10,6 +10,28 @@ from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from trackly_provider.exceptions import TracklySourceError
+from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
+
+
+def sql_hook(conn_id: str) -> DbApiHook:
+    """The common-sql hook of an Airflow connection, or a clear error saying how to fix the connection."""
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise TracklySourceError(
+            f"SQL connection '{conn_id}' is not defined: create it in the UI or set "
+            f"AIRFLOW_CONN_{conn_id.upper()}."
+        ) from None
+    hook = connection.get_hook()
+    if not isinstance(hook, DbApiHook):
+        raise TracklySourceError(
+            f"Connection '{conn_id}' (type '{connection.conn_type}') gives a "
+            f"{type(hook).__name__}, which is not a SQL hook (common-sql DbApiHook). Use a SQL "
+            "connection: sqlite, postgres, mysql, snowflake..."
+        )
+    return hook
+
 
 def driver_name(connection: Any) -> str:
     """The DB-API driver behind a connection object, by its top-level module (``psycopg``, ``MySQLdb``...)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,8 @@ from trackly_provider.redact import redact_phone_numbers
 
 MAX_REPORTED_ERRORS = 100
 UNATTRIBUTED = "unattributed"  # errors the API counted without saying which record failed
+
+ErrorSink = Callable[[int, "str | None", str, str], None]  # (row index, message id, code, error text)
 
 
 @dataclass
@@ -28,10 +30,13 @@ class ImportTally:
     dry_run: bool = False
     records_to_send: int = 0  # a dry run's valid records, which a real run would send
     errors_by_code: Counter[str] = field(default_factory=Counter)
+    error_sink: ErrorSink | None = None  # sees every attributed error, such as a rejects table's add
     # A max-heap (by negated index) of the lowest-indexed errors seen so far, whatever order they came in.
     _lowest_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def _note_error(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
+        if self.error_sink is not None:
+            self.error_sink(row_index, message_id, code, error)
         entry = (-row_index, {"index": row_index, "message_id": message_id, "code": code, "error": error})
         if len(self._lowest_errors) < MAX_REPORTED_ERRORS:
             heapq.heappush(self._lowest_errors, entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,9 @@ from trackly_provider.records import (
     make_record_builder,
     plan_columns,
 )
-from trackly_provider.sql_source import stream_query
+from trackly_provider.rejects import RejectsTable, TaskInstanceId, checked_table_name
+from trackly_provider.sql_source import sql_hook, stream_query
 from trackly_provider.tally import ImportTally
-from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,6 +81,10 @@ class ClickHistoryImportOperator(BaseOperator):
     :param dry_run: read and validate every row and check the key (``GET /api/v2/lists``), but send
         nothing; the summary says how many records a real run would send. ``True``/``False``, or
         a template rendering to ``"True"``/``"False"`` such as ``"{{ params.dry_run }}"``. (templated)
+    :param rejects_table: a table to write each rejected row to (task instance, row index, message
+        id, code, error text; never a record's other values), created if missing. A retry of the
+        same task instance replaces that instance's rows. Off when not set.
+    :param rejects_conn_id: the SQL connection of ``rejects_table``; the source's by default.
     :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``,
         ``errors_by_code`` (every error counted by code, summing to ``error_count``), up to 100
         ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``) and
@@ -102,6 +107,8 @@ class ClickHistoryImportOperator(BaseOperator):
         max_error_rate: float = 0.0,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         dry_run: bool | str = False,
+        rejects_table: str | None = None,
+        rejects_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -126,25 +133,13 @@ class ClickHistoryImportOperator(BaseOperator):
         self.max_error_rate = max_error_rate
         self.max_in_flight = max_in_flight
         self.dry_run_import = dry_run  # not ``dry_run``: BaseOperator.dry_run() is a method Airflow calls
+        self.rejects_table = checked_table_name(rejects_table) if rejects_table else None
+        self.rejects_conn_id = rejects_conn_id or sql_conn_id
 
     @cached_property
     def source_hook(self) -> DbApiHook:
         """The SQL source's hook, resolved at run time, never at DAG parse time."""
-        try:
-            connection = BaseHook.get_connection(self.sql_conn_id)
-        except AirflowNotFoundException:
-            raise TracklySourceError(
-                f"SQL connection '{self.sql_conn_id}' is not defined: create it in the UI or set "
-                f"AIRFLOW_CONN_{self.sql_conn_id.upper()}."
-            ) from None
-        hook = connection.get_hook()
-        if not isinstance(hook, DbApiHook):
-            raise TracklySourceError(
-                f"Connection '{self.sql_conn_id}' (type '{connection.conn_type}') gives a "
-                f"{type(hook).__name__}, which is not a SQL hook (common-sql DbApiHook). Use a SQL "
-                "connection: sqlite, postgres, mysql, snowflake..."
-            )
-        return hook
+        return sql_hook(self.sql_conn_id)
 
     @property
     def sql_placeholder(self) -> str:
@@ -159,9 +154,11 @@ class ClickHistoryImportOperator(BaseOperator):
         tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
         started = time.monotonic()
         try:
-            if tally.dry_run:
-                self.trackly_hook.check_access()
-            self._import_rows(tally, started)
+            with self._open_rejects_table(context) as rejects:
+                tally.error_sink = rejects.add if rejects else None
+                if tally.dry_run:
+                    self.trackly_hook.check_access()
+                self._import_rows(tally, started)
         except TracklyTransientError as exc:
             raise type(exc)(
                 f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
@@ -193,6 +190,13 @@ class ClickHistoryImportOperator(BaseOperator):
                 tally.error_count,
                 tally.batches,
             )
+        if rejects:
+            self.log.info(
+                "Wrote %d rejected rows to %s (connection '%s').",
+                rejects.rows_written,
+                self.rejects_table,
+                self.rejects_conn_id,
+            )
         for error in summary["errors"]:
             self.log.warning(
                 "Rejected row %d (message_id %s): %s", error["index"], error["message_id"], error["code"]
@@ -206,6 +210,15 @@ class ClickHistoryImportOperator(BaseOperator):
                 f"{tally.describe_errors()}. The counts are in XCom 'return_value'."
             )
         return summary
+
+    def _open_rejects_table(self, context: Context) -> AbstractContextManager[RejectsTable | None]:
+        """The rejects table's writer, or nothing when ``rejects_table`` is not set."""
+        if self.rejects_table is None:
+            return nullcontext()
+        ti = context["ti"]
+        map_index = -1 if ti.map_index is None else ti.map_index  # -1: not mapped, as Airflow stores it
+        task_instance = TaskInstanceId(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
+        return RejectsTable(sql_hook(self.rejects_conn_id), self.rejects_table, task_instance)
 
     def _import_rows(self, tally: ImportTally, started: float) -> None:
         with stream_query(self.source_hook, self.sql, self.parameters, self.batch_size) as (columns, chunks):
