@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import tracemalloc
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
@@ -143,3 +144,28 @@ def test_rows_rejected_before_an_import_fails_are_still_written(airflow, sandbox
     assert sqlite_source.query(f"SELECT row_index, code FROM {REJECTS_TABLE}") == [
         (0, "missing_phone_number")
     ]
+
+
+def test_days_imported_in_parallel_all_create_the_missing_table_without_failing(any_source):
+    """Eight task instances at once, as mapped days do; PostgreSQL fails racing CREATEs without a retry."""
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def import_day(map_index: int) -> None:
+        hook = sql_hook("trackly_source")
+        barrier.wait()
+        try:
+            with RejectsTable(
+                hook, REJECTS_TABLE, TaskInstanceId("dag", "run", "task", map_index, 1)
+            ) as rejects:
+                rejects.add(0, f"m{map_index}", "message_not_found", "No message")
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=import_day, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert any_source.query(f"SELECT COUNT(*) FROM {REJECTS_TABLE}") == [(8,)]

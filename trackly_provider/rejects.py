@@ -14,6 +14,7 @@ from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.sql_source import adapt_parameters, driver_name
 
 WRITE_EVERY_ROWS = 1000
+CREATE_ATTEMPTS = 3  # the table and its index may each lose a race with another task creating them
 SPOOL = "trackly_rejects_spool"  # a temporary table: private to the writer's session, gone when it closes
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 COLUMNS = (
@@ -35,6 +36,9 @@ DIALECT_TYPES = {
     "mysql": {"key": "VARCHAR(250)", "id": "VARCHAR(255)", "text": "TEXT", "time": "DATETIME(6)"},
     "other": {"key": "VARCHAR(250)", "id": "VARCHAR(255)", "text": "VARCHAR(4000)", "time": "TIMESTAMP"},
 }
+# InnoDB's default REPEATABLE READ locks the gaps a DELETE scans, so days publishing their rows at
+# once deadlock; READ COMMITTED locks only the rows deleted.
+SESSION_SETUP = {"mysql": ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"]}
 DIALECT_OF_DRIVER = {
     "sqlite3": "sqlite",
     "psycopg": "postgresql",
@@ -115,15 +119,35 @@ class RejectsTable:
         self._driver = driver_name(self._connection)
         dialect = DIALECT_OF_DRIVER.get(self._driver, "other")
         try:
-            cursor = self._connection.cursor()
-            for statement in [*table_ddl(self._table, dialect), *table_ddl(SPOOL, dialect, temporary=True)]:
-                cursor.execute(statement)
-            cursor.close()
-            self._connection.commit()
+            self._execute_and_commit(SESSION_SETUP.get(dialect, []))
+            self._create_if_missing(table_ddl(self._table, dialect))
+            self._execute_and_commit(table_ddl(SPOOL, dialect, temporary=True))
         except BaseException:
             self._connection.close()
             raise
         return self
+
+    def _execute_and_commit(self, statements: list[str]) -> None:
+        cursor = self._connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+        self._connection.commit()
+
+    def _create_if_missing(self, statements: list[str]) -> None:
+        """
+        Run the ``IF NOT EXISTS`` DDL, once more if it fails. Days imported in parallel create the
+        table at the same moment, and PostgreSQL then fails all but one with a unique violation in
+        its catalog; once the winner commits, the statements find the table and do nothing.
+        """
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                self._execute_and_commit(statements)
+                return
+            except Exception:
+                self._connection.rollback()
+                if attempt == CREATE_ATTEMPTS:
+                    raise
 
     def add(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
         """Record one rejected row (``error`` must already be free of personal data)."""
