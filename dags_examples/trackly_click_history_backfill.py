@@ -31,6 +31,15 @@ and imports the last complete UTC day (yesterday), as a run with a logical date 
 A bad range fails `plan_days` at once, without retries. With param `dry_run` each day's rows are
 read and validated and the API key checked, but nothing is sent: the XCom says what would be.
 
+**Late rows.** A click written to the source after its day was imported would be missed, so a
+run that imports its own interval (scheduled, catchup, or manual without params) first imports
+the `LATE_ROWS_DAYS` days before it again, each as its own mapped task labelled with its date:
+their `success_count` is the late rows found, the rest come back as duplicates. Backfill runs
+(`airflow backfill create`) and manual ranges import exactly their days.
+
+**Rejected rows** are written to `REJECTS_TABLE` in the source database, with the task
+instance, row index, message id and error code, never the phone number.
+
 **Load on the API.** At most `MAX_ACTIVE_RUNS` runs and `MAX_PARALLEL_DAYS` day imports at once.
 Re-running a day is safe: Trackly stores one click per message and reports the rest as duplicates.
 """
@@ -51,6 +60,8 @@ START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
 MAX_PARALLEL_DAYS = 4  # day imports at once across all runs of this DAG
 MAX_ERROR_RATE = 0.05  # fail a day when more than 5% of its rows are rejected
+LATE_ROWS_DAYS = 2  # clicks may reach the source up to this many days after their day ends
+REJECTS_TABLE = "trackly_rejects"  # each rejected row, in the source database; None for no table
 RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed day; doubles after
 
 # The same text works on every source: the placeholder is the source driver's own (? or %s), and the
@@ -100,7 +111,8 @@ with DAG(
         data_interval_end: datetime | None = None,
     ) -> list[list[datetime]]:
         """
-        The `[start, end)` bounds of each day to import: the params' range, or the run's interval.
+        The `[start, end)` bounds of each day to import: the params' range, or the run's interval
+        after the `LATE_ROWS_DAYS` days before it (not for backfill runs, which import their days).
 
         A manual run without a logical date has no data interval; with no params it imports the last
         complete UTC day, as a manual run with a logical date of now would.
@@ -112,6 +124,8 @@ with DAG(
                 data_interval_start,
                 data_interval_end,
                 dag_run.run_after,
+                late_rows_days=0 if dag_run.run_type == "backfill" else LATE_ROWS_DAYS,
+                first_day=START_DATE.date(),
             )
         except PartitionRangeError as exc:
             raise AirflowFailException(str(exc)) from None
@@ -123,6 +137,7 @@ with DAG(
         trackly_conn_id="trackly_default",
         max_error_rate=MAX_ERROR_RATE,
         dry_run="{{ params.dry_run }}",
+        rejects_table=REJECTS_TABLE,
         max_active_tis_per_dag=MAX_PARALLEL_DAYS,
         map_index_template="{{ task.parameters[0].strftime('%Y-%m-%d') }}",
     ).expand(parameters=plan_days())

@@ -25,7 +25,9 @@ from e2e.deployment import DAG_ID, Deployment, wait_for
 from e2e.screenshots import take_screenshots
 from e2e.source import (
     DayExpectation,
+    insert_late_click,
     recreate_database,
+    rejects_by_task,
     reset_sandbox,
     seed,
     set_faults,
@@ -45,6 +47,11 @@ NEW, DUPLICATES, PARTLY_DUPLICATES = "new", "duplicates", "partly duplicates"
 
 def ago(days: int) -> date:
     return TODAY - timedelta(days=days)
+
+
+def nightly_days(day: date, first_day: date) -> list[date]:
+    """What a run importing its own ``day`` covers: the example DAG's LATE_ROWS_DAYS (2) days first."""
+    return [d for d in (day - timedelta(days=2), day - timedelta(days=1), day) if d >= first_day]
 
 
 class Timings:
@@ -183,9 +190,14 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
         with timings.step("local: catchup of 3 days after unpausing"):
             deployment.airflow("dags", "unpause", DAG_ID)
             runs = wait_for("3 scheduled runs", lambda: scheduled_runs(deployment, 3), timeout=120)
-            for run in runs:
+            for (
+                run
+            ) in runs:  # each also imports the days before it again; runs overlap, so who stores first varies
                 start = datetime.fromisoformat(run["data_interval_start"]).date()
-                run_and_check(deployment, run["dag_run_id"], [start], expected, sandbox_url)
+                days = nightly_days(start, catchup[0])
+                run_and_check(
+                    deployment, run["dag_run_id"], days, expected, sandbox_url, outcome=PARTLY_DUPLICATES
+                )
         with timings.step("local: airflow backfill create (2 days)"):
             deployment.airflow(
                 "backfill", "create", "--dag-id", DAG_ID,
@@ -203,13 +215,22 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
         with timings.step("local: REST range trigger, logical_date null (3 days)"):
             conf = {"start_date": str(rest_range[0]), "end_date": str(rest_range[-1])}
             run_and_check(deployment, trigger_rest(deployment, conf), rest_range, expected, sandbox_url)
-        with timings.step("local: REST trigger, no params, no logical date (yesterday again)"):
+        nightly = nightly_days(ago(1), catchup[0])
+        with timings.step("local: a late row of 2 days ago, then a REST trigger, no params, no logical date"):
+            insert_late_click(database, ago(2))
+            late_day = expected[ago(2)]
+            expected[ago(2)] = DayExpectation(rows=late_day.rows + 1, valid=late_day.valid + 1)
             run_id = trigger_rest(deployment, {})
-            run_and_check(deployment, run_id, [ago(1)], expected, sandbox_url, outcome=DUPLICATES)
+            found = run_and_check(
+                deployment, run_id, nightly, expected, sandbox_url, outcome=PARTLY_DUPLICATES
+            )
+            imported = {str(day): found[str(day)]["counts"]["success_count"] for day in nightly}
+            assert imported == {str(ago(3)): 0, str(ago(2)): 1, str(ago(1)): 0}, imported
+            timings.notes.append(f"The run after a late row was written imported, per day: {imported}.")
         with timings.step("local: CLI trigger with -l now, no params (its inferred interval: yesterday)"):
             now = datetime.now(timezone.utc).isoformat()
             run_id = trigger_cli(deployment, {}, logical_date=now)
-            run_and_check(deployment, run_id, [ago(1)], expected, sandbox_url, outcome=DUPLICATES)
+            run_and_check(deployment, run_id, nightly, expected, sandbox_url, outcome=DUPLICATES)
         with timings.step("local: REST range trigger with a logical date, as the UI's form sends"):
             now = datetime.now(timezone.utc).isoformat()
             conf = {"start_date": str(cli_range[0]), "end_date": str(cli_range[-1])}
@@ -227,7 +248,10 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
             wait_for(
                 "the cleared run to start again", lambda: run_state(deployment, run) != "success", 60, 0.2
             )
-            run_and_check(deployment, run["dag_run_id"], [ago(2)], expected, sandbox_url, outcome=DUPLICATES)
+            days = nightly_days(ago(2), catchup[0])
+            run_and_check(deployment, run["dag_run_id"], days, expected, sandbox_url, outcome=DUPLICATES)
+            rejects = rejects_by_task(database, run["dag_run_id"])  # the rerun replaced the first try's rows
+            assert rejects == {(0, 2): expected[ago(3)].errors, (1, 2): expected[ago(2)].errors}, rejects
         stored = stored_per_day(sandbox_url)
         assert sum(stored.values()) == sum(e.valid for e in expected.values()), stored
         with timings.step("local: screenshots of the connection and trigger forms (headless Chromium)"):
@@ -329,8 +353,11 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
             host_of_day = {}
             for run in runs:
                 start = datetime.fromisoformat(run["data_interval_start"]).date()
-                found = run_and_check(deployment, run["dag_run_id"], [start], expected, sandbox_url)
-                host_of_day.update({day: ti["hostname"] for day, ti in found.items()})
+                days = nightly_days(start, catchup[0])
+                found = run_and_check(
+                    deployment, run["dag_run_id"], days, expected, sandbox_url, outcome=PARTLY_DUPLICATES
+                )
+                host_of_day.update({f"run {start}, day {day}": ti["hostname"] for day, ti in found.items()})
             assert set(host_of_day.values()) == {"worker1", "worker2"}, host_of_day
             timings.notes.append(f"Catchup imports per worker: {dict(sorted(host_of_day.items()))}.")
             set_faults(sandbox_url, latency_ms=0)

@@ -76,6 +76,27 @@ def seed(database: str, days: dict[date, int]) -> dict[date, DayExpectation]:
     return {day: DayExpectation(rows=valid + extra, valid=valid) for day, valid in days.items()}
 
 
+def insert_late_click(database: str, day: date) -> None:
+    """A valid click of ``day`` written now, after the day was imported (message id ``<day>-late``)."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+    with psycopg.connect(f"{SERVER} dbname={database}", autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO sms_clicks (message_id, offer_id, phone_number, sent_at, clicked_at) "
+            "VALUES (%s, 'offer-1', '+12025550199', NULL, %s)",
+            (f"{day}-late", noon),
+        )
+
+
+def rejects_by_task(database: str, run_id: str) -> dict[tuple[int, int], int]:
+    """How many rows the run's imports wrote to the rejects table, by (map index, try number)."""
+    with psycopg.connect(f"{SERVER} dbname={database}") as conn:
+        rows = conn.execute(
+            "SELECT map_index, try_number, COUNT(*) FROM trackly_rejects WHERE run_id = %s GROUP BY 1, 2",
+            (run_id,),
+        ).fetchall()
+    return {(map_index, try_number): count for map_index, try_number, count in rows}
+
+
 def stored_per_day(sandbox_url: str) -> Counter[str]:
     """How many clicks the sandbox stored for each day (message ids start with the day)."""
     state = httpx.get(f"{sandbox_url}/_sandbox/state", timeout=30).json()

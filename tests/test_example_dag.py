@@ -122,7 +122,7 @@ def test_day_boundaries_are_half_open_and_consecutive_days_are_disjoint(
     for label, day in (("prev", DAY - timedelta(days=1)), ("day", DAY), ("next", DAY + timedelta(days=1))):
         before = set(sandbox.stored())
         run = run_day(backfill_dag, day)
-        (counts,) = import_results(run).values()
+        counts = import_results(run)[f"{day:%Y-%m-%d}"]  # the days before are only checked again
         imported[label] = set(sandbox.stored()) - before
         assert counts["rows_read"] == len(imported[label]) == counts["success_count"]
     assert imported == {
@@ -140,9 +140,10 @@ def test_postgres_session_time_zone_does_not_move_the_boundaries(backfill_dag, s
     source = PostgresSource.create(monkeypatch, extra={"options": "-c timezone=Pacific/Kiritimati"})
     try:
         source.insert_clicks(boundary_rows())
-        run_day(backfill_dag, DAY)
-        stored = sandbox.stored()
-        assert set(stored) == {"day-first", "day-second", "day-last"}
+        run = run_day(backfill_dag, DAY)
+        assert import_results(run)["2025-11-15"]["rows_read"] == 3
+        stored = sandbox.stored()  # the day, and the day before it (imported for late rows)
+        assert set(stored) == {"prev-first", "prev-last", "day-first", "day-second", "day-last"}
         # Read back as '2025-11-15 14:00:00+14' in that session, sent as UTC.
         assert stored["day-first"]["timestamp"] == "2025-11-15T00:00:00+00:00"
         assert stored["day-last"]["timestamp"] == "2025-11-15T23:59:59.999999+00:00"
@@ -174,11 +175,36 @@ def test_a_dry_run_range_reads_and_validates_each_day_and_sends_nothing(backfill
     assert sandbox.requests() == []
 
 
+def test_a_late_row_written_after_its_day_was_imported_is_imported_by_the_next_nights_run(
+    backfill_dag, sandbox, sqlite_source
+):
+    sqlite_source.insert_clicks(boundary_rows())
+    run_day(backfill_dag, DAY)
+    late = ("day-late", "offer-1", "+12025550101", None, DAY + timedelta(hours=12))
+    sqlite_source.insert_clicks([late])
+    next_night = run_day(backfill_dag, DAY + timedelta(days=1))
+    results = import_results(next_night)
+    assert sorted(results) == ["2025-11-14", "2025-11-15", "2025-11-16"]
+    found = results["2025-11-15"]
+    assert (found["rows_read"], found["success_count"], found["duplicates_skipped"]) == (4, 1, 3)
+    assert sandbox.stored()["day-late"]["timestamp"] == "2025-11-15T12:00:00+00:00"
+
+
+def test_a_backfill_run_imports_exactly_its_day(backfill_dag):
+    """``airflow backfill create`` fills history: its runs do not import the days before again."""
+    from types import SimpleNamespace
+
+    plan_days = backfill_dag.get_task("plan_days").python_callable
+    run = SimpleNamespace(run_after=utc(2025, 11, 16), run_type="backfill")
+    planned = plan_days(params={}, dag_run=run, data_interval_start=DAY, data_interval_end=utc(2025, 11, 16))
+    assert planned == [[DAY, utc(2025, 11, 16)]]
+
+
 def test_rerunning_a_day_reports_duplicates_not_errors(backfill_dag, sandbox, sqlite_source):
     sqlite_source.insert_clicks(boundary_rows())
     run_day(backfill_dag, DAY)
     rerun = run_day(backfill_dag, DAY)
-    (counts,) = import_results(rerun).values()
+    counts = import_results(rerun)["2025-11-15"]
     assert (
         counts["rows_read"],
         counts["success_count"],
@@ -238,9 +264,11 @@ def test_plan_days_needs_no_data_interval_as_in_a_manual_run_without_logical_dat
     from types import SimpleNamespace
 
     plan_days = load_dag(DAG_FILE, "trackly_click_history_backfill").get_task("plan_days").python_callable
-    run = SimpleNamespace(run_after=utc(2025, 11, 20, 9, 30))
+    run = SimpleNamespace(run_after=utc(2025, 11, 20, 9, 30), run_type="manual")
     assert plan_days(params={"start_date": None, "end_date": None}, dag_run=run) == [
-        [utc(2025, 11, 19), utc(2025, 11, 20)]
+        [utc(2025, 11, 17), utc(2025, 11, 18)],  # LATE_ROWS_DAYS = 2 days before, for late rows
+        [utc(2025, 11, 18), utc(2025, 11, 19)],
+        [utc(2025, 11, 19), utc(2025, 11, 20)],
     ]
     assert plan_days(params={"start_date": "2025-11-01", "end_date": "2025-11-02"}, dag_run=run) == [
         [utc(2025, 11, 1), utc(2025, 11, 2)],

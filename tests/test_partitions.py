@@ -34,6 +34,39 @@ def test_no_params_and_no_interval_import_the_last_complete_utc_day(run_after, d
     assert plan_partitions(None, "", None, None, run_after) == [[utc(2025, 11, day), utc(2025, 11, day + 1)]]
 
 
+def test_without_params_the_days_before_are_imported_again_first_for_late_rows():
+    planned = plan_partitions(
+        None, None, utc(2025, 12, 1), utc(2025, 12, 2), utc(2025, 12, 2), late_rows_days=2
+    )
+    assert planned == [
+        [utc(2025, 11, 29), utc(2025, 11, 30)],
+        [utc(2025, 11, 30), utc(2025, 12, 1)],
+        [utc(2025, 12, 1), utc(2025, 12, 2)],
+    ]
+    no_interval = plan_partitions(None, None, None, None, utc(2025, 12, 2, 9), late_rows_days=1)
+    assert no_interval == [[utc(2025, 11, 30), utc(2025, 12, 1)], [utc(2025, 12, 1), utc(2025, 12, 2)]]
+
+
+def test_late_rows_days_never_reach_before_the_first_day():
+    planned = plan_partitions(
+        None,
+        None,
+        utc(2025, 11, 2),
+        utc(2025, 11, 3),
+        utc(2025, 11, 3),
+        late_rows_days=3,
+        first_day=date(2025, 11, 1),
+    )
+    assert planned == [[utc(2025, 11, 1), utc(2025, 11, 2)], [utc(2025, 11, 2), utc(2025, 11, 3)]]
+
+
+def test_a_manual_range_is_exactly_its_days_whatever_late_rows_days():
+    planned = plan_partitions(
+        "2025-11-05", "2025-11-05", utc(2025, 11, 1), utc(2025, 11, 2), utc(2025, 11, 2), late_rows_days=2
+    )
+    assert planned == [[utc(2025, 11, 5), utc(2025, 11, 6)]]
+
+
 def test_a_range_is_inclusive_one_partition_per_day_across_month_end():
     assert plan_partitions("2025-11-29", "2025-12-01", None, None, utc(2000, 1, 1)) == [
         [utc(2025, 11, 29), utc(2025, 11, 30)],

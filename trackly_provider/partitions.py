@@ -51,12 +51,22 @@ def last_complete_day(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date() - timedelta(days=1)
 
 
+def days_before(start: datetime, count: int, first_day: date) -> list[list[datetime]]:
+    """The ``count`` UTC days before ``start``'s day, oldest first, leaving out those before ``first_day``."""
+    day = start.astimezone(timezone.utc).date()
+    earlier = [day - timedelta(days=offset) for offset in range(count, 0, -1)]
+    return [list(day_bounds(d)) for d in earlier if d >= first_day]
+
+
 def plan_partitions(
     start_date: Any,
     end_date: Any,
     interval_start: datetime | None,
     interval_end: datetime | None,
     run_after: datetime,
+    *,
+    late_rows_days: int = 0,
+    first_day: date = date.min,
 ) -> list[list[datetime]]:
     """
     The ``[start, end)`` bounds each import covers.
@@ -64,9 +74,13 @@ def plan_partitions(
     With both params: one day per partition. With neither: the run's data interval; a manual run
     without a logical date has none, and imports the last complete UTC day before ``run_after``,
     the day a manual run with a logical date of ``run_after`` would cover on a daily timetable.
+    Without params, the ``late_rows_days`` days before are imported again first (none before
+    ``first_day``), to catch rows written after their day was imported.
     """
     if start_date in (None, "") and end_date in (None, ""):
         if interval_start is not None and interval_end is not None:
-            return [[interval_start, interval_end]]
-        return [list(day_bounds(last_complete_day(run_after)))]
+            own = [interval_start, interval_end]
+        else:
+            own = list(day_bounds(last_complete_day(run_after)))
+        return [*days_before(own[0], late_rows_days, first_day), own]
     return [list(day_bounds(day)) for day in manual_range_days(start_date, end_date)]
