@@ -6,8 +6,16 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
+
+# Local time is not UTC here (UTC+05:30, no DST), so code that reads a naive or offset-less value as
+# local time fails instead of hiding on UTC machines. The sandbox and Airflow's processes inherit it.
+os.environ["TZ"] = "Asia/Kolkata"
+time.tzset()
+if time.localtime().tm_gmtoff != 19_800:
+    raise RuntimeError("TZ=Asia/Kolkata is not in effect: install the time zone data (Debian: tzdata).")
 
 # Airflow reads its configuration when first imported: point it at a throwaway home first.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="trackly-test-airflow-"))
