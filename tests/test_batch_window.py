@@ -61,14 +61,54 @@ def test_limit_one_is_strictly_serial_on_the_callers_thread():
 
 
 def test_a_failure_is_raised_after_the_batches_in_flight_are_counted():
-    sender, seen = SlowSender(fail_on="2"), []
-    window = BatchWindow(sender, lambda batch, result: seen.append(batch.row_indexes[0]), limit=4)
+    """Batch 2 fails at once while 1, 3 and 4 are still open: those three are counted, 5 is never sent."""
+
+    def send(batch: Batch) -> ImportResult:
+        n = batch.row_indexes[0]
+        if n == 2:
+            raise RuntimeError("batch failed")
+        time.sleep(0.2 if n else 0)  # batch 0 goes alone and answers at once
+        return ImportResult(len(batch), 0, 0, [])
+
+    seen: list[int] = []
+    window = BatchWindow(send, lambda batch, result: seen.append(batch.row_indexes[0]), limit=4)
     with pytest.raises(RuntimeError, match="batch failed"), window:
         for batch in batches(6):
             window.submit(batch)
         window.drain()
-    assert 0 in seen and 1 in seen and 2 not in seen
-    assert set(seen) <= {0, 1, 3, 4, 5}
+    assert sorted(seen) == [0, 1, 3, 4]
+
+
+def test_submit_waits_while_limit_batches_are_open():
+    """The window itself holds at most ``limit`` batches, not only the thread pool running them."""
+    release, started = threading.Event(), threading.Semaphore(0)
+    submitted: list[int] = []
+
+    def send(batch: Batch) -> ImportResult:
+        if batch.row_indexes[0]:  # batch 0 goes alone and answers at once
+            started.release()
+            release.wait()
+        return ImportResult(len(batch), 0, 0, [])
+
+    with BatchWindow(send, lambda batch, result: None, limit=3) as window:
+
+        def produce() -> None:
+            for batch in batches(6):
+                window.submit(batch)
+                submitted.append(batch.row_indexes[0])
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        try:
+            for _ in range(3):
+                assert started.acquire(timeout=10)
+            time.sleep(0.3)  # ample for a wrongly unblocked submit to return
+            assert submitted == [0, 1, 2, 3]  # batch 4 waits for a place
+        finally:
+            release.set()
+            producer.join(timeout=10)
+        window.drain()
+    assert submitted == [0, 1, 2, 3, 4, 5]
 
 
 def test_a_batch_keeps_its_body_and_ids_not_its_records():
