@@ -63,12 +63,16 @@ def test_import_posts_records_with_key_and_provider_user_agent(make_hook):
     assert result == ImportResult(1, 0, 0, [])
 
 
-def test_one_pooled_client_serves_every_request(make_hook):
-    hook = make_hook(lambda r: httpx.Response(200, json=ok_body([1])))
-    client = hook.get_conn()
-    hook.import_clicks([RECORD])
-    hook.import_clicks([RECORD])
-    assert hook.get_conn() is client
+def test_one_pooled_connection_serves_every_request(sandbox):
+    """Over real HTTP: five imports in a row reach the sandbox on one kept-alive TCP connection."""
+    hook = TracklyHook()
+    try:
+        for n in range(5):
+            hook.import_clicks([{**RECORD, "message_id": f"msg-{n}"}])
+    finally:
+        hook.close()
+    assert sandbox.state()["requests_seen"] == 5
+    assert sandbox.state()["import_connections"] == 1
 
 
 @pytest.mark.parametrize("count", [0, 1001])

@@ -30,6 +30,7 @@ class SandboxServer(ThreadingHTTPServer):
         self.store = ClickStore()
         self.faults = FaultPlan()
         self.requests_seen = 0
+        self.import_connections: set[Any] = set()  # client (address, port) pairs that sent imports
         self.open_imports = 0
         self.most_open_imports = 0
         self.counter_lock = threading.Lock()
@@ -114,6 +115,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "clicks": store.clicks,
                     "faults_injected": self.server.faults.injected,
                     "requests_seen": self.server.requests_seen,
+                    "import_connections": len(self.server.import_connections),
                     "most_open_imports": self.server.most_open_imports,
                     "open_imports": self.server.open_imports,
                 },
@@ -132,6 +134,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             server = self.server
             with server.counter_lock:
                 server.requests_seen += 1
+                server.import_connections.add(self.client_address)
                 server.open_imports += 1
                 server.most_open_imports = max(server.most_open_imports, server.open_imports)
             self._import_open = True
@@ -147,6 +150,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.server.store.reset()
             self.server.faults.configure(FaultConfig())
             self.server.requests_seen = 0
+            self.server.import_connections.clear()
             self.server.most_open_imports = 0
             self._reply(200, {"ok": True})
         elif self.path == "/_sandbox/faults":
