@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
@@ -241,10 +243,18 @@ def test_batch_size_outside_1_to_1000_fails_when_the_dag_is_parsed(batch_size):
         ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="x", batch_size=batch_size)
 
 
-def test_operator_makes_no_connection_at_construction():
-    operator = ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="does_not_exist")
-    assert "source_hook" not in operator.__dict__
-    assert "trackly_hook" not in operator.__dict__
+def test_operator_makes_no_connection_at_construction(monkeypatch):
+    """Built as a DAG file builds it: no connection looked up, no socket opened, until it runs."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the operator connected while being constructed")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr("trackly_provider.version_compat.BaseHook.get_connection", refuse)
+    operator = ClickHistoryImportOperator(
+        task_id="t", sql="SELECT 1", sql_conn_id="does_not_exist", rejects_table="trackly_rejects"
+    )
+    assert (operator.sql_conn_id, operator.rejects_conn_id) == ("does_not_exist", "does_not_exist")
 
 
 def test_a_utc_day_is_sent_as_utc_whatever_the_offset(airflow, sandbox, sqlite_source):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,14 @@ def test_datetime_parameters_are_adapted_per_driver():
     assert adapt_parameters("sqlite3", [moment]) == ["2025-11-01 00:00:00"]
     assert adapt_parameters("MySQLdb", {"start": moment}) == {"start": moment.replace(tzinfo=None)}
     assert adapt_parameters("psycopg", [moment, 5]) == [moment, 5]
+
+
+def test_datetime_parameters_in_another_zone_are_compared_as_utc():
+    """Midnight UTC given as 05:30 in Kolkata: SQLite and MySQL must see midnight, not 05:30."""
+    kolkata = datetime(2025, 11, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    assert adapt_parameters("sqlite3", [kolkata]) == ["2025-11-01 00:00:00"]
+    assert adapt_parameters("MySQLdb", [kolkata]) == [datetime(2025, 11, 1)]
+    assert adapt_parameters("pymysql", {"start": kolkata}) == {"start": datetime(2025, 11, 1)}
 
 
 def _import_in_fresh_process(airflow, airflow_home: Path, rows: int) -> dict:
