@@ -70,13 +70,15 @@ def test_a_failure_is_raised_after_the_batches_in_flight_are_counted():
         time.sleep(0.2 if n else 0)  # batch 0 goes alone and answers at once
         return ImportResult(len(batch), 0, 0, [])
 
-    seen: list[int] = []
-    window = BatchWindow(send, lambda batch, result: seen.append(batch.row_indexes[0]), limit=4)
+    seen: list[tuple[int, int]] = []
+    window = BatchWindow(
+        send, lambda batch, result: seen.append((batch.row_indexes[0], result.success_count)), 4
+    )
     with pytest.raises(RuntimeError, match="batch failed"), window:
         for batch in batches(6):
             window.submit(batch)
         window.drain()
-    assert sorted(seen) == [0, 1, 3, 4]
+    assert sorted(seen) == [(0, 1), (1, 1), (3, 1), (4, 1)]
 
 
 def test_submit_waits_while_limit_batches_are_open():

@@ -120,9 +120,46 @@ def test_401_is_an_auth_error_naming_the_connection_with_the_api_code(make_hook)
     with pytest.raises(TracklyAuthError) as raised:
         hook.import_clicks([RECORD])
     assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
-    assert "rejected the API key of connection 'trackly_default'" in str(raised.value)
-    assert "HTTP 401 invalid_api_key: Invalid API key" in str(raised.value)
-    assert KEY not in str(raised.value)
+    assert str(raised.value) == (
+        "Trackly rejected the API key of connection 'trackly_default'; check the key in the "
+        "connection's password field: HTTP 401 invalid_api_key: Invalid API key"
+    )
+
+
+def test_403_keeps_the_api_code(make_hook):
+    hook = make_hook(lambda r: httpx.Response(403, json={"error": "Suspended", "code": "account_suspended"}))
+    with pytest.raises(TracklyAuthError) as raised:
+        hook.import_clicks([RECORD])
+    assert raised.value.code == "account_suspended"
+
+
+def test_other_api_errors_name_the_request_and_keep_the_code(make_hook):
+    hook = make_hook(lambda r: httpx.Response(409, json={"error": "Busy importing", "code": "import_locked"}))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert (raised.value.status, raised.value.code) == (409, "import_locked")
+    assert str(raised.value) == (
+        "Trackly answered POST /api/v2/history/clicks with an error: HTTP 409 import_locked: Busy importing"
+    )
+
+
+@pytest.mark.parametrize(
+    ("response", "described"),
+    [
+        (
+            httpx.Response(
+                404, text="<html>nope</html>", headers={"content-type": "text/html; charset=utf-8"}
+            ),
+            "HTTP 404: Not Found (non-JSON body, text/html, 17 bytes)",
+        ),
+        (httpx.Response(499, content=b"nope!!"), "HTTP 499: error (non-JSON body, unknown, 6 bytes)"),
+    ],
+)
+def test_a_non_json_error_body_is_described_not_shown(make_hook, response, described):
+    hook = make_hook(lambda r: response)
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert str(raised.value).endswith(f"with an error: {described}")
 
 
 def test_403_without_code_says_the_account_may_be_suspended(make_hook):

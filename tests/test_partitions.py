@@ -7,7 +7,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from tests.helpers import utc
-from trackly_provider.partitions import PartitionRangeError, day_bounds, manual_range_days, plan_partitions
+from trackly_provider.partitions import (
+    PartitionRangeError,
+    day_bounds,
+    days_before,
+    manual_range_days,
+    plan_partitions,
+)
 
 
 def test_a_day_is_midnight_to_next_midnight_utc():
@@ -79,16 +85,50 @@ def test_a_single_day_range():
     assert manual_range_days("2025-11-05", "2025-11-05") == [date(2025, 11, 5)]
 
 
+BOTH = (
+    "Give both start_date and end_date (YYYY-MM-DD, inclusive), or neither to import the run's own data "
+    "interval; got start_date={!r}, end_date={!r}."
+)
+
+
 @pytest.mark.parametrize(
     ("start", "end", "message"),
     [
-        ("2025-11-05", None, "Give both start_date and end_date"),
-        ("", "2025-11-05", "Give both start_date and end_date"),
-        ("2025-11-05", "2025-11-04", "end_date 2025-11-04 is before start_date 2025-11-05"),
-        ("05/11/2025", "2025-11-06", "start_date must be a date written YYYY-MM-DD, got '05/11/2025'"),
-        ("2025-01-01", "2026-01-02", "has 367 days, more than the maximum of 366"),
+        ("2025-11-05", None, BOTH.format("2025-11-05", None)),
+        ("", "2025-11-05", BOTH.format("", "2025-11-05")),
+        ("2025-11-05", "", BOTH.format("2025-11-05", "")),
+        ("2025-11-05", "2025-11-04", "end_date 2025-11-04 is before start_date 2025-11-05."),
+        ("05/11/2025", "2025-11-06", "start_date must be a date written YYYY-MM-DD, got '05/11/2025'."),
+        ("2025-11-06", "6 Nov", "end_date must be a date written YYYY-MM-DD, got '6 Nov'."),
+        (
+            "2025-01-01",
+            "2026-01-02",
+            "The range 2025-01-01..2026-01-02 has 367 days, more than the maximum of 366 for one run; "
+            "split it into several runs or use `airflow backfill create`.",
+        ),
     ],
 )
-def test_bad_ranges_say_what_to_fix(start, end, message):
-    with pytest.raises(PartitionRangeError, match=message):
-        manual_range_days(start, end)
+def test_bad_ranges_say_exactly_what_to_fix(start, end, message):
+    """The whole message a user sees when plan_days fails, through the function the DAG calls."""
+    with pytest.raises(PartitionRangeError) as raised:
+        plan_partitions(start, end, utc(2025, 11, 1), utc(2025, 11, 2), utc(2025, 11, 2))
+    assert str(raised.value) == message
+
+
+def test_a_range_of_exactly_the_maximum_is_allowed():
+    assert len(manual_range_days("2025-01-01", "2026-01-01")) == 366
+
+
+def test_date_values_are_taken_as_they_are():
+    assert manual_range_days(date(2025, 11, 5), date(2025, 11, 6)) == [date(2025, 11, 5), date(2025, 11, 6)]
+
+
+def test_days_before_count_in_utc_whatever_the_offset_of_the_start():
+    """20:00 UTC on 1 Nov, written as 01:00 on 2 Nov at UTC+05:00: the days before are before 1 Nov."""
+    start = datetime(2025, 11, 2, 1, 0, tzinfo=timezone(timedelta(hours=5)))
+    assert days_before(start, 1, date.min) == [[utc(2025, 10, 31), utc(2025, 11, 1)]]
+
+
+def test_half_an_interval_is_no_interval():
+    planned = plan_partitions(None, None, utc(2025, 11, 1), None, utc(2025, 11, 20, 9))
+    assert planned == [[utc(2025, 11, 19), utc(2025, 11, 20)]]

@@ -53,3 +53,17 @@ def test_airflow_lists_the_provider_and_its_connection_type(airflow_home):
         h["connection_type"] == "trackly" and h["class"] == "trackly_provider.hooks.trackly.TracklyHook"
         for h in hooks
     )
+
+
+def test_the_hook_gives_airflow_3_0_and_3_1_the_form_the_provider_info_gives_later_releases():
+    """Airflow before 3.2 asks the hook; 3.2+ reads the provider info. Users must see one form."""
+    from trackly_provider.get_provider_info import get_provider_info
+    from trackly_provider.hooks.trackly import TracklyHook
+
+    (connection_type,) = get_provider_info()["connection-types"]
+    declared = connection_type["ui-field-behaviour"]
+    assert TracklyHook.get_ui_field_behaviour() == {
+        "hidden_fields": declared["hidden-fields"],
+        "relabeling": declared["relabeling"],
+        "placeholders": declared["placeholders"],
+    }

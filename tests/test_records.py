@@ -155,3 +155,9 @@ def test_pendulum_datetimes_are_sent_in_utc():
     assert sent_timestamp(paris) == "2025-11-15T00:00:06+00:00"
     assert sent_timestamp(pendulum.datetime(2025, 11, 15, tz="UTC")) == "2025-11-15T00:00:00+00:00"
     assert sent({"timestamp": paris})["timestamp"] == "2025-11-15T00:00:06+00:00"  # a hook user's own record
+
+
+def test_a_value_json_cannot_carry_is_refused_naming_its_type():
+    with pytest.raises(TypeError) as raised:  # orjson's JSONEncodeError, caused by ours
+        encode_records([{"message_id": {"m"}}])
+    assert str(raised.value.__cause__) == "a record value of type set cannot be sent as JSON"

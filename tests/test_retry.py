@@ -208,12 +208,6 @@ def test_413_payload_too_large_splits_in_halves_and_keeps_error_indexes(hook_for
     ]
 
 
-def test_a_single_record_too_large_fails_loudly(hook_for):
-    hook, _ = hook_for(Script(payload_too_large_over(0)))
-    with pytest.raises(TracklyApiError, match="refused a request of 1 record"):
-        hook.import_clicks([RECORD])
-
-
 def test_413_too_many_records_is_our_bug_and_fails_loudly(hook_for):
     script = Script(httpx.Response(413, json={"error": "Exceeded", "code": "too_many_records"}))
     hook, _ = hook_for(script)
@@ -282,3 +276,57 @@ def test_waiting_before_a_later_retry_sleeps_the_connections_backoff(hook_for):
     delays = [hook.wait_before_retry(attempt) for attempt in (1, 2, 3, 4)]
     assert sleeps == delays
     assert all(0 <= delay <= ceiling for delay, ceiling in zip(delays, (2, 4, 5, 5), strict=True))
+
+
+def test_errors_of_records_sent_again_are_attributed_with_their_code_and_text(hook_for, task_output):
+    """
+    Mocked: 250 records, 200 of them rejected; the API lists 100 errors per answer. The other 150
+    are sent again in two requests of at most 100; their errors come back with their own codes and
+    texts, the 50 stored ones as duplicates, which still count as imported.
+    """
+    stored: set[str] = set()
+
+    def outcome(message_id: str) -> tuple[str, str] | None:
+        n = int(message_id[1:])
+        if n < 200:
+            return ("offer_not_found", f"no offer for m{n}") if n % 2 else ("message_not_found", f"no m{n}")
+        return None
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        records = json.loads(request.content)["records"]
+        errors, imported, duplicates = [], 0, 0
+        for index, record in enumerate(records):
+            failure = outcome(record["message_id"])
+            if failure:
+                errors.append({"index": index, "code": failure[0], "error": failure[1]})
+            elif record["message_id"] in stored:
+                duplicates += 1
+            else:
+                stored.add(record["message_id"])
+                imported += 1
+        body = {"success_count": imported, "error_count": len(errors), "duplicates_skipped": duplicates}
+        return httpx.Response(200, json={**body, "errors": errors[:100]})
+
+    script = Script(handle)
+    hook, _ = hook_for(script)
+    result = hook.import_clicks([{**RECORD, "message_id": f"m{n}"} for n in range(250)])
+    assert (result.success_count, result.error_count, result.duplicates_skipped) == (50, 200, 0)
+    assert result.errors == [RecordError(n, *outcome(f"m{n}")) for n in range(200)]  # type: ignore[misc]
+    sizes = [len(json.loads(request.content)["records"]) for request in script.requests]
+    assert sizes == [250, 100, 50]
+    assert (
+        "Trackly listed 100 of 200 errors for 250 records; sent the other 150 records again in 2 "
+        "request(s) to learn which failed."
+    ) in task_output()
+
+
+def test_a_single_record_too_large_fails_saying_what_and_why(hook_for, task_output):
+    hook, _ = hook_for(Script(payload_too_large_over(0)))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD, RECORD])
+    assert (raised.value.status, raised.value.code, raised.value.error) == (413, None, "Payload Too Large")
+    assert str(raised.value) == (
+        "Trackly refused a request of 1 record(s) as too large (a bug in airflow-provider-trackly if it "
+        "is about the record count; please report it): HTTP 413: Payload Too Large"
+    )
+    assert "Trackly answered 413 for 2 records; splitting into halves." in task_output()

@@ -71,3 +71,10 @@ def test_a_request_that_fails_does_not_print_the_key(
 def test_phone_numbers_in_texts_from_the_api_are_redacted():
     assert redact_phone_numbers("Contact +1 (202) 555-9876 not found") == "Contact [redacted] not found"
     assert redact_phone_numbers("No message exists with id msg-42") == "No message exists with id msg-42"
+
+
+def test_the_auth_object_never_shows_the_key_when_printed():
+    from trackly_provider.hooks.trackly import TracklyAuth
+
+    auth = TracklyAuth("trk_0123456789abcdef0123456789ABCDEF")
+    assert repr(auth) == str(auth) == "TracklyAuth(api_key=***)"
