@@ -129,6 +129,13 @@ def test_days_before_count_in_utc_whatever_the_offset_of_the_start():
     assert days_before(start, 1, date.min) == [[utc(2025, 10, 31), utc(2025, 11, 1)]]
 
 
+def test_empty_text_params_count_as_no_params():
+    """What the trigger form sends for cleared fields: the run's own interval, not a range error."""
+    assert plan_partitions("", None, utc(2025, 11, 1), utc(2025, 11, 2), utc(2025, 11, 2)) == [
+        [utc(2025, 11, 1), utc(2025, 11, 2)]
+    ]
+
+
 def test_half_an_interval_is_no_interval():
     planned = plan_partitions(None, None, utc(2025, 11, 1), None, utc(2025, 11, 20, 9))
     assert planned == [[utc(2025, 11, 19), utc(2025, 11, 20)]]

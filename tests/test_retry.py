@@ -7,6 +7,7 @@ fault tests in test_faults.py do the same through real Airflow and the sandbox o
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -18,6 +19,7 @@ from trackly_provider.api_types import ImportResult, RecordError
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
+    TracklyResponseError,
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
@@ -170,7 +172,7 @@ def test_auth_errors_skip_airflow_task_retries_too():
 
 
 def payload_too_large_over(limit: int):
-    """A server that answers 413 (no code) to more than ``limit`` records, and rejects message 'bad'."""
+    """A 413 (no code) for more than ``limit`` records; message 'bad' is rejected, 'dup' a duplicate."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         records = json.loads(request.content)["records"]
@@ -181,12 +183,13 @@ def payload_too_large_over(limit: int):
             for i, r in enumerate(records)
             if r["message_id"] == "bad"
         ]
+        duplicates = sum(r["message_id"] == "dup" for r in records)
         return httpx.Response(
             200,
             json={
-                "success_count": len(records) - len(errors),
+                "success_count": len(records) - len(errors) - duplicates,
                 "error_count": len(errors),
-                "duplicates_skipped": 0,
+                "duplicates_skipped": duplicates,
                 "errors": errors,
             },
         )
@@ -211,9 +214,9 @@ def test_413_payload_too_large_splits_in_halves_and_keeps_error_indexes(hook_for
 def test_413_too_many_records_is_our_bug_and_fails_loudly(hook_for):
     script = Script(httpx.Response(413, json={"error": "Exceeded", "code": "too_many_records"}))
     hook, _ = hook_for(script)
-    with pytest.raises(TracklyApiError, match="a bug in airflow-provider-trackly"):
+    with pytest.raises(TracklyApiError, match="a bug in airflow-provider-trackly") as raised:
         hook.import_clicks([RECORD] * 10)
-    assert len(script.requests) == 1
+    assert (raised.value.code, len(script.requests)) == ("too_many_records", 1)
 
 
 def test_timeouts_are_set_by_default(hook_for):
@@ -320,6 +323,15 @@ def test_errors_of_records_sent_again_are_attributed_with_their_code_and_text(ho
     ) in task_output()
 
 
+def test_split_halves_add_up_to_the_whole_batch(hook_for):
+    """Errors and duplicates on both sides of every split: the counts are summed, never cancelled."""
+    hook, _ = hook_for(Script(payload_too_large_over(2)))
+    ids = ["bad", "dup", "m2", "m3", "bad", "dup", "m6"]
+    result = hook.import_clicks([{**RECORD, "message_id": message_id} for message_id in ids])
+    assert (result.success_count, result.error_count, result.duplicates_skipped) == (3, 2, 2)
+    assert [error.index for error in result.errors] == [0, 4]
+
+
 def test_a_single_record_too_large_fails_saying_what_and_why(hook_for, task_output):
     hook, _ = hook_for(Script(payload_too_large_over(0)))
     with pytest.raises(TracklyApiError) as raised:
@@ -329,4 +341,48 @@ def test_a_single_record_too_large_fails_saying_what_and_why(hook_for, task_outp
         "Trackly refused a request of 1 record(s) as too large (a bug in airflow-provider-trackly if it "
         "is about the record count; please report it): HTTP 413: Payload Too Large"
     )
-    assert "Trackly answered 413 for 2 records; splitting into halves." in task_output()
+    assert re.search(
+        r"(^|\s)Trackly answered 413 for 2 records; splitting into halves\.(\s|$)", task_output(), re.M
+    )
+
+
+def ghost_server(resend_claims_success: bool = False):
+    """Mocked: m0..m149 fail and are never listed ('ghosts'); the rest are stored once."""
+    stored: set[str] = set()
+    seen_once: list[bool] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        records = json.loads(request.content)["records"]
+        if resend_claims_success and seen_once:  # a server contradicting its first answer
+            return httpx.Response(
+                200, json={"success_count": len(records), "error_count": 0, "duplicates_skipped": 0}
+            )
+        seen_once.append(True)
+        ghosts = sum(int(r["message_id"][1:]) < 150 for r in records)
+        new = {r["message_id"] for r in records if int(r["message_id"][1:]) >= 150} - stored
+        stored.update(new)
+        body = {
+            "success_count": len(new),
+            "error_count": ghosts,
+            "duplicates_skipped": len(records) - ghosts - len(new),
+        }
+        return httpx.Response(200, json={**body, "errors": []})
+
+    return handle
+
+
+def test_errors_never_listed_even_when_sent_again_are_counted_as_unattributed(hook_for):
+    hook, _ = hook_for(Script(ghost_server()))
+    result = hook.import_clicks([{**RECORD, "message_id": f"m{n}"} for n in range(250)])
+    assert (result.success_count, result.error_count, result.duplicates_skipped) == (100, 150, 0)
+    assert (result.errors, result.unlisted_errors) == ([], 150)
+
+
+def test_counts_that_stop_adding_up_after_sending_again_are_not_trusted(hook_for):
+    hook, _ = hook_for(Script(ghost_server(resend_claims_success=True)))
+    with pytest.raises(TracklyResponseError) as raised:
+        hook.import_clicks([{**RECORD, "message_id": f"m{n}"} for n in range(250)])
+    assert str(raised.value) == (
+        "Trackly's counts do not add up after sending 250 records again to attribute their errors: "
+        "350 imported and 0 errors out of 250."
+    )

@@ -60,3 +60,10 @@ def test_errors_the_api_counted_but_did_not_list_are_counted_as_unattributed():
     tally.add_batch(ImportResult(100, 150, 49, listed), row_indexes=range(1, 300), message_ids=["m"] * 299)
     assert tally.errors_by_code == {"missing_timestamp": 1, "message_not_found": 100, "unattributed": 50}
     assert sum(tally.errors_by_code.values()) == tally.error_count == 151
+
+
+def test_a_dry_run_counts_the_records_it_would_send():
+    tally = ImportTally(rows_read=7, dry_run=True)
+    tally.add_unsent(5)
+    tally.add_unsent(1)
+    assert (tally.as_xcom()["records_to_send"], tally.as_xcom()["dry_run"]) == (6, True)
