@@ -55,3 +55,23 @@ def test_a_query_that_is_not_a_select_is_a_clear_error(airflow, sandbox, sqlite_
     result = airflow.run_operator(sql="UPDATE sms_clicks SET offer_id = 'x'")
     assert result.state == "failed"
     assert "The query returned no result set; it must be a SELECT." in task_output()
+
+
+def test_a_rejected_key_is_not_retried_by_airflow_but_a_server_failure_is(
+    airflow, sandbox, sqlite_source, monkeypatch
+):
+    """
+    Retries left (2, no delay): a 503 that outlasts the hook's attempts is retried by Airflow, a
+    rejected key fails at once (no retry can fix it). Measured by the requests the sandbox saw.
+    """
+    sqlite_source.insert_clicks(clicks(3))
+    set_trackly_connection(monkeypatch, sandbox.url, sandbox.api_key, {"max_attempts": 1})
+    sandbox.set_faults(html_503=1.0)
+    assert airflow.run_operator(retries=2, retry_delay=0).state == "failed"
+    server_failure_requests = sandbox.state()["requests_seen"]
+    sandbox.reset()
+    set_trackly_connection(monkeypatch, sandbox.url, "trk_" + "Z" * 32, {"max_attempts": 1})
+    assert airflow.run_operator(retries=2, retry_delay=0).state == "failed"
+    assert sandbox.state()["requests_seen"] == 1
+    # dag.test() runs Airflow's retries on 3.3 (3 tries); older releases' dag.test() does not retry.
+    assert server_failure_requests in (1, 3)

@@ -164,13 +164,6 @@ def test_other_4xx_are_not_retried(hook_for, response, error):
     assert sleeps == []
 
 
-def test_auth_errors_skip_airflow_task_retries_too():
-    from trackly_provider.version_compat import AirflowFailException
-
-    assert issubclass(TracklyAuthError, AirflowFailException)
-    assert not issubclass(TracklyRetriesExhaustedError, AirflowFailException)
-
-
 def payload_too_large_over(limit: int):
     """A 413 (no code) for more than ``limit`` records; message 'bad' is rejected, 'dup' a duplicate."""
 
