@@ -77,10 +77,21 @@ class Deployment:
         self._token: str | None = None
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``airflow ARGS`` in this deployment, as a user types it."""
-        return subprocess.run(
-            [str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, check=check
-        )
+        """
+        ``airflow ARGS`` in this deployment, as a user types it; a failure shows what it printed.
+
+        The local deployment's metadata is SQLite: a command that meets the scheduler's write lock
+        ("database is locked") is rolled back whole, so it is run again, as a user would.
+        """
+        for _ in range(3):
+            done = subprocess.run([str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True)
+            if done.returncode == 0 or "database is locked" not in done.stdout + done.stderr:
+                break
+            time.sleep(2)
+        if check and done.returncode != 0:
+            printed = (done.stdout + done.stderr)[-3000:]
+            raise RuntimeError(f"airflow {' '.join(args)} exited with {done.returncode}:\n{printed}")
+        return done
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         """Start ``airflow ARGS`` in its own session (so that ``kill`` can take its whole tree)."""
