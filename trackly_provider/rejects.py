@@ -109,6 +109,7 @@ class RejectsTable:
         self._hook = hook
         self._table = checked_table_name(table)
         self._task_instance = task_instance
+        self._task_instance_values = astuple(task_instance)  # the first five columns of every row
         self._pending: list[tuple[Any, ...]] = []
         self._connection: Any = None
         self._driver = ""
@@ -152,7 +153,7 @@ class RejectsTable:
     def add(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
         """Record one rejected row (``error`` must already be free of personal data)."""
         rejected_at = datetime.now(timezone.utc)
-        self._pending.append((*astuple(self._task_instance), row_index, message_id, code, error, rejected_at))
+        self._pending.append((*self._task_instance_values, row_index, message_id, code, error, rejected_at))
         if len(self._pending) >= WRITE_EVERY_ROWS:
             self._write_pending()
 
