@@ -13,8 +13,7 @@ PURE = {"records", "tally", "batch_window", "retry", "settings", "partitions", "
 
 def module_of(mutant: str) -> str:
     """``trackly_provider.hooks.trackly.x_f__mutmut_3`` -> ``hooks.trackly``."""
-    path = mutant.split(".x")[0].split(".xǁ")[0]
-    return path.removeprefix("trackly_provider.")
+    return mutant.split(".x")[0].removeprefix("trackly_provider.")
 
 
 def main() -> int:
