@@ -11,6 +11,7 @@ import uuid
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_CONN_ID = "trackly_source"
 REJECTS_TABLE = "trackly_rejects"  # dropped with the PostgreSQL and MariaDB sources' tables
+LEDGER_TABLE = "trackly_import_ledger"  # the revenue operator's default, dropped with PostgreSQL's tables
 
 # A click as the example table holds it: message_id, offer_id, phone_number, sent_at, clicked_at.
 Click = tuple[Any, Any, Any, Any, Any]
@@ -105,6 +107,10 @@ class Sandbox:
         """The clicks the sandbox stored, by message id."""
         return self.state()["clicks"]
 
+    def require_sends(self) -> None:
+        """As a fresh account: a click or revenue record needs its message imported as a send first."""
+        self._http.post("/_sandbox/account", json={"require_sends": True}).raise_for_status()
+
 
 class SqliteSource:
     """A SQLite file holding ``sms_clicks``, timestamps as UTC text in SQLite's own form."""
@@ -139,7 +145,15 @@ class SqliteSource:
     def _text(value: Any) -> Any:
         if isinstance(value, datetime):
             return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-        return value
+        return str(value) if isinstance(value, Decimal) else value
+
+    def load(self, table: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+        """Create ``table`` with these columns (``text``, ``number``, ``int``) and insert ``rows``."""
+        types = {"text": "TEXT", "number": "TEXT", "int": "INTEGER"}
+        self.execute(f"DROP TABLE IF EXISTS {table}")
+        self.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {types[t]}' for n, t in columns.items())})")
+        marks = ", ".join("?" * len(columns))
+        self.execute(f"INSERT INTO {table} VALUES ({marks})", [tuple(map(self._text, row)) for row in rows])
 
     def insert_clicks(self, rows: list[Click]) -> None:
         self.execute(
@@ -157,6 +171,16 @@ class PostgresSource:
 
     def __init__(self, extra: dict[str, Any] | None = None) -> None:
         self.extra = extra or {}
+        self.tables = [self.table, REJECTS_TABLE, LEDGER_TABLE]
+
+    def load(self, table: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+        """Create ``table`` with these columns (``text``, ``number``, ``int``) and insert ``rows``."""
+        types = {"text": "TEXT", "number": "NUMERIC(14, 4)", "int": "BIGINT"}
+        self.tables.append(table)
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {types[t]}' for n, t in columns.items())})")
+            cur.executemany(f"INSERT INTO {table} VALUES ({', '.join(['%s'] * len(columns))})", rows)
 
     @staticmethod
     def connect() -> Any:
@@ -198,8 +222,8 @@ class PostgresSource:
 
     def drop(self) -> None:
         with self.connect() as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {self.table}")
-            conn.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
+            for table in self.tables:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 class MariaDbSource:
@@ -274,10 +298,10 @@ SELECT_ALL = (
 DAG_TEMPLATE = """\
 import pendulum
 from airflow.sdk import DAG
-from trackly_provider.operators.click_history import ClickHistoryImportOperator
+from trackly_provider.operators import {operator}
 
 with DAG(dag_id={dag_id!r}, schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC")) as dag:
-    ClickHistoryImportOperator(task_id="import_clicks", **{kwargs!r})
+    {operator}(task_id={task_id!r}, **{kwargs!r})
 """
 
 
@@ -297,20 +321,32 @@ class AirflowRunner:
     def __init__(self, dags_dir: Path) -> None:
         self.dags_dir = dags_dir
 
-    def run_operator(self, **operator_kwargs: Any) -> RunResult:
+    def run_operator(
+        self,
+        operator: str = "ClickHistoryImportOperator",
+        task_id: str = "import_clicks",
+        **operator_kwargs: Any,
+    ) -> RunResult:
         operator_kwargs.setdefault("sql_conn_id", SOURCE_CONN_ID)
         operator_kwargs.setdefault("sql", SELECT_ALL)
-        dag_id = f"test_{uuid.uuid4().hex[:10]}"
-        path = self.dags_dir / f"{dag_id}.py"
-        path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, kwargs=operator_kwargs))
+        path, dag_id = self.write_dag(operator, task_id, operator_kwargs)
         try:
             dag = load_dag(path, dag_id)
             run = dag.test()
         finally:
             path.unlink()
         (ti,) = run.get_task_instances()
-        xcom = ti.xcom_pull(task_ids="import_clicks")
+        xcom = ti.xcom_pull(task_ids=task_id)
         return RunResult(state=str(ti.state), xcom=xcom, dag_id=dag_id, run_id=run.run_id)
+
+    def write_dag(self, operator: str, task_id: str, operator_kwargs: dict[str, Any]) -> tuple[Path, str]:
+        """A one-operator DAG file in the dags folder, and its dag id."""
+        dag_id = f"test_{uuid.uuid4().hex[:10]}"
+        path = self.dags_dir / f"{dag_id}.py"
+        path.write_text(
+            DAG_TEMPLATE.format(dag_id=dag_id, operator=operator, task_id=task_id, kwargs=operator_kwargs)
+        )
+        return path, dag_id
 
 
 def load_dag(path: Path, dag_id: str) -> Any:

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
-from trackly_provider.operators import click_history
+from trackly_provider.operators import history_import
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 
 EXPECTED_KEYS = {
@@ -141,7 +141,7 @@ def test_missing_columns_fail_before_any_request_and_show_how_to_alias(
     assert sandbox.state()["requests_seen"] == 0
     log = task_output()
     assert "missing the required column(s) timestamp" in log
-    assert "clicked_at AS timestamp" in log
+    assert "e.g. SELECT <your column> AS timestamp" in log
 
 
 def test_extra_columns_are_ignored_with_one_warning(airflow, sandbox, sqlite_source, task_output):
@@ -289,7 +289,7 @@ def test_max_in_flight_outside_1_to_32_fails_when_the_dag_is_parsed(max_in_fligh
 def test_freed_memory_is_released_every_20_batches(airflow, sandbox, sqlite_source, monkeypatch):
     # A spy, not the real trim: whether memory goes back to the OS is test_native_memory's job.
     trims = []
-    monkeypatch.setattr(click_history, "release_freed_memory", lambda: trims.append(len(sandbox.requests())))
+    monkeypatch.setattr(history_import, "release_freed_memory", lambda: trims.append(len(sandbox.requests())))
     sqlite_source.insert_clicks(clicks(4500))
     result = airflow.run_operator(batch_size=100, max_in_flight=1)
     assert counts(result.xcom) == (4500, 4500, 0, 0, 45)

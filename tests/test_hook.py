@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import set_trackly_connection
 from trackly_provider import __version__
 from trackly_provider.api_types import ImportResult, RecordError
+from trackly_provider.entities import CLICKS
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
@@ -234,5 +235,5 @@ def test_a_pre_encoded_body_is_sent_as_is(make_hook):
         return httpx.Response(200, json=ok_body(json.loads(request.content)["records"]))
 
     body = encode_records([RECORD, {**RECORD, "message_id": "m2"}])
-    assert make_hook(handler).import_encoded_clicks(body, 2).success_count == 2
+    assert make_hook(handler).import_encoded(CLICKS, body, 2).success_count == 2
     assert seen == [body]

@@ -19,6 +19,7 @@ from trackly_provider.api_types import ImportResult, RecordError
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
+    TracklyOutcomeUnknownError,
     TracklyResponseError,
     TracklyRetriesExhaustedError,
     TracklyTransientError,
@@ -379,3 +380,67 @@ def test_counts_that_stop_adding_up_after_sending_again_are_not_trusted(hook_for
         "Trackly's counts do not add up after sending 250 records again to attribute their errors: "
         "350 imported and 0 errors out of 250."
     )
+
+
+# Revenue: Trackly stores it every time it arrives, so only faults that certainly left the request
+# unprocessed are retried. Mock transport: these faults at this precise moment cannot be made real.
+REVENUE = {"message_id": "m1", "offer_id": "o1", "revenue": 12.5}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        httpx.Response(429, json={"error": "Too many requests"}, headers={"Retry-After": "0"}),
+        httpx.ConnectError("connection refused"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.PoolTimeout("no free connection"),
+    ],
+    ids=["429", "connect", "connect-timeout", "pool-timeout"],
+)
+def test_revenue_is_retried_only_after_faults_before_the_request_reached_trackly(hook_for, fault):
+    script = Script(fault, ok)
+    hook, _ = hook_for(script)
+    assert hook.import_revenue([REVENUE]) == ImportResult(1, 0, 0, [])
+    assert len(script.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (HTML_503, "HTTP 503"),
+        (httpx.Response(502, text="<html>Bad Gateway</html>"), "HTTP 502"),
+        (httpx.Response(500, json={"error": "Internal error"}), "HTTP 500"),
+        (httpx.ReadTimeout("timed out"), "ReadTimeout after the request was sent"),
+        (httpx.WriteError("broken pipe"), "WriteError after the request was sent"),
+        (httpx.ReadError("connection reset by peer"), "ReadError after the request was sent"),
+        (httpx.RemoteProtocolError("Server disconnected"), "RemoteProtocolError after the request was sent"),
+    ],
+    ids=["503", "502", "500", "read-timeout", "write-error", "reset", "dropped"],
+)
+def test_revenue_is_never_resent_when_its_outcome_is_unknown(hook_for, fault, reason):
+    script = Script(fault, ok)
+    hook, sleeps = hook_for(script)
+    with pytest.raises(TracklyOutcomeUnknownError) as raised:
+        hook.import_revenue([REVENUE])
+    assert str(raised.value) == f"POST /api/v2/history/revenue: {reason}"
+    assert (len(script.requests), sleeps) == (1, [])
+
+
+def test_sends_are_resent_after_an_unknown_outcome_because_trackly_skips_duplicates(hook_for):
+    script = Script(httpx.Response(502, text="Bad Gateway"), ok)
+    hook, _ = hook_for(script)
+    assert hook.import_sends(
+        [{"id": "m1", "to_number": "+12025550001", "timestamp": "2025-11-15T00:00:00Z"}]
+    ) == (ImportResult(1, 0, 0, []))
+    assert [request.url.path for request in script.requests] == ["/api/v2/history/sends"] * 2
+
+
+def test_revenue_with_more_than_100_errors_is_not_resent_to_attribute_them(hook_for):
+    records = [{**REVENUE, "message_id": f"m{n}"} for n in range(250)]
+    listed = [{"index": n, "code": "offer_not_found", "error": "No offer"} for n in range(100)]
+    answer = {"success_count": 100, "error_count": 150, "total_revenue": 1250.0, "errors": listed}
+    script = Script(httpx.Response(200, json=answer))
+    hook, _ = hook_for(script)
+    result = hook.import_revenue(records)
+    assert (result.success_count, result.error_count, result.unlisted_errors) == (100, 150, 50)
+    assert len(script.requests) == 1

@@ -1,8 +1,8 @@
-"""Typed values for what the click-history endpoint answers, and their strict parsing."""
+"""Typed values for what the history endpoints answer, and their strict parsing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ class RecordError:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """The counts of one ``POST /api/v2/history/clicks`` request."""
+    """The counts of one ``POST /api/v2/history/<entity>`` request."""
 
     success_count: int
     error_count: int
@@ -55,16 +55,16 @@ class ImportResult:
         return ImportResult(self.success_count, self.error_count, self.duplicates_skipped, errors)
 
 
-def encode_records(records: Sequence[dict[str, Any]]) -> bytes:
+def encode_records(records: Sequence[Mapping[str, Any]]) -> bytes:
     """
-    The request body of ``POST /api/v2/history/clicks`` (compact JSON, UTF-8).
+    The request body of ``POST /api/v2/history/<entity>`` (compact JSON, UTF-8).
 
     Datetimes are written as ISO 8601 with their offset; naive ones as UTC (``+00:00``).
     """
-    return orjson.dumps({"records": list(records)}, default=_encode_other, option=orjson.OPT_NAIVE_UTC)
+    return orjson.dumps({"records": list(records)}, default=encode_value, option=orjson.OPT_NAIVE_UTC)
 
 
-def _encode_other(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
     """What orjson does not write itself: datetime subclasses such as ``pendulum.DateTime``."""
     if isinstance(value, datetime):
         return utc_iso(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,8 @@ MAX_IN_FLIGHT_LIMIT = 32
 @dataclass(frozen=True)
 class Batch:
     """
-    A request's JSON body, with each record's row position in the query result and message id.
+    A request's JSON body, with each record's row position in the query result, message id and,
+    when the import keeps a ledger, fingerprint.
 
     The records themselves are not kept: a batch in flight holds one bytes object and two lists,
     so its records' many small objects are freed on the reading thread as soon as it is encoded.
@@ -24,11 +25,19 @@ class Batch:
     body: bytes
     row_indexes: list[int]
     message_ids: list[str]
+    fingerprints: list[int] | None = None
 
     @classmethod
-    def encoded(cls, records: list[dict[str, Any]], row_indexes: list[int]) -> Batch:
+    def encoded(
+        cls,
+        records: Sequence[Mapping[str, Any]],
+        row_indexes: list[int],
+        key_field: str = "message_id",
+        fingerprints: list[int] | None = None,
+    ) -> Batch:
         """A batch whose body is encoded now, on the caller's thread (see BatchWindow)."""
-        return cls(encode_records(records), row_indexes, [record["message_id"] for record in records])
+        message_ids = [record[key_field] for record in records]
+        return cls(encode_records(records), row_indexes, message_ids, fingerprints)
 
     def __len__(self) -> int:
         return len(self.row_indexes)
@@ -45,8 +54,9 @@ class BatchWindow:
     depend on that order (the tally keeps its errors by row index). The first batch is sent alone
     on the caller's thread, so that a bad key or URL fails after one request; ``limit=1`` sends
     every batch there. Workers only send: bodies are encoded by the caller, so they hold the GIL
-    briefly. If a batch fails, the batches already in flight are still awaited and counted, then
-    the failure is raised.
+    briefly. ``before_send`` sees each batch on the caller's thread just before it is sent (once it
+    has a place), for a write-ahead record. If a batch fails, the batches already in flight are
+    still awaited and counted, then the failure is raised.
     """
 
     def __init__(
@@ -54,9 +64,11 @@ class BatchWindow:
         send: Callable[[Batch], ImportResult],
         on_result: Callable[[Batch, ImportResult], None],
         limit: int,
+        before_send: Callable[[Batch], None] | None = None,
     ) -> None:
         self._send = send
         self._on_result = on_result
+        self._before_send = before_send
         self._limit = limit
         # Requests not yet counted, in submission order (dicts keep insertion order).
         self._open: dict[Future[ImportResult], Batch] = {}
@@ -66,12 +78,18 @@ class BatchWindow:
     def submit(self, batch: Batch) -> None:
         if self._executor is None or not self._answered:
             # The first request goes alone: a bad key or URL costs one request, not one per place.
+            self._announce(batch)
             self._on_result(batch, self._send(batch))
             self._answered = True
             return
         while len(self._open) >= self._limit:
             self._count_next_answers()
+        self._announce(batch)
         self._open[self._executor.submit(self._send, batch)] = batch
+
+    def _announce(self, batch: Batch) -> None:
+        if self._before_send is not None:
+            self._before_send(batch)
 
     def drain(self) -> None:
         """Wait for every batch in flight, counting each as it answers."""

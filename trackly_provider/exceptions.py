@@ -36,6 +36,14 @@ class TracklyRetriesExhaustedError(TracklyTransientError):
     """A transient failure persisted through every allowed attempt."""
 
 
+class TracklyOutcomeUnknownError(TracklyError):
+    """A request for records Trackly does not deduplicate may or may not have been applied."""
+
+
+class TracklyUnconfirmedRecordsError(TracklyError, AirflowFailException):
+    """Some records' import is unknown (no answer); they are not sent again until the user decides."""
+
+
 class TracklyResponseError(TracklyError):
     """The API answered 200 with a body that cannot be trusted (malformed, or counts that do not add up)."""
 

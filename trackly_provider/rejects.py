@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import astuple, dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -10,13 +9,11 @@ from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.sql_source import adapt_parameters, driver_name
+from trackly_provider.sql_tables import checked_table_name, dialect_of, execute_and_commit, open_writer
 
 WRITE_EVERY_ROWS = 1000
-CREATE_ATTEMPTS = 3  # the table and its index may each lose a race with another task creating them
 SPOOL = "trackly_rejects_spool"  # a temporary table: private to the writer's session, gone when it closes
-TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 COLUMNS = (
     "dag_id",
     "run_id",
@@ -36,17 +33,6 @@ DIALECT_TYPES = {
     "mysql": {"key": "VARCHAR(250)", "id": "VARCHAR(255)", "text": "TEXT", "time": "DATETIME(6)"},
     "other": {"key": "VARCHAR(250)", "id": "VARCHAR(255)", "text": "VARCHAR(4000)", "time": "TIMESTAMP"},
 }
-# InnoDB's default REPEATABLE READ locks the gaps a DELETE scans, so days publishing their rows at
-# once deadlock; READ COMMITTED locks only the rows deleted.
-SESSION_SETUP = {"mysql": ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"]}
-DIALECT_OF_DRIVER = {
-    "sqlite3": "sqlite",
-    "psycopg": "postgresql",
-    "psycopg2": "postgresql",
-    "MySQLdb": "mysql",
-    "pymysql": "mysql",
-    "mysql": "mysql",
-}
 
 
 @dataclass(frozen=True)
@@ -58,16 +44,6 @@ class TaskInstanceId:
     task_id: str
     map_index: int
     try_number: int
-
-
-def checked_table_name(name: str) -> str:
-    """``name`` if it is a plain or schema-qualified table name, which is safe to put in SQL."""
-    if not TABLE_NAME.fullmatch(name):
-        raise TracklyConfigError(
-            f"rejects_table must be a table name such as 'trackly_rejects' or 'analytics.trackly_rejects' "
-            f"(letters, digits and underscores), got {name!r}."
-        )
-    return name
 
 
 def table_ddl(table: str, dialect: str, temporary: bool = False) -> list[str]:
@@ -118,37 +94,14 @@ class RejectsTable:
     def __enter__(self) -> RejectsTable:
         self._connection = self._hook.get_conn()
         self._driver = driver_name(self._connection)
-        dialect = DIALECT_OF_DRIVER.get(self._driver, "other")
+        dialect = dialect_of(self._connection)
         try:
-            self._execute_and_commit(SESSION_SETUP.get(dialect, []))
-            self._create_if_missing(table_ddl(self._table, dialect))
-            self._execute_and_commit(table_ddl(SPOOL, dialect, temporary=True))
+            open_writer(self._connection, table_ddl(self._table, dialect))
+            execute_and_commit(self._connection, table_ddl(SPOOL, dialect, temporary=True))
         except BaseException:
             self._connection.close()
             raise
         return self
-
-    def _execute_and_commit(self, statements: list[str]) -> None:
-        cursor = self._connection.cursor()
-        for statement in statements:
-            cursor.execute(statement)
-        cursor.close()
-        self._connection.commit()
-
-    def _create_if_missing(self, statements: list[str]) -> None:
-        """
-        Run the ``IF NOT EXISTS`` DDL, once more if it fails. Days imported in parallel create the
-        table at the same moment, and PostgreSQL then fails all but one with a unique violation in
-        its catalog; once the winner commits, the statements find the table and do nothing.
-        """
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                self._execute_and_commit(statements)
-                return
-            except Exception:
-                self._connection.rollback()
-                if attempt == CREATE_ATTEMPTS:
-                    raise
 
     def add(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
         """Record one rejected row (``error`` must already be free of personal data)."""

@@ -22,6 +22,26 @@ def _retryable_error(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+def _certainly_unprocessed_error(exc: BaseException) -> bool:
+    """
+    Faults that happen before a request's first byte leaves: no connection, or no free one in the pool.
+
+    Anything later (a write error, a read timeout, a reset, a dropped connection) may come after
+    the server received the whole request and acted on it.
+    """
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+def _certainly_unprocessed_status(status: int) -> bool:
+    """
+    429: the server refused the request for its rate limit before acting on it (RFC 6585).
+
+    A 5xx may come from the server failing after it stored the records, or from a proxy that
+    forwarded them and lost the answer (502, 504), so none of them is certain.
+    """
+    return status == 429
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/bad."""
     if not value:

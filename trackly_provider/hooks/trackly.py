@@ -13,20 +13,28 @@ import orjson
 from trackly_provider import __version__
 from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
 from trackly_provider.api_types import ImportResult, RecordError, encode_records, parse_import_result
+from trackly_provider.entities import CLICKS, REVENUE, SENDS, Entity
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
+    TracklyOutcomeUnknownError,
     TracklyResponseError,
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
 from trackly_provider.redact import redact_phone_numbers
-from trackly_provider.retry import _retryable_error, _retryable_status, backoff_delay, parse_retry_after
+from trackly_provider.retry import (
+    _certainly_unprocessed_error,
+    _certainly_unprocessed_status,
+    _retryable_error,
+    _retryable_status,
+    backoff_delay,
+    parse_retry_after,
+)
 from trackly_provider.settings import TracklySettings, parse_settings
 from trackly_provider.version_compat import BaseHook
 
-CLICKS_PATH = "/api/v2/history/clicks"
 LISTS_PATH = "/api/v2/lists"
 
 
@@ -149,34 +157,56 @@ class TracklyHook(BaseHook):
             del self.__dict__["client"]
 
     def import_clicks(self, records: Sequence[dict[str, Any]]) -> ImportResult:
-        """
-        Import 1 to 1,000 click records; error indexes refer to ``records``.
+        """Import 1 to 1,000 click records (``POST /api/v2/history/clicks``); see ``import_records``."""
+        return self.import_records(CLICKS, records)
 
-        A 413 for an oversized body splits the batch in halves, down to single records.
-        """
-        return self.import_encoded_clicks(encode_records(records), len(records))
+    def import_sends(self, records: Sequence[dict[str, Any]]) -> ImportResult:
+        """Import 1 to 1,000 send records (``POST /api/v2/history/sends``); see ``import_records``."""
+        return self.import_records(SENDS, records)
 
-    def import_encoded_clicks(self, body: bytes, record_count: int) -> ImportResult:
-        """``import_clicks`` of a body from ``encode_records``, so a caller can encode on its own thread."""
+    def import_revenue(self, records: Sequence[dict[str, Any]]) -> ImportResult:
+        """
+        Import 1 to 1,000 revenue records (``POST /api/v2/history/revenue``); see ``import_records``.
+
+        Trackly stores revenue every time it receives it, so a request whose outcome is unknown is
+        never sent again: it raises ``TracklyOutcomeUnknownError``.
+        """
+        return self.import_records(REVENUE, records)
+
+    def import_records(self, entity: Entity, records: Sequence[dict[str, Any]]) -> ImportResult:
+        """
+        Import 1 to 1,000 records of ``entity``; error indexes refer to ``records``.
+
+        A 413 for an oversized body splits the batch in halves, down to single records. Network
+        faults, 429 and 5xx are retried with the connection's backoff, except, for an entity Trackly
+        does not deduplicate, a fault after the request may have reached it (see ``_send``).
+        """
+        return self.import_encoded(entity, encode_records(records), len(records))
+
+    def import_encoded(self, entity: Entity, body: bytes, record_count: int) -> ImportResult:
+        """``import_records`` of a body from ``encode_records``, so a caller can encode on its own thread."""
         if not 1 <= record_count <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(
-                f"import_clicks takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, got {record_count}."
+                f"import_{entity.name} takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, "
+                f"got {record_count}."
             )
-        response = self._send("POST", CLICKS_PATH, body)
+        response = self._send("POST", entity.path, body, resend_when_unknown=entity.deduplicated)
         if response.status_code == 413:
-            return self._split_oversized(orjson.loads(body)["records"], response)
+            return self._split_oversized(entity, orjson.loads(body)["records"], response)
         if response.status_code != 200:
             raise self._api_error(response)
         result = parse_import_result(self._json(response), record_count)
-        if result.unlisted_errors and record_count > MAX_ERRORS_LISTED:
-            return self._attribute_errors(orjson.loads(body)["records"], result)
+        if result.unlisted_errors and record_count > MAX_ERRORS_LISTED and entity.deduplicated:
+            return self._attribute_errors(entity, orjson.loads(body)["records"], result)
         return result
 
-    def _attribute_errors(self, records: Sequence[dict[str, Any]], result: ImportResult) -> ImportResult:
+    def _attribute_errors(
+        self, entity: Entity, records: Sequence[dict[str, Any]], result: ImportResult
+    ) -> ImportResult:
         """
         Find which records failed when the answer listed only the first 100 of its errors.
 
-        Trackly skips clicks it already stored, so the records not listed are sent again, at most 100
+        Only for an entity Trackly deduplicates: the records not listed are sent again, at most 100
         a request (each answer then lists every error): those stored the first time come back as
         duplicates and are still counted as imported; every record is counted once.
         """
@@ -187,7 +217,7 @@ class TracklyHook(BaseHook):
         still_unlisted = 0
         for start in range(0, len(unlisted), MAX_ERRORS_LISTED):
             part = unlisted[start : start + MAX_ERRORS_LISTED]
-            answer = self.import_clicks([records[index] for index in part])
+            answer = self.import_records(entity, [records[index] for index in part])
             imported += answer.success_count  # failed the first time, stored now
             errors += [RecordError(part[error.index], error.code, error.error) for error in answer.errors]
             still_unlisted += answer.unlisted_errors
@@ -210,7 +240,10 @@ class TracklyHook(BaseHook):
             )
         return ImportResult(imported, error_count, duplicates, errors)
 
-    def _split_oversized(self, records: Sequence[dict[str, Any]], response: httpx.Response) -> ImportResult:
+    def _split_oversized(
+        self, entity: Entity, records: Sequence[dict[str, Any]], response: httpx.Response
+    ) -> ImportResult:
+        """A 413 means nothing was stored: send the batch again in halves."""
         code, error = error_fields(response)
         if code == "too_many_records" or len(records) == 1:
             raise TracklyApiError(
@@ -222,8 +255,8 @@ class TracklyHook(BaseHook):
             )
         half = len(records) // 2
         self.log.warning("Trackly answered 413 for %d records; splitting into halves.", len(records))
-        first = self.import_clicks(records[:half])
-        return first + self.import_clicks(records[half:]).shifted(half)
+        first = self.import_records(entity, records[:half])
+        return first + self.import_records(entity, records[half:]).shifted(half)
 
     def wait_before_retry(self, attempt: int) -> float:
         """Sleep the connection's backoff before retry ``attempt`` (1 = the first retry); return it."""
@@ -245,8 +278,16 @@ class TracklyHook(BaseHook):
             return False, str(exc)
         return True, f"Connected to Trackly at {self.settings.base_url}."
 
-    def _send(self, method: str, path: str, content: bytes | None) -> httpx.Response:
-        """Send with retries on network faults, 429 and 5xx; return the first final response."""
+    def _send(
+        self, method: str, path: str, content: bytes | None, *, resend_when_unknown: bool = True
+    ) -> httpx.Response:
+        """
+        Send with retries on network faults, 429 and 5xx; return the first final response.
+
+        With ``resend_when_unknown=False`` only failures that certainly left the request unprocessed
+        are retried (``_certainly_unprocessed_error``/``_status``); any other fault raises
+        ``TracklyOutcomeUnknownError`` at once.
+        """
         retry = self.settings.retry
         for attempt in range(1, retry.max_attempts + 1):
             try:
@@ -254,10 +295,16 @@ class TracklyHook(BaseHook):
             except httpx.HTTPError as exc:
                 if not _retryable_error(exc):
                     raise
+                if not resend_when_unknown and not _certainly_unprocessed_error(exc):
+                    raise TracklyOutcomeUnknownError(
+                        f"{method} {path}: {type(exc).__name__} after the request was sent"
+                    ) from None
                 failure, wait = type(exc).__name__, None
             else:
                 if not _retryable_status(response.status_code):
                     return response
+                if not resend_when_unknown and not _certainly_unprocessed_status(response.status_code):
+                    raise TracklyOutcomeUnknownError(f"{method} {path}: HTTP {response.status_code}")
                 failure = f"HTTP {response.status_code}"
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait > retry.retry_after_max:

@@ -12,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from trackly_provider.sandbox.faults import FaultConfig, FaultPlan
-from trackly_provider.sandbox.store import ClickStore
+from trackly_provider.sandbox.store import REQUIRED, HistoryStore
 
 HTML_PAGE = b"<html><head><title>%d</title></head><body><h1>%d Bad Gateway</h1>nginx</body></html>"
+HISTORY_PATH = "/api/v2/history/"
 LISTS = {"lists": [{"id": 1, "name": "Sandbox list", "contact_count": 0}]}
 
 
@@ -27,7 +28,7 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], api_key: str) -> None:
         super().__init__(address, SandboxHandler)
         self.api_key = api_key
-        self.store = ClickStore()
+        self.store = HistoryStore()
         self.faults = FaultPlan()
         self.requests_seen = 0
         self.import_connections: set[Any] = set()  # client (address, port) pairs that sent imports
@@ -113,6 +114,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 {
                     "requests": store.requests,
                     "clicks": store.clicks,
+                    "sends": store.sends,
+                    "revenue": store.revenue,
+                    "total_revenue": str(store.total_revenue),
+                    "requests_by_entity": store.requests_by_entity,
                     "faults_injected": self.server.faults.injected,
                     "requests_seen": self.server.requests_seen,
                     "import_connections": len(self.server.import_connections),
@@ -130,7 +135,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if self.path.startswith("/_sandbox/"):
             self._control(body)
-        elif self.path == "/api/v2/history/clicks":
+        elif self.path.startswith(HISTORY_PATH) and self.path[len(HISTORY_PATH) :] in REQUIRED:
             server = self.server
             with server.counter_lock:
                 server.requests_seen += 1
@@ -139,7 +144,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 server.most_open_imports = max(server.most_open_imports, server.open_imports)
             self._import_open = True
             try:
-                self._import_clicks(body)
+                self._import(self.path[len(HISTORY_PATH) :], body)
             finally:
                 self._finish_import()
         else:
@@ -160,13 +165,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 self._reply(400, {"error": str(exc), "code": "bad_fault_config"})
                 return
             self._reply(200, {"ok": True})
+        elif self.path == "/_sandbox/account":
+            self.server.store.require_sends = bool(json.loads(body or b"{}").get("require_sends"))
+            self._reply(200, {"ok": True})
         elif self.path == "/_sandbox/record":
             self.server.store.record_requests = bool(json.loads(body or b"true"))
             self._reply(200, {"ok": True})
         else:
             self._reply(404, {"error": "Not found", "code": "not_found"})
 
-    def _import_clicks(self, body: bytes) -> None:
+    def _import(self, entity: str, body: bytes) -> None:
         faults = self.server.faults
         if faults.config.latency_ms:
             time.sleep(faults.latency())
@@ -194,7 +202,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         except ValueError:
             self._reply(400, {"error": "Request body is not valid JSON.", "code": "invalid_json"})
             return
-        status, answer = self.server.store.import_clicks(parsed, faults.fails_to_save)
+        status, answer = self.server.store.import_records(entity, parsed, faults.fails_to_save)
         if fault == "lost_after_commit":
             self._drop_connection()
         elif fault == "html_502_after_commit":

@@ -1,16 +1,28 @@
-"""The sandbox's click store and the endpoint's validation rules, as the API contract describes them."""
+"""The sandbox's history store and the endpoints' validation rules, as the API contract describes them."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
 from trackly_provider.iso8601 import parse_iso_datetime
-from trackly_provider.sandbox import UNKNOWN_ID_PREFIX
+from trackly_provider.sandbox import CONTACTLESS_ID_PREFIX, UNKNOWN_ID_PREFIX
 
-REQUIRED = ("message_id", "offer_id", "phone_number", "timestamp")
+KNOWN_LIST_IDS = frozenset({"1"})  # the one list ``GET /api/v2/lists`` shows
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+REQUIRED = {
+    "clicks": ("message_id", "offer_id", "phone_number", "timestamp"),
+    "sends": ("id", "to_number", "timestamp"),
+    "revenue": ("message_id", "offer_id", "revenue"),
+}
+KEY_FIELD = {"clicks": "message_id", "sends": "id", "revenue": "message_id"}
+TIMESTAMPS = ("timestamp", "send_timestamp")
+
+Problem = tuple[str, str]  # (code, error text)
 
 
 def _iso8601(value: Any) -> bool:
@@ -23,42 +35,80 @@ def _iso8601(value: Any) -> bool:
     return True
 
 
-def record_error(record: Any) -> tuple[str, str] | None:
-    """The API's per-record error for a record, or None when it is valid and its ids are known."""
-    if not isinstance(record, dict):
-        return "missing_message_id", "Record must be an object."
-    for field in REQUIRED:
-        if record.get(field) in (None, ""):
-            return f"missing_{field}", f"A record is missing the {field} field."
-    if not _iso8601(record["timestamp"]) or (
-        record.get("send_timestamp") not in (None, "") and not _iso8601(record["send_timestamp"])
-    ):
-        return "invalid_timestamp", "The timestamp is not a valid ISO 8601 datetime."
-    if str(record["message_id"]).startswith(UNKNOWN_ID_PREFIX):
-        return "message_not_found", "No message exists with the given message_id."
-    if str(record["offer_id"]).startswith(UNKNOWN_ID_PREFIX):
-        return "offer_not_found", "No offer exists with the given offer_id."
-    return None
+def _amount(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
-class ClickStore:
-    """Stored clicks (one per message_id) and, optionally, every request received, for tests."""
+class HistoryStore:
+    """
+    Stored sends and clicks (one per id), revenue (every record received), and, optionally, every
+    request received, for tests.
+
+    Message references: with ``require_sends`` a click or revenue record needs its message imported
+    as a send first, as in a fresh account; otherwise every message id not starting with
+    ``unknown`` exists already, as in an account that holds its sends.
+    """
 
     def __init__(self, *, record_requests: bool = True) -> None:
         self._lock = threading.Lock()
         self.record_requests = record_requests
+        self.require_sends = False
+        self.sends: dict[str, dict[str, Any]] = {}
         self.clicks: dict[str, dict[str, Any]] = {}
+        self.revenue: list[dict[str, Any]] = []
         self.requests: list[list[Any]] = []
+        self.requests_by_entity: dict[str, int] = dict.fromkeys(REQUIRED, 0)
 
     def reset(self) -> None:
         with self._lock:
+            self.require_sends = False
+            self.sends.clear()
             self.clicks.clear()
+            self.revenue.clear()
             self.requests.clear()
+            self.requests_by_entity = dict.fromkeys(REQUIRED, 0)
 
-    def import_clicks(
-        self, body: Any, fails_to_save: Callable[[str], bool] = lambda message_id: False
+    @property
+    def total_revenue(self) -> Decimal:
+        """The stored revenue, summed exactly (each amount as the JSON text it was sent as)."""
+        return sum((Decimal(str(record["revenue"])) for record in self.revenue), Decimal(0))
+
+    def record_error(self, entity: str, record: Any) -> Problem | None:
+        """The API's per-record error for a record, or None when it is valid and its references exist."""
+        if not isinstance(record, dict):
+            return f"missing_{KEY_FIELD[entity]}", "Record must be an object."
+        for field in REQUIRED[entity]:
+            if record.get(field) in (None, ""):
+                return f"missing_{field}", f"A record is missing the {field} field."
+        if any(record.get(field) not in (None, "") and not _iso8601(record[field]) for field in TIMESTAMPS):
+            return "invalid_timestamp", "The timestamp is not a valid ISO 8601 datetime."
+        if entity == "sends":
+            return self._send_error(record)
+        if entity == "revenue" and not _amount(record["revenue"]):
+            return "invalid_revenue", "revenue must be a number >= 0."
+        message_id = str(record["message_id"])
+        if message_id.startswith(UNKNOWN_ID_PREFIX) or (self.require_sends and message_id not in self.sends):
+            return "message_not_found", "No message exists with the given message_id."
+        if str(record["offer_id"]).startswith(UNKNOWN_ID_PREFIX):
+            return "offer_not_found", "No offer exists with the given offer_id."
+        if entity == "revenue" and message_id.startswith(CONTACTLESS_ID_PREFIX):
+            return "contact_not_found", "The message's contact no longer exists."
+        return None
+
+    def _send_error(self, record: dict[str, Any]) -> Problem | None:
+        if not isinstance(record["to_number"], str) or not E164.fullmatch(record["to_number"]):
+            return "invalid_phone", "to_number is not a valid E.164 phone number."
+        list_id, list_number = record.get("list_id"), record.get("list_number")
+        if (list_id is not None and str(list_id) not in KNOWN_LIST_IDS) or (
+            list_number is not None and str(list_number).startswith(UNKNOWN_ID_PREFIX)
+        ):
+            return "list_not_found", "No list exists with the given list_id or list_number."
+        return None
+
+    def import_records(
+        self, entity: str, body: Any, fails_to_save: Callable[[str], bool] = lambda key: False
     ) -> tuple[int, dict[str, Any]]:
-        """Apply one ``POST /history/clicks`` body; return the status and the JSON answer."""
+        """Apply one ``POST /history/<entity>`` body; return the status and the JSON answer."""
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list) or not records:
             return 400, {
@@ -70,25 +120,43 @@ class ClickStore:
                 "error": "Exceeded the maximum of 1,000 records per request.",
                 "code": "too_many_records",
             }
+        key_field = KEY_FIELD[entity]
+        stored = {"sends": self.sends, "clicks": self.clicks}.get(entity)
         success = duplicates = 0
+        revenue = Decimal(0)
         errors: list[dict[str, Any]] = []
         with self._lock:
+            self.requests_by_entity[entity] += 1
             if self.record_requests:
                 self.requests.append(records)
             for index, record in enumerate(records):
-                problem = record_error(record)
-                if problem:
-                    errors.append({"index": index, "code": problem[0], "error": problem[1]})
-                elif str(record["message_id"]) in self.clicks:
+                problem = self.record_error(entity, record)
+                key = str(record.get(key_field)) if isinstance(record, dict) else ""
+                if problem is None and stored is not None and key in stored:
                     duplicates += 1
-                elif fails_to_save(str(record["message_id"])):
-                    errors.append({"index": index, "code": "save_error", "error": "Could not save."})
+                    continue
+                if problem is None and fails_to_save(key):
+                    problem = "save_error", "Could not save."
+                if problem is not None:
+                    errors.append({"index": index, "code": problem[0], "error": problem[1]})
+                    if entity == "sends":
+                        errors[-1]["id"] = record.get("id") if isinstance(record, dict) else None
+                    continue
+                success += 1
+                if stored is not None:
+                    stored[key] = record
                 else:
-                    self.clicks[str(record["message_id"])] = record
-                    success += 1
-        return 200, {
+                    self.revenue.append(record)
+                    revenue += Decimal(str(record["revenue"]))
+        answer: dict[str, Any] = {
             "success_count": success,
             "error_count": len(errors),
             "duplicates_skipped": duplicates,
             "errors": errors[:MAX_ERRORS_LISTED],
         }
+        if entity == "sends":
+            answer["invalid_phones"] = sum(error["code"] == "invalid_phone" for error in errors)
+        if entity == "revenue":
+            del answer["duplicates_skipped"]  # the endpoint does not document one: it never skips
+            answer["total_revenue"] = float(revenue)
+        return 200, answer

@@ -1,0 +1,122 @@
+"""What the ledger knows of each record of one import, and what the import's answers add to it."""
+
+from __future__ import annotations
+
+import bisect
+
+from trackly_provider.api_types import ImportResult, RecordError
+from trackly_provider.batch_window import Batch
+from trackly_provider.entities import Entity
+from trackly_provider.fingerprints import Fingerprints, fingerprint_text
+from trackly_provider.ledger import CONFIRMED, UNKNOWN, ImportLedger, LedgerEntry
+from trackly_provider.records import Record, RowRejection
+from trackly_provider.tally import ImportTally
+
+OUTCOME_UNKNOWN = "outcome_unknown"  # sent, no answer: Trackly may or may not have stored the record
+UNKNOWN_OUTCOME_CHOICES = ("fail", "resend", "assume_imported")
+REPORTED_FINGERPRINTS = 20
+EARLIER_UNKNOWN = "an earlier run got no answer for this record; not sent again (see on_unknown_outcome)"
+
+
+def unknown_outcome_result(record_count: int, reason: str) -> ImportResult:
+    """A batch whose request got no trustworthy answer: every record's outcome is unknown."""
+    error = f"no answer from Trackly ({reason}); it may or may not have stored this record"
+    return ImportResult(
+        0, record_count, 0, [RecordError(i, OUTCOME_UNKNOWN, error) for i in range(record_count)]
+    )
+
+
+class Confirmations:
+    """
+    Screens each valid record against the ledger before it is sent, and records each batch.
+
+    A record the ledger holds as confirmed is left out and counted as a duplicate. One an earlier
+    run sent without an answer is sent again when Trackly deduplicates the entity; otherwise it is
+    left out and counted as an ``outcome_unknown`` error, unless the user chose ``resend`` or
+    ``assume_imported``. A dry run reads the ledger and writes nothing.
+    """
+
+    def __init__(self, ledger: ImportLedger, entity: Entity, on_unknown: str, tally: ImportTally) -> None:
+        self.ledger = ledger
+        self._key_field = entity.key_field
+        self._on_unknown = "resend" if entity.deduplicated else on_unknown
+        self._tally = tally
+        self._write = not tally.dry_run
+        self._fingerprints = Fingerprints()
+        self._waiting: list[int] = []  # fingerprints of the records screened in since the last batch
+        self.skipped_confirmed = 0
+        self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
+
+    def screen(self, index: int, record: Record) -> bool:
+        """True to send the record (its fingerprint waits for the next batch); False if left out."""
+        fingerprint = self._fingerprints.of(record)
+        state = self.ledger.state_of(fingerprint)
+        if state is None or (state == UNKNOWN and self._on_unknown == "resend"):
+            self._waiting.append(fingerprint)
+            return True
+        message_id = record[self._key_field]
+        if state == UNKNOWN and self._on_unknown == "fail":
+            self._note_unknown(index, fingerprint)
+            self._tally.reject_row(index, RowRejection(OUTCOME_UNKNOWN, EARLIER_UNKNOWN, message_id))  # type: ignore[arg-type]
+            return False
+        if state == UNKNOWN and self._write:  # assume_imported: the user checked that Trackly has it
+            self.ledger.record([(fingerprint, index, message_id)], CONFIRMED)  # type: ignore[list-item]
+        self.skipped_confirmed += 1
+        self._tally.duplicates_skipped += 1
+        return False
+
+    def take_fingerprints(self) -> list[int]:
+        """The fingerprints of the records screened in since the last call, for their batch."""
+        waiting, self._waiting = self._waiting, []
+        return waiting
+
+    def record_sending(self, batch: Batch) -> None:
+        """Before a batch is sent: its records are ``unknown`` until Trackly answers."""
+        if self._write and batch.fingerprints:
+            entries: list[LedgerEntry] = list(
+                zip(batch.fingerprints, batch.row_indexes, batch.message_ids, strict=True)
+            )
+            self.ledger.record(entries, UNKNOWN)
+
+    def record_answer(self, batch: Batch, result: ImportResult) -> None:
+        """After the answer: stored or duplicate is confirmed, rejected forgotten, no answer stays unknown."""
+        prints = batch.fingerprints or []
+        unknown = {error.index for error in result.errors if error.code == OUTCOME_UNKNOWN}
+        rejected = {error.index for error in result.errors} - unknown
+        if result.unlisted_errors:  # which of the records not listed failed is not known: all stay unknown
+            unknown.update(position for position in range(len(batch)) if position not in rejected)
+        for position in sorted(unknown):
+            self._note_unknown(batch.row_indexes[position], prints[position])
+        if self._write and prints:
+            confirmed = [prints[p] for p in range(len(batch)) if p not in unknown and p not in rejected]
+            self.ledger.settle(confirmed, [prints[p] for p in rejected])
+
+    def _note_unknown(self, row_index: int, fingerprint: int) -> None:
+        """Keep the lowest-indexed records of unknown outcome, for the failure message."""
+        bisect.insort(self.unknown_examples, (row_index, fingerprint))
+        del self.unknown_examples[REPORTED_FINGERPRINTS:]
+
+    def summary(self) -> dict[str, object]:
+        """The ledger's part of the XCom summary."""
+        return {
+            "table": self.ledger.table,
+            "partition": self.ledger.partition,
+            "confirmed_before": self.ledger.confirmed_before,
+            "unknown_before": self.ledger.unknown_before,
+            "skipped_confirmed": self.skipped_confirmed,
+        }
+
+    def unknown_message(self, entity_name: str, unknown: int) -> str:
+        """The failure message when records have an unknown outcome: what happened and what to do."""
+        rows = ", ".join(str(row) for row, _ in self.unknown_examples)
+        prints = ", ".join(fingerprint_text(fingerprint) for _, fingerprint in self.unknown_examples)
+        return (
+            f"{unknown} {entity_name} records have an unknown outcome: their request got no answer "
+            "(connection lost, timeout after sending, or a 5xx), so Trackly may or may not have "
+            f"stored them. They were not sent again: Trackly does not skip {entity_name} it already "
+            f"has, so sending them twice could count them twice. First rows: {rows}; fingerprints: "
+            f"{prints} (ledger table {self.ledger.table}, partition_key '{self.ledger.partition}', "
+            f"state '{UNKNOWN}'). Check in Trackly whether they were stored, then rerun with "
+            "on_unknown_outcome='assume_imported' if they were, or on_unknown_outcome='resend' if "
+            "they were not. Every other record was imported and is counted in XCom 'return_value'."
+        )

@@ -1,0 +1,460 @@
+"""The import engine: stream a SQL query's rows into one of Trackly's history endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+from airflow.sdk import BaseOperator
+
+from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_types import ImportResult
+from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT, Batch, BatchWindow
+from trackly_provider.confirmations import (
+    OUTCOME_UNKNOWN,
+    UNKNOWN_OUTCOME_CHOICES,
+    Confirmations,
+    unknown_outcome_result,
+)
+from trackly_provider.entities import Entity
+from trackly_provider.exceptions import (
+    TracklyConfigError,
+    TracklyErrorRateExceededError,
+    TracklyOutcomeUnknownError,
+    TracklySourceError,
+    TracklyTransientError,
+    TracklyUnconfirmedRecordsError,
+)
+from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.ledger import ImportLedger
+from trackly_provider.native_memory import release_freed_memory
+from trackly_provider.records import (
+    MissingColumnsError,
+    Record,
+    RowRejection,
+    make_record_builder,
+    plan_columns,
+)
+from trackly_provider.rejects import RejectsTable, TaskInstanceId
+from trackly_provider.sql_source import sql_hook, stream_query
+from trackly_provider.sql_tables import checked_table_name
+from trackly_provider.tally import ImportTally
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+PROGRESS_EVERY_BATCHES = 10
+RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
+TRIM_MEMORY_EVERY_BATCHES = 20
+DEFAULT_MAX_IN_FLIGHT = 4
+DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
+
+Unsaved = tuple[int, Record, int]  # (row index, record, fingerprint or 0) of a save_error answer
+
+
+def as_flag(name: str, value: bool | str) -> bool:
+    """A boolean argument, given as a bool or as a template's rendering of one (``"True"``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise TracklyConfigError(f"{name} must be True or False, got {value!r}.")
+
+
+class HistoryImportOperator(BaseOperator):
+    """
+    Import history records from a SQL query into Trackly; each subclass names its ``entity``.
+
+    The query's column names are the record fields (alias columns to match, ``SELECT sent_at AS
+    timestamp``); other columns are ignored. Datetimes are sent as ISO 8601 in UTC; naive datetimes
+    and offset-less text are taken as UTC. Rows are streamed (server-side cursor where the driver
+    has one), so memory does not grow with the result.
+
+    Rows with a NULL or empty required value or an invalid one are not sent and count as errors with
+    the API's own code. Every row read ends up imported, duplicate or error.
+
+    :param sql: the SELECT to run, or a path to a ``.sql`` file. (templated)
+    :param sql_conn_id: any Airflow connection whose hook is a common-sql ``DbApiHook``.
+    :param parameters: bind parameters passed to the driver with ``sql``. Datetimes are adapted to
+        compare correctly with UTC timestamp columns (SQLite text, MySQL DATETIME). (templated)
+    :param trackly_conn_id: the Trackly connection.
+    :param batch_size: records per request, 1 to 1,000.
+    :param max_error_rate: the task fails when ``error_count / rows_read`` exceeds this, after every
+        row was processed and the counts were pushed to XCom (0.0: any error fails the task).
+    :param max_in_flight: requests open at once while the next rows are read (1: strictly serial).
+        The first request is sent alone, so a bad key costs one request. Memory stays about
+        ``max_in_flight + 1`` batches whatever the row count.
+    :param dry_run: read and validate every row and check the key (``GET /api/v2/lists``), but send
+        nothing; the summary says how many records a real run would send. ``True``/``False``, or
+        a template rendering to ``"True"``/``"False"`` such as ``"{{ params.dry_run }}"``. (templated)
+    :param rejects_table: a table to write each rejected row to (task instance, row index, message
+        id, code, error text; never a record's other values), created if missing. A retry of the
+        same task instance replaces that instance's rows. Off when not set.
+    :param rejects_conn_id: the SQL connection of ``rejects_table``; the source's by default.
+    :param ledger_table: a table recording, per partition, the fingerprint of every record Trackly
+        confirmed, so that a rerun leaves them out (see the README's "The ledger"). Always kept for
+        an entity Trackly does not deduplicate (revenue: ``trackly_import_ledger`` by default);
+        optional otherwise, where it saves a rerun from sending what was confirmed.
+    :param ledger_conn_id: the SQL connection of ``ledger_table``; the source's by default. It cannot
+        be a SQLite source (the streaming read locks the file).
+    :param ledger_partition: the ledger's name for this import's records; by default the entity,
+        the Trackly connection and a hash of the rendered ``sql`` and ``parameters``, so a rerun of
+        the same day, by any run, finds its records. (templated)
+    :param on_unknown_outcome: what to do with records an earlier run sent without getting an
+        answer: ``fail`` (default: leave them out, and fail after the rest is imported),
+        ``assume_imported`` (you checked in Trackly: they were stored) or ``resend`` (you checked:
+        they were not). (templated)
+    :return: ``rows_read``, ``success_count``, ``error_count``, ``duplicates_skipped``, ``batches``,
+        ``errors_by_code`` (every error counted by code, summing to ``error_count``), up to 100
+        ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``) and
+        ``dry_run``; a dry run adds ``records_to_send``; an import with a ledger adds ``ledger``.
+    """
+
+    entity: ClassVar[Entity]
+    template_fields: Sequence[str] = (
+        "sql",
+        "parameters",
+        "dry_run_import",
+        "ledger_partition",
+        "on_unknown_outcome",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}  # noqa: RUF012 (Airflow API)
+    ui_color = "#fde8c8"
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        sql_conn_id: str,
+        parameters: Any = None,
+        trackly_conn_id: str = TracklyHook.default_conn_name,
+        batch_size: int = MAX_RECORDS_PER_REQUEST,
+        max_error_rate: float = 0.0,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        dry_run: bool | str = False,
+        rejects_table: str | None = None,
+        rejects_conn_id: str | None = None,
+        ledger_table: str | None = None,
+        ledger_conn_id: str | None = None,
+        ledger_partition: str | None = None,
+        on_unknown_outcome: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise ValueError(f"batch_size must be a whole number from 1 to 1000, got {batch_size!r}.")
+        if not 1 <= batch_size <= MAX_RECORDS_PER_REQUEST:
+            raise ValueError(
+                f"batch_size must be from 1 to {MAX_RECORDS_PER_REQUEST} (the API's limit per request), "
+                f"got {batch_size}."
+            )
+        if not 0.0 <= max_error_rate <= 1.0:
+            raise ValueError(f"max_error_rate must be between 0.0 and 1.0, got {max_error_rate!r}.")
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise ValueError(f"max_in_flight must be a whole number, got {max_in_flight!r}.")
+        if not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+            raise ValueError(f"max_in_flight must be from 1 to {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight}.")
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.parameters = parameters
+        self.trackly_conn_id = trackly_conn_id
+        self.batch_size = batch_size
+        self.max_error_rate = max_error_rate
+        self.max_in_flight = max_in_flight
+        self.dry_run_import = dry_run  # not ``dry_run``: BaseOperator.dry_run() is a method Airflow calls
+        self.rejects_table = checked_table_name(rejects_table) if rejects_table else None
+        self.rejects_conn_id = rejects_conn_id or sql_conn_id
+        if ledger_table is None and not self.entity.deduplicated:
+            ledger_table = DEFAULT_LEDGER_TABLE
+        self.ledger_table = checked_table_name(ledger_table, "ledger_table") if ledger_table else None
+        self.ledger_conn_id = ledger_conn_id or sql_conn_id
+        self.ledger_partition = ledger_partition
+        self.on_unknown_outcome = on_unknown_outcome
+
+    @cached_property
+    def source_hook(self) -> DbApiHook:
+        """The SQL source's hook, resolved at run time, never at DAG parse time."""
+        return sql_hook(self.sql_conn_id)
+
+    @property
+    def sql_placeholder(self) -> str:
+        """The source driver's bind placeholder (``?`` or ``%s``), for portable SQL templates."""
+        return self.source_hook.placeholder
+
+    @cached_property
+    def trackly_hook(self) -> TracklyHook:
+        return TracklyHook(self.trackly_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
+        if self.on_unknown_outcome not in UNKNOWN_OUTCOME_CHOICES:
+            raise TracklyConfigError(
+                f"on_unknown_outcome must be one of {', '.join(UNKNOWN_OUTCOME_CHOICES)}, "
+                f"got {self.on_unknown_outcome!r}."
+            )
+        started = time.monotonic()
+        book: Confirmations | None = None
+        try:
+            with self._open_rejects_table(context) as rejects, self._open_ledger() as ledger:
+                tally.error_sink = rejects.add if rejects else None
+                if ledger is not None:
+                    book = Confirmations(ledger, self.entity, self.on_unknown_outcome, tally)
+                if tally.dry_run:
+                    self.trackly_hook.check_access()
+                self._import_rows(tally, started, book)
+        except TracklyTransientError as exc:
+            raise type(exc)(
+                f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
+                f"failure. {self._rerun_advice()}"
+            ) from None
+        finally:
+            self.trackly_hook.close()
+        summary = tally.as_xcom()
+        if book is not None:
+            summary["ledger"] = book.summary()
+        self._log_outcome(tally, time.monotonic() - started, rejects)
+        unknown = tally.errors_by_code[OUTCOME_UNKNOWN]
+        if unknown and book is not None:
+            context["ti"].xcom_push(key="return_value", value=summary)
+            raise TracklyUnconfirmedRecordsError(book.unknown_message(self.entity.name, unknown))
+        if tally.error_rate > self.max_error_rate:
+            context["ti"].xcom_push(key="return_value", value=summary)
+            raise TracklyErrorRateExceededError(
+                f"{tally.error_count} of {tally.rows_read} rows ({tally.error_rate:.2%}) were rejected, "
+                f"more than max_error_rate={self.max_error_rate:g} allows. Imported "
+                f"{tally.success_count}, duplicates {tally.duplicates_skipped}. First errors: "
+                f"{tally.describe_errors()}. The counts are in XCom 'return_value'."
+            )
+        return summary
+
+    def _rerun_advice(self) -> str:
+        if self.ledger_table is not None:
+            return (
+                f"Rerunning the task is safe: the ledger (table {self.ledger_table}) leaves out the "
+                f"{self.entity.name} records Trackly confirmed."
+            )
+        return (
+            f"Rerunning the task is safe: Trackly skips {self.entity.name} it already stored and counts "
+            "them as duplicates."
+        )
+
+    def _open_rejects_table(self, context: Context) -> AbstractContextManager[RejectsTable | None]:
+        """The rejects table's writer, or nothing when ``rejects_table`` is not set."""
+        if self.rejects_table is None:
+            return nullcontext()
+        ti = context["ti"]
+        map_index = -1 if ti.map_index is None else ti.map_index  # -1: not mapped, as Airflow stores it
+        task_instance = TaskInstanceId(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
+        return RejectsTable(sql_hook(self.rejects_conn_id), self.rejects_table, task_instance)
+
+    def _open_ledger(self) -> AbstractContextManager[ImportLedger | None]:
+        """The ledger of this import's partition, or nothing when the import keeps none."""
+        if self.ledger_table is None:
+            return nullcontext()
+        if self.ledger_conn_id == self.sql_conn_id and self.source_hook.conn_type == "sqlite":
+            raise TracklyConfigError(
+                f"The ledger cannot live in the SQLite database being read (connection "
+                f"'{self.sql_conn_id}'): SQLite locks the file while the query streams, so no batch "
+                "could be recorded. Set ledger_conn_id to another connection (another SQLite file, "
+                "PostgreSQL, MySQL...)."
+            )
+        return ImportLedger(sql_hook(self.ledger_conn_id), self.ledger_table, self.partition_key())
+
+    def partition_key(self) -> str:
+        """``ledger_partition``, or the entity, the Trackly connection and a hash of the query."""
+        if self.ledger_partition:
+            if len(self.ledger_partition) > 200:
+                raise TracklyConfigError(
+                    f"ledger_partition must be at most 200 characters, got {len(self.ledger_partition)}."
+                )
+            return self.ledger_partition
+        query = orjson.dumps([self.sql, self.parameters], default=str, option=orjson.OPT_SORT_KEYS)
+        return f"{self.entity.name}/{self.trackly_conn_id}/{hashlib.sha256(query).hexdigest()[:20]}"
+
+    def _import_rows(self, tally: ImportTally, started: float, book: Confirmations | None) -> None:
+        entity, hook = self.entity, self.trackly_hook
+        with stream_query(self.source_hook, self.sql, self.parameters, self.batch_size) as (columns, chunks):
+            try:
+                layout = plan_columns(columns, entity)
+            except MissingColumnsError as exc:
+                raise TracklySourceError(str(exc)) from None
+            if layout.ignored:
+                self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
+            build = make_record_builder(layout, entity)
+            if book is not None:
+                self._log_ledger(book.ledger)
+            screen = book.screen if book is not None else None
+            unsaved: list[Unsaved] = []
+            resent_codes = RESENT_CODES if hook.settings.retry.max_attempts > 1 else ()
+
+            def send(batch: Batch) -> ImportResult:
+                try:
+                    return hook.import_encoded(entity, batch.body, len(batch))
+                except TracklyOutcomeUnknownError as exc:
+                    return unknown_outcome_result(len(batch), str(exc))
+
+            def count(batch: Batch, result: ImportResult) -> None:
+                held = self._settle(tally, book, batch, result, resent_codes)
+                if held:
+                    records = orjson.loads(batch.body)["records"]
+                    prints = batch.fingerprints
+                    unsaved.extend(
+                        (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in held
+                    )
+                if tally.batches % PROGRESS_EVERY_BATCHES == 0:
+                    self._log_progress(tally, started)
+                if tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
+                    release_freed_memory()
+
+            def count_unsent(batch: Batch) -> None:
+                tally.add_unsent(len(batch))
+
+            def batch_of(records: list[Record], row_indexes: list[int]) -> Batch:
+                prints = book.take_fingerprints() if book is not None else None
+                return Batch.encoded(records, row_indexes, entity.key_field, prints)
+
+            batch_size = self.batch_size
+            before_send = book.record_sending if book is not None else None
+            with BatchWindow(send, count, self.max_in_flight, before_send) as window:
+                submit = count_unsent if tally.dry_run else window.submit
+                records: list[Record] = []
+                row_indexes: list[int] = []
+                for chunk in chunks:
+                    first_index = tally.rows_read
+                    tally.rows_read += len(chunk)
+                    for index, record in enumerate(map(build, chunk), first_index):
+                        if type(record) is RowRejection:
+                            tally.reject_row(index, record)
+                            continue
+                        if screen is not None and not screen(index, record):  # type: ignore[arg-type]
+                            continue
+                        records.append(record)  # type: ignore[arg-type]
+                        row_indexes.append(index)
+                        if len(records) == batch_size:
+                            submit(batch_of(records, row_indexes))
+                            records, row_indexes = [], []
+                if records:
+                    submit(batch_of(records, row_indexes))
+                window.drain()
+            self._resend_unsaved(tally, book, unsaved, send)
+
+    def _log_ledger(self, ledger: ImportLedger) -> None:
+        self.log.info(
+            "Ledger %s, partition '%s': %d records confirmed and %d with an unknown outcome by earlier runs.",
+            ledger.table,
+            ledger.partition,
+            ledger.confirmed_before,
+            ledger.unknown_before,
+        )
+
+    def _settle(
+        self,
+        tally: ImportTally,
+        book: Confirmations | None,
+        batch: Batch,
+        result: ImportResult,
+        hold_codes: Collection[str],
+    ) -> list[int]:
+        """Count an answered batch and record what Trackly confirmed; return the positions held back."""
+        held = tally.add_batch(result, batch.row_indexes, batch.message_ids, hold_codes)
+        if book is not None:
+            book.record_answer(batch, result)
+        return held
+
+    def _resend_unsaved(
+        self,
+        tally: ImportTally,
+        book: Confirmations | None,
+        unsaved: list[Unsaved],
+        send: Callable[[Batch], ImportResult],
+    ) -> None:
+        """
+        Send again, after the rest, the records Trackly failed to save (``save_error``).
+
+        Up to the connection's ``max_attempts`` in all, with its backoff: the answer said these
+        records were not stored, so this is safe for every entity. Only records that fail every
+        time count as errors.
+        """
+        if not unsaved:
+            return
+        hook, failed_before = self.trackly_hook, tally.errors_by_code["save_error"]
+        attempts = hook.settings.retry.max_attempts
+        pending, attempt = unsaved, 1
+        while pending and attempt < attempts:
+            attempt += 1
+            hook.wait_before_retry(attempt - 1)
+            hold = RESENT_CODES if attempt < attempts else frozenset()
+            still_unsaved = []
+            for start in range(0, len(pending), self.batch_size):
+                part = pending[start : start + self.batch_size]
+                prints = [fingerprint for _, _, fingerprint in part] if book else None
+                records = [record for _, record, _ in part]
+                batch = Batch.encoded(records, [index for index, _, _ in part], self.entity.key_field, prints)
+                if book is not None:
+                    book.record_sending(batch)
+                held = self._settle(tally, book, batch, send(batch), hold)
+                still_unsaved += [part[i] for i in held]
+            pending = still_unsaved
+        failing = tally.errors_by_code["save_error"] - failed_before
+        self.log.log(
+            logging.WARNING if failing else logging.INFO,
+            "Trackly failed to save %d records (save_error); sent them again: %d recovered, %d still "
+            "failing after %d attempts.",
+            len(unsaved),
+            len(unsaved) - failing,
+            failing,
+            attempt,
+        )
+
+    def _log_outcome(self, tally: ImportTally, elapsed: float, rejects: RejectsTable | None) -> None:
+        if tally.dry_run:
+            self.log.info(
+                "Dry run: read %d rows in %.1f s; %d records would be sent, %d rows are rejected. "
+                "Nothing was sent; the key works.",
+                tally.rows_read,
+                elapsed,
+                tally.records_to_send,
+                tally.error_count,
+            )
+        else:
+            self.log.info(
+                "Imported %d %s rows in %.1f s (%.0f rows/s): %d imported, %d duplicates, %d errors, "
+                "%d batches.",
+                tally.rows_read,
+                self.entity.name,
+                elapsed,
+                tally.rows_read / elapsed if elapsed else 0.0,
+                tally.success_count,
+                tally.duplicates_skipped,
+                tally.error_count,
+                tally.batches,
+            )
+        if rejects:
+            self.log.info(
+                "Wrote %d rejected rows to %s (connection '%s').",
+                rejects.rows_written,
+                self.rejects_table,
+                self.rejects_conn_id,
+            )
+        for error in tally.errors:
+            self.log.warning(
+                "Rejected row %d (message_id %s): %s", error["index"], error["message_id"], error["code"]
+            )
+
+    def _log_progress(self, tally: ImportTally, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self.log.info(
+            "Progress: %d rows read, %d batches answered, %.0f rows/s.",
+            tally.rows_read,
+            tally.batches,
+            tally.rows_read / elapsed if elapsed else 0.0,
+        )

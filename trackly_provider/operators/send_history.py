@@ -1,0 +1,20 @@
+"""SendHistoryImportOperator: stream a SQL query's rows into Trackly's send-history import."""
+
+from __future__ import annotations
+
+from trackly_provider.entities import SENDS
+from trackly_provider.operators.history_import import HistoryImportOperator
+
+
+class SendHistoryImportOperator(HistoryImportOperator):
+    """
+    Import the SMS messages sent, from a SQL query into Trackly (``POST /api/v2/history/sends``).
+
+    Columns: ``id`` (the message id), ``to_number`` (E.164, such as ``+12025550123``) and
+    ``timestamp`` are required; ``list_id``, ``list_number``, ``message``, ``send_type``,
+    ``delivered`` (true/false) and ``length`` (whole number) are optional. Trackly skips a send it
+    already stored (by ``id``), so rerunning is safe. Import sends before their clicks and revenue.
+    Arguments and XCom summary: see ``HistoryImportOperator``.
+    """
+
+    entity = SENDS

@@ -1,0 +1,64 @@
+"""Tables the provider keeps in a user's SQL database (rejects, ledger): names, dialects, DDL runs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.sql_source import driver_name
+
+CREATE_ATTEMPTS = 3  # a table and its index may each lose a race with another task creating them
+TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+DIALECT_OF_DRIVER = {
+    "sqlite3": "sqlite",
+    "psycopg": "postgresql",
+    "psycopg2": "postgresql",
+    "MySQLdb": "mysql",
+    "pymysql": "mysql",
+    "mysql": "mysql",
+}
+# InnoDB's default REPEATABLE READ locks the gaps a DELETE scans, so tasks writing their rows at
+# once deadlock; READ COMMITTED locks only the rows deleted.
+SESSION_SETUP = {"mysql": ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"]}
+
+
+def checked_table_name(name: str, argument: str = "rejects_table") -> str:
+    """``name`` if it is a plain or schema-qualified table name, which is safe to put in SQL."""
+    if not TABLE_NAME.fullmatch(name):
+        example = f"trackly_{argument.removesuffix('_table')}"
+        raise TracklyConfigError(
+            f"{argument} must be a table name such as '{example}' or 'analytics.{example}' "
+            f"(letters, digits and underscores), got {name!r}."
+        )
+    return name
+
+
+def dialect_of(connection: Any) -> str:
+    """``sqlite``, ``postgresql``, ``mysql`` or ``other``, from the connection's DB-API driver."""
+    return DIALECT_OF_DRIVER.get(driver_name(connection), "other")
+
+
+def execute_and_commit(connection: Any, statements: list[str]) -> None:
+    cursor = connection.cursor()
+    for statement in statements:
+        cursor.execute(statement)
+    cursor.close()
+    connection.commit()
+
+
+def open_writer(connection: Any, create_statements: list[str]) -> None:
+    """
+    Set up a writer's session and run its ``IF NOT EXISTS`` DDL, once more if it fails: tasks
+    running in parallel create the table at the same moment, and PostgreSQL then fails all but one
+    with a unique violation in its catalog; once the winner commits, the DDL finds the table.
+    """
+    execute_and_commit(connection, SESSION_SETUP.get(dialect_of(connection), []))
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            execute_and_commit(connection, create_statements)
+            return
+        except Exception:
+            connection.rollback()
+            if attempt == CREATE_ATTEMPTS:
+                raise
