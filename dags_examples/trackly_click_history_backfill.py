@@ -50,11 +50,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
+from trackly_provider.daily_runs import days_of_run, range_params
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
-from trackly_provider.partitions import MAX_RANGE_DAYS, PartitionRangeError, plan_partitions
-from trackly_provider.version_compat import AirflowFailException, CronDataIntervalTimetable
+from trackly_provider.version_compat import CronDataIntervalTimetable
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
@@ -80,25 +80,7 @@ with DAG(
     catchup=True,
     max_active_runs=MAX_ACTIVE_RUNS,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True},
-    params={
-        "start_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="First day to import (YYYY-MM-DD, UTC). Leave empty for the run's interval.",
-        ),
-        "end_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description=f"Last day to import, inclusive (at most {MAX_RANGE_DAYS} days).",
-        ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            description="Read and validate the rows and check the API key, but send nothing.",
-        ),
-    },
+    params=range_params(),
     doc_md=__doc__,
     tags=["trackly"],
 ) as dag:
@@ -110,25 +92,15 @@ with DAG(
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
     ) -> list[list[datetime]]:
-        """
-        The `[start, end)` bounds of each day to import: the params' range, or the run's interval
-        after the `LATE_ROWS_DAYS` days before it (not for backfill runs, which import their days).
-
-        A manual run without a logical date has no data interval; with no params it imports the last
-        complete UTC day, as a manual run with a logical date of now would.
-        """
-        try:
-            return plan_partitions(
-                params.get("start_date"),
-                params.get("end_date"),
-                data_interval_start,
-                data_interval_end,
-                dag_run.run_after,
-                late_rows_days=0 if dag_run.run_type == "backfill" else LATE_ROWS_DAYS,
-                first_day=START_DATE.date(),
-            )
-        except PartitionRangeError as exc:
-            raise AirflowFailException(str(exc)) from None
+        """The days to import: the params' range, or the run's interval and the late-rows days."""
+        return days_of_run(
+            params,
+            dag_run,
+            data_interval_start,
+            data_interval_end,
+            late_rows_days=LATE_ROWS_DAYS,
+            first_day=START_DATE.date(),
+        )
 
     ClickHistoryImportOperator.partial(
         task_id="import_clicks",

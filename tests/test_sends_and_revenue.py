@@ -410,7 +410,6 @@ def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order
         "sql_conn_id": SOURCE_CONN_ID,
         "batch_size": 100,
         "max_in_flight": 2,
-        "ledger_partition": "revenue/2025-11-15",
     }
     path, _ = airflow.write_dag("RevenueHistoryImportOperator", "import_revenue", kwargs)
     try:

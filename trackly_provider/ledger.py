@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
+import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from trackly_provider.iso8601 import utc_iso
 from trackly_provider.sql_source import adapt_parameters, driver_name, open_streaming_cursor
 from trackly_provider.sql_tables import checked_table_name, dialect_of, open_writer
 
@@ -24,7 +27,31 @@ DIALECT_TYPES = {
     "other": {"key": "VARCHAR(200)", "id": "VARCHAR(255)", "time": "TIMESTAMP"},
 }
 
+MAX_PARTITION_LENGTH = 200
+READABLE_PARAMETERS = 120  # longer parameters are named by a hash in the partition key
+
 LedgerEntry = tuple[int, int, "str | None"]  # (fingerprint, row index in this run, message id)
+
+
+def _parameter_text(value: Any) -> Any:
+    """Datetimes as the UTC instant they name, whatever their class or zone; the rest as text."""
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    return str(value)
+
+
+def default_partition(entity: str, trackly_conn_id: str, parameters: Any) -> str:
+    """
+    ``<entity>/<trackly connection>/<parameters>``: a day's query is named by its bounds, so every
+    rerun of that day (retry, clear, backfill, a manual range) finds its records, even after its
+    SQL text was edited. Parameters longer than 120 characters are named by their SHA-256.
+    """
+    text = orjson.dumps(
+        parameters, default=_parameter_text, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
+    ).decode()
+    if len(text) > READABLE_PARAMETERS:
+        text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"{entity}/{trackly_conn_id}/{text}"[:MAX_PARTITION_LENGTH]
 
 
 def ledger_ddl(table: str, dialect: str) -> list[str]:

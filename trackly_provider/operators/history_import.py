@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -33,7 +32,7 @@ from trackly_provider.exceptions import (
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.ledger import ImportLedger
+from trackly_provider.ledger import MAX_PARTITION_LENGTH, ImportLedger, default_partition
 from trackly_provider.native_memory import release_freed_memory
 from trackly_provider.records import (
     MissingColumnsError,
@@ -105,9 +104,10 @@ class HistoryImportOperator(BaseOperator):
         optional otherwise, where it saves a rerun from sending what was confirmed.
     :param ledger_conn_id: the SQL connection of ``ledger_table``; the source's by default. It cannot
         be a SQLite source (the streaming read locks the file).
-    :param ledger_partition: the ledger's name for this import's records; by default the entity,
-        the Trackly connection and a hash of the rendered ``sql`` and ``parameters``, so a rerun of
-        the same day, by any run, finds its records. (templated)
+    :param ledger_partition: the ledger's name for the records of this import; by default the
+        entity, the Trackly connection and the ``parameters`` (a day's bounds), so that every rerun
+        of that day finds them, even after the SQL was edited. Set it when the parameters do not
+        say which rows the query reads (dates written in the SQL). (templated)
     :param on_unknown_outcome: what to do with records an earlier run sent without getting an
         answer: ``fail`` (default: leave them out, and fail after the rest is imported),
         ``assume_imported`` (you checked in Trackly: they were stored) or ``resend`` (you checked:
@@ -270,15 +270,15 @@ class HistoryImportOperator(BaseOperator):
         return ImportLedger(sql_hook(self.ledger_conn_id), self.ledger_table, self.partition_key())
 
     def partition_key(self) -> str:
-        """``ledger_partition``, or the entity, the Trackly connection and a hash of the query."""
-        if self.ledger_partition:
-            if len(self.ledger_partition) > 200:
-                raise TracklyConfigError(
-                    f"ledger_partition must be at most 200 characters, got {len(self.ledger_partition)}."
-                )
-            return self.ledger_partition
-        query = orjson.dumps([self.sql, self.parameters], default=str, option=orjson.OPT_SORT_KEYS)
-        return f"{self.entity.name}/{self.trackly_conn_id}/{hashlib.sha256(query).hexdigest()[:20]}"
+        """``ledger_partition``, or the entity, the Trackly connection and the query's parameters."""
+        if not self.ledger_partition:
+            return default_partition(self.entity.name, self.trackly_conn_id, self.parameters)
+        if len(self.ledger_partition) > MAX_PARTITION_LENGTH:
+            raise TracklyConfigError(
+                f"ledger_partition must be at most {MAX_PARTITION_LENGTH} characters, "
+                f"got {len(self.ledger_partition)}."
+            )
+        return self.ledger_partition
 
     def _import_rows(self, tally: ImportTally, started: float, book: Confirmations | None) -> None:
         entity, hook = self.entity, self.trackly_hook

@@ -1,0 +1,73 @@
+"""The ledger's table on each real database, its partition names, and record fingerprints."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pendulum
+import pytest
+
+from tests.helpers import SOURCE_CONN_ID
+from trackly_provider.fingerprints import Fingerprints, fingerprint_text
+from trackly_provider.ledger import CONFIRMED, UNKNOWN, ImportLedger, default_partition
+from trackly_provider.sql_source import sql_hook
+
+RECORD = {"message_id": "m1", "offer_id": "o1", "revenue": 12.5, "timestamp": datetime(2025, 11, 15, 10)}
+
+
+def test_identical_records_get_distinct_fingerprints_numbered_in_order():
+    first, second = Fingerprints(), Fingerprints()
+    a = [first.of(dict(RECORD)) for _ in range(3)]
+    assert len(set(a)) == 3
+    # Another run (another process) names the same copies the same way, in any order of other records.
+    assert second.of({**RECORD, "message_id": "other"}) not in a
+    assert [second.of(dict(RECORD)) for _ in range(3)] == a
+
+
+def test_fingerprints_depend_on_every_value_not_on_key_order_or_zone():
+    prints = Fingerprints()
+    base = prints.of(RECORD)
+    assert Fingerprints().of(dict(reversed(RECORD.items()))) == base
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    same_instant = {**RECORD, "timestamp": datetime(2025, 11, 15, 15, 30, tzinfo=kolkata)}
+    assert Fingerprints().of(same_instant) != base  # sent as another text: another record for Trackly
+    assert Fingerprints().of({**RECORD, "revenue": 12.51}) != base
+    assert -(2**63) <= base < 2**63
+    assert fingerprint_text(-1) == "ffffffffffffffff"
+
+
+def test_the_default_partition_names_the_day_whatever_the_datetime_class_or_zone():
+    day = [pendulum.datetime(2025, 11, 1), pendulum.datetime(2025, 11, 2)]
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    same = [datetime(2025, 11, 1, 5, 30, tzinfo=kolkata), datetime(2025, 11, 2)]
+    expected = 'revenue/trackly_default/["2025-11-01T00:00:00+00:00","2025-11-02T00:00:00+00:00"]'
+    assert default_partition("revenue", "trackly_default", day) == expected
+    assert default_partition("revenue", "trackly_default", same) == expected
+    assert default_partition("clicks", "other", None) == "clicks/other/null"
+    long = default_partition("revenue", "t", {"ids": "x" * 300})
+    assert long.startswith("revenue/t/sha256:") and len(long) == len("revenue/t/sha256:") + 32
+
+
+@pytest.mark.parametrize("source", ["sqlite", "postgres", "mariadb"])
+def test_the_ledger_keeps_each_partition_across_connections(request, source, airflow_home):
+    request.getfixturevalue(f"{source}_source")
+    hook = sql_hook(SOURCE_CONN_ID)
+    table = "trackly_ledger_test"
+    with ImportLedger(hook, table, "day-1") as ledger:
+        assert (ledger.confirmed_before, ledger.unknown_before) == (0, 0)
+        ledger.record([(1, 0, "m0"), (2, 1, "m1"), (3, 2, "m2"), (-(2**63), 3, None)], UNKNOWN)
+        ledger.settle(confirmed=[1, -(2**63)], rejected=[3])
+    with ImportLedger(hook, table, "day-2") as other_day:
+        other_day.record([(1, 0, "m0")], CONFIRMED)
+    try:
+        with ImportLedger(hook, table, "day-1") as rerun:
+            assert (rerun.confirmed_before, rerun.unknown_before) == (2, 1)
+            assert [rerun.state_of(f) for f in (1, -(2**63), 2, 3)] == [CONFIRMED, CONFIRMED, UNKNOWN, None]
+            rerun.record([(2, 5, "m1")], CONFIRMED)  # an unknown record the user says Trackly has
+        with ImportLedger(hook, table, "day-1") as again:
+            assert (again.confirmed_before, again.unknown_before) == (3, 0)
+    finally:
+        connection = hook.get_conn()
+        connection.cursor().execute(f"DROP TABLE {table}")
+        connection.commit()
+        connection.close()
