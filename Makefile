@@ -9,7 +9,7 @@ E2E_STAMP := $(VENV)/.e2e-installed-stamp
 MUTATION_STAMP := $(VENV)/.mutation-installed-stamp
 PIP_VERSION := 26.3
 
-.PHONY: install test lint unit demo bench constraints clean dist matrix e2e mutation
+.PHONY: install test lint unit demo demo-migration bench constraints clean dist matrix e2e mutation
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+demo-migration: $(STAMP)
+	$(BIN)/python scripts/demo_migration.py
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
