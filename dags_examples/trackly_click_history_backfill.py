@@ -46,13 +46,12 @@ Re-running a day is safe: Trackly stores one click per message and reports the r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG
 
-from trackly_provider.daily_runs import days_of_run, range_params
+from trackly_provider.daily_runs import plan_days_task, range_params
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 from trackly_provider.version_compat import CronDataIntervalTimetable
 
@@ -84,23 +83,7 @@ with DAG(
     doc_md=__doc__,
     tags=["trackly"],
 ) as dag:
-
-    @task(retries=0)  # pure planning: a failure here is a wrong param, which no retry can fix
-    def plan_days(
-        params: dict[str, Any],
-        dag_run: Any = None,
-        data_interval_start: datetime | None = None,
-        data_interval_end: datetime | None = None,
-    ) -> list[list[datetime]]:
-        """The days to import: the params' range, or the run's interval and the late-rows days."""
-        return days_of_run(
-            params,
-            dag_run,
-            data_interval_start,
-            data_interval_end,
-            late_rows_days=LATE_ROWS_DAYS,
-            first_day=START_DATE.date(),
-        )
+    plan_days = plan_days_task(late_rows_days=LATE_ROWS_DAYS, first_day=START_DATE.date())
 
     ClickHistoryImportOperator.partial(
         task_id="import_clicks",

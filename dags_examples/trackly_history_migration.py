@@ -49,12 +49,11 @@ they are: Trackly skips those it already has.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, task, task_group
+from airflow.sdk import DAG, task_group
 
-from trackly_provider.daily_runs import days_of_run, range_params
+from trackly_provider.daily_runs import plan_days_task, range_params
 from trackly_provider.operators import (
     ClickHistoryImportOperator,
     RevenueHistoryImportOperator,
@@ -111,23 +110,7 @@ with DAG(
     doc_md=__doc__,
     tags=["trackly"],
 ) as dag:
-
-    @task(retries=0)  # pure planning: a failure here is a wrong param, which no retry can fix
-    def plan_days(
-        params: dict[str, Any],
-        dag_run: Any = None,
-        data_interval_start: datetime | None = None,
-        data_interval_end: datetime | None = None,
-    ) -> list[list[datetime]]:
-        """The days to import: the params' range, or the run's interval and the late-rows days."""
-        return days_of_run(
-            params,
-            dag_run,
-            data_interval_start,
-            data_interval_end,
-            late_rows_days=LATE_ROWS_DAYS,
-            first_day=START_DATE.date(),
-        )
+    plan_days = plan_days_task(late_rows_days=LATE_ROWS_DAYS, first_day=START_DATE.date())
 
     @task_group
     def migrate_day(bounds: list[datetime]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from airflow.sdk import Param
+from airflow.sdk import Param, task
 
 from trackly_provider.partitions import MAX_RANGE_DAYS, PartitionRangeError, plan_partitions
 from trackly_provider.version_compat import AirflowFailException
@@ -63,3 +63,30 @@ def days_of_run(
         )
     except PartitionRangeError as exc:
         raise AirflowFailException(str(exc)) from None
+
+
+def plan_days_task(*, late_rows_days: int, first_day: date) -> Any:
+    """
+    The ``plan_days`` task of a daily import DAG: call it in the DAG, expand the imports over it.
+
+    No retries: a failure here is a wrong param, which no retry can fix.
+    """
+
+    @task(task_id="plan_days", retries=0)
+    def plan_days(
+        params: dict[str, Any],
+        dag_run: Any = None,
+        data_interval_start: datetime | None = None,
+        data_interval_end: datetime | None = None,
+    ) -> list[list[datetime]]:
+        """The days to import: the params' range, or the run's interval and the late-rows days."""
+        return days_of_run(
+            params,
+            dag_run,
+            data_interval_start,
+            data_interval_end,
+            late_rows_days=late_rows_days,
+            first_day=first_day,
+        )
+
+    return plan_days

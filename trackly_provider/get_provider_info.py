@@ -21,11 +21,11 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider: its connection type, hook and operator."""
+    """Describe the provider: its connection type, hook and operators."""
     return {
         "package-name": "airflow-provider-trackly",
         "name": "Trackly SMS",
-        "description": "Import historical SMS click records from any SQL database into Trackly SMS.",
+        "description": "Import SMS history (sends, clicks, revenue) from any SQL database into Trackly SMS.",
         "versions": [__version__],
         "integrations": [
             {
@@ -38,7 +38,12 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Trackly SMS",
-                "python-modules": ["trackly_provider.operators.click_history"],
+                "python-modules": [
+                    "trackly_provider.operators.history_import",
+                    "trackly_provider.operators.send_history",
+                    "trackly_provider.operators.click_history",
+                    "trackly_provider.operators.revenue_history",
+                ],
             }
         ],
         "connection-types": [
