@@ -9,7 +9,7 @@ E2E_STAMP := $(VENV)/.e2e-installed-stamp
 MUTATION_STAMP := $(VENV)/.mutation-installed-stamp
 PIP_VERSION := 26.3
 
-.PHONY: install test lint unit demo demo-migration bench constraints clean dist matrix e2e mutation
+.PHONY: install test lint unit demo demo-migration bench bench-ledger constraints clean dist matrix e2e mutation
 
 install: $(STAMP)
 
@@ -42,6 +42,9 @@ $(BENCH_STAMP): $(STAMP)
 # Writes docs/benchmark.{md,json,png} and benchmark-jitter.png; fails when task-runner memory grows.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-ledger: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.ledger_rerun
 
 $(DIST_STAMP): $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt build twine

@@ -53,21 +53,43 @@ def test_the_ledger_keeps_each_partition_across_connections(request, source, air
     request.getfixturevalue(f"{source}_source")
     hook = sql_hook(SOURCE_CONN_ID)
     table = "trackly_ledger_test"
-    with ImportLedger(hook, table, "day-1") as ledger:
-        assert (ledger.confirmed_before, ledger.unknown_before) == (0, 0)
-        ledger.record([(1, 0, "m0"), (2, 1, "m1"), (3, 2, "m2"), (-(2**63), 3, None)], UNKNOWN)
-        ledger.settle(confirmed=[1, -(2**63)], rejected=[3])
-    with ImportLedger(hook, table, "day-2") as other_day:
-        other_day.record([(1, 0, "m0")], CONFIRMED)
+    sent = [(1, 0, "m0"), (2, 1, "m1"), (3, 2, "m2"), (-(2**63), 3, None)]
     try:
+        with ImportLedger(hook, table, "day-1") as ledger:
+            assert (ledger.confirmed_before, ledger.unknown_before) == (0, 0)
+            first = ledger.record_sending(sent)
+            ledger.settle(first, sent, [True, None, False, True])  # stored, no answer, rejected, stored
+            ledger.finish()
+        with ImportLedger(hook, table, "day-2") as other_day:
+            other = other_day.record_sending([(1, 0, "m0")])
+            assert other_day.unknown_requests() == [(other, 0, 1)]  # written before the request goes
+            other_day.settle(other, [(1, 0, "m0")], [True])
         with ImportLedger(hook, table, "day-1") as rerun:
             assert (rerun.confirmed_before, rerun.unknown_before) == (2, 1)
             assert [rerun.state_of(f) for f in (1, -(2**63), 2, 3)] == [CONFIRMED, CONFIRMED, UNKNOWN, None]
-            rerun.record([(2, 5, "m1")], CONFIRMED)  # an unknown record the user says Trackly has
+            assert rerun.unknown_requests() == [(first, 1, 1)]
+            rerun.assume_imported((2, 5, "m1"))  # the user checked: Trackly has it
+            rerun.finish()
         with ImportLedger(hook, table, "day-1") as again:
             assert (again.confirmed_before, again.unknown_before) == (3, 0)
+            assert again.unknown_requests() == []
     finally:
         connection = hook.get_conn()
         connection.cursor().execute(f"DROP TABLE {table}")
         connection.commit()
         connection.close()
+
+
+def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sqlite_source, airflow_home):
+    hook = sql_hook(SOURCE_CONN_ID)
+    with ImportLedger(hook, "ledger", "day") as ledger:
+        lost = ledger.record_sending([(7, 0, "a"), (8, 1, "b")])
+        ledger.settle(lost, [(7, 0, "a"), (8, 1, "b")], [None, None])
+    with ImportLedger(hook, "ledger", "day") as resend:
+        again = resend.record_sending([(7, 0, "a")])  # on_unknown_outcome="resend", for one of the two
+        resend.settle(again, [(7, 0, "a")], [True])
+        resend.finish()
+        assert resend.unknown_requests() == [(lost, 0, 1)]
+    with ImportLedger(hook, "ledger", "day") as after:
+        assert (after.confirmed_before, after.unknown_before) == (1, 1)
+        assert [after.state_of(f) for f in (7, 8)] == [CONFIRMED, UNKNOWN]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import LEDGER_TABLE, SOURCE_CONN_ID, clicks, phone
+from trackly_provider.ledger import unpack
 
 SEND_COLUMNS = {
     "id": "text",
@@ -285,12 +286,12 @@ def test_revenue_from_sqlite_with_the_ledger_in_another_file(airflow, sandbox, s
     assert len(sandbox.state()["revenue"]) == 30
 
 
-def unknown_in_ledger(source) -> list[tuple[int, int]]:
-    """(row index, fingerprint) of the ledger's records of unknown outcome, lowest rows first."""
+def unknown_in_ledger(source) -> list[tuple[str, int, list[int]]]:
+    """The ledger's requests of unknown outcome: (batch_id, first row, fingerprints), lowest rows first."""
     rows = source.query(
-        f"SELECT row_index, fingerprint FROM {LEDGER_TABLE} WHERE state = 'unknown' ORDER BY 1"
+        f"SELECT batch_id, first_row, fingerprints FROM {LEDGER_TABLE} WHERE state = 'unknown' ORDER BY 2"
     )
-    return [(int(row), int(fingerprint)) for row, fingerprint in rows]
+    return [(batch_id, int(row), list(unpack(data))) for batch_id, row, data in rows]
 
 
 @pytest.mark.reads_failed_task_log
@@ -303,30 +304,36 @@ def test_revenue_after_lost_answers_is_stored_once_reported_and_never_resent(
     sandbox.set_faults(lost_after_commit=0.1, html_502_after_commit=0.1, seed=5)
     kwargs = {"sql": REVENUE_SQL, "batch_size": 100}
 
-    first = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    first_run = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
     state = sandbox.state()
     injected = state["faults_injected"]
     lost = 100 * (injected["lost_after_commit"] + injected["html_502_after_commit"])
     assert injected["lost_after_commit"] >= 1 and injected["html_502_after_commit"] >= 1
-    assert first.state == "failed"
-    assert counts(first.xcom) == (3000, 3000 - lost, 0, lost)
-    assert first.xcom["errors_by_code"] == {"outcome_unknown": lost}
+    assert first_run.state == "failed"
+    assert counts(first_run.xcom) == (3000, 3000 - lost, 0, lost)
+    assert first_run.xcom["errors_by_code"] == {"outcome_unknown": lost}
     # The faults came after Trackly stored the records and nothing was sent twice: each row once.
     assert state["requests_seen"] == 30
     assert sorted(record["message_id"] for record in state["revenue"]) == [row[1] for row in rows]
     assert Decimal(state["total_revenue"]) == source_total
     unknown = unknown_in_ledger(postgres_source)
-    assert len(unknown) == lost
+    assert sum(len(prints) for _, _, prints in unknown) == lost
+    # Each request's records are 100 consecutive rows here: the first 20 of all, by row index.
+    first = [(row + i, print_) for _, row, prints in unknown for i, print_ in enumerate(prints)][:20]
+    requests = "; ".join(f"{batch_id} (from row {row}, 100 records)" for batch_id, row, _ in unknown[:10])
     log = task_output()
     assert (
         f"{lost} revenue records have an unknown outcome: their request got no answer (connection lost, "
         "timeout after sending, or a 5xx), so Trackly may or may not have stored them. They were not "
         "sent again: Trackly does not skip revenue it already has, so sending them twice could count "
-        f"them twice. First rows: {', '.join(str(row) for row, _ in unknown[:20])}; fingerprints: "
-        f"{', '.join(f'{fingerprint & (2**64 - 1):016x}' for _, fingerprint in unknown[:20])} (ledger "
-        f"table {LEDGER_TABLE}, partition_key '{first.xcom['ledger']['partition']}', state 'unknown'). "
-        "Check in Trackly whether they were stored, then rerun with on_unknown_outcome='assume_imported' "
-        "if they were, or on_unknown_outcome='resend' if they were not."
+        f"them twice. First rows: {', '.join(str(row) for row, _ in first)}; fingerprints: "
+        f"{', '.join(f'{fingerprint & (2**64 - 1):016x}' for _, fingerprint in first)}. Ledger table "
+        f"{LEDGER_TABLE}, partition_key '{first_run.xcom['ledger']['partition']}', state 'unknown': "
+        f"{lost} records in {len(unknown)} request(s), the first by batch_id: {requests}. Check in "
+        "Trackly whether they were stored (their message ids are in the rows' message_ids), then rerun "
+        "with on_unknown_outcome='assume_imported' if they were, or on_unknown_outcome='resend' if they "
+        "were not; or settle one request at a time by setting its row's state to 'confirmed' (stored) "
+        "or deleting its row (not stored)."
     ) in log
 
     sandbox.set_faults()
@@ -425,10 +432,12 @@ def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order
     wait_for(lambda: sandbox.state()["open_imports"] == 0)  # a request in flight still completes
     sandbox.set_faults()
     stored_before = {record["message_id"] for record in sandbox.state()["revenue"]}
-    confirmed = postgres_source.query(f"SELECT COUNT(*) FROM {LEDGER_TABLE} WHERE state = 'confirmed'")[0][0]
-    unknown = postgres_source.query(f"SELECT message_id FROM {LEDGER_TABLE} WHERE state = 'unknown'")
+    ledger = postgres_source.query(f"SELECT state, records, batch_id, message_ids FROM {LEDGER_TABLE}")
+    confirmed = sum(records for state, records, _, _ in ledger if state == "confirmed")
+    unknown = {batch_id: json.loads(ids) for state, _, batch_id, ids in ledger if state == "unknown"}
+    unknown_ids = {message_id for ids in unknown.values() for message_id in ids}
     assert 0 < confirmed < len(stored_before) + 1 <= 3000
-    assert len(unknown) <= 200  # at most the two batches in flight when the worker died (2 x 100)
+    assert len(unknown_ids) <= 200  # at most the two batches in flight when the worker died (2 x 100)
 
     reverse = {**kwargs, "sql": REVENUE_SQL.replace("ORDER BY row_id", "ORDER BY row_id DESC")}
     requests_before = len(sandbox.requests())
@@ -436,21 +445,26 @@ def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order
     sent_by_rerun = [
         record["message_id"] for request in sandbox.requests()[requests_before:] for record in request
     ]
-    assert counts(rerun.xcom) == (3000, 3000 - confirmed - len(unknown), confirmed, len(unknown))
+    assert counts(rerun.xcom) == (3000, 3000 - confirmed - len(unknown_ids), confirmed, len(unknown_ids))
     assert rerun.state == ("failed" if unknown else "success")
-    assert sorted(sent_by_rerun) == sorted({row[1] for row in rows} - stored_before - {m for (m,) in unknown})
+    assert sorted(sent_by_rerun) == sorted({row[1] for row in rows} - stored_before - unknown_ids)
 
-    # As the failure message says: check in Trackly. Stored ones are assumed imported; the others
-    # are forgotten by deleting their ledger rows, so that they are sent.
-    not_stored = [message_id for (message_id,) in unknown if message_id not in stored_before]
+    # As the failure message says: check each request in Trackly; a stored one is set 'confirmed',
+    # one that never arrived is deleted from the ledger, so that the next run sends its records.
+    not_stored = 0
     with postgres_source.connect() as conn:
-        for message_id in not_stored:
-            conn.execute(f"DELETE FROM {LEDGER_TABLE} WHERE message_id = %s", (message_id,))
-    final = airflow.run_operator(
-        "RevenueHistoryImportOperator", "import_revenue", on_unknown_outcome="assume_imported", **reverse
-    )
+        for batch_id, ids in unknown.items():
+            if set(ids) <= stored_before:
+                conn.execute(
+                    f"UPDATE {LEDGER_TABLE} SET state = 'confirmed' WHERE batch_id = %s", (batch_id,)
+                )
+            else:
+                assert not set(ids) & stored_before  # a request is stored whole or not at all
+                not_stored += len(ids)
+                conn.execute(f"DELETE FROM {LEDGER_TABLE} WHERE batch_id = %s", (batch_id,))
+    final = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **reverse)
     assert final.state == "success"
-    assert counts(final.xcom) == (3000, len(not_stored), 3000 - len(not_stored), 0)
+    assert counts(final.xcom) == (3000, not_stored, 3000 - not_stored, 0)
     revenue = sandbox.state()
     assert sorted(record["message_id"] for record in revenue["revenue"]) == [row[1] for row in rows]
     assert Decimal(revenue["total_revenue"]) == sum(row[3] for row in rows)

@@ -8,13 +8,14 @@ from trackly_provider.api_types import ImportResult, RecordError
 from trackly_provider.batch_window import Batch
 from trackly_provider.entities import Entity
 from trackly_provider.fingerprints import Fingerprints, fingerprint_text
-from trackly_provider.ledger import CONFIRMED, UNKNOWN, ImportLedger, LedgerEntry
+from trackly_provider.ledger import UNKNOWN, ImportLedger, Sent
 from trackly_provider.records import Record, RowRejection
 from trackly_provider.tally import ImportTally
 
 OUTCOME_UNKNOWN = "outcome_unknown"  # sent, no answer: Trackly may or may not have stored the record
 UNKNOWN_OUTCOME_CHOICES = ("fail", "resend", "assume_imported")
 REPORTED_FINGERPRINTS = 20
+SHOWN_REQUESTS = 10
 EARLIER_UNKNOWN = "an earlier run got no answer for this record; not sent again (see on_unknown_outcome)"
 
 
@@ -44,6 +45,7 @@ class Confirmations:
         self._write = not tally.dry_run
         self._fingerprints = Fingerprints()
         self._waiting: list[int] = []  # fingerprints of the records screened in since the last batch
+        self._ledger_rows: dict[int, str] = {}  # id() of a batch in flight -> its ledger row's batch_id
         self.skipped_confirmed = 0
         self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
 
@@ -60,7 +62,7 @@ class Confirmations:
             self._tally.reject_row(index, RowRejection(OUTCOME_UNKNOWN, EARLIER_UNKNOWN, message_id))  # type: ignore[arg-type]
             return False
         if state == UNKNOWN and self._write:  # assume_imported: the user checked that Trackly has it
-            self.ledger.record([(fingerprint, index, message_id)], CONFIRMED)  # type: ignore[list-item]
+            self.ledger.assume_imported((fingerprint, index, message_id))  # type: ignore[arg-type]
         self.skipped_confirmed += 1
         self._tally.duplicates_skipped += 1
         return False
@@ -73,23 +75,31 @@ class Confirmations:
     def record_sending(self, batch: Batch) -> None:
         """Before a batch is sent: its records are ``unknown`` until Trackly answers."""
         if self._write and batch.fingerprints:
-            entries: list[LedgerEntry] = list(
-                zip(batch.fingerprints, batch.row_indexes, batch.message_ids, strict=True)
-            )
-            self.ledger.record(entries, UNKNOWN)
+            self._ledger_rows[id(batch)] = self.ledger.record_sending(self._sent(batch))
 
     def record_answer(self, batch: Batch, result: ImportResult) -> None:
         """After the answer: stored or duplicate is confirmed, rejected forgotten, no answer stays unknown."""
-        prints = batch.fingerprints or []
         unknown = {error.index for error in result.errors if error.code == OUTCOME_UNKNOWN}
         rejected = {error.index for error in result.errors} - unknown
         if result.unlisted_errors:  # which of the records not listed failed is not known: all stay unknown
             unknown.update(position for position in range(len(batch)) if position not in rejected)
         for position in sorted(unknown):
-            self._note_unknown(batch.row_indexes[position], prints[position])
-        if self._write and prints:
-            confirmed = [prints[p] for p in range(len(batch)) if p not in unknown and p not in rejected]
-            self.ledger.settle(confirmed, [prints[p] for p in rejected])
+            self._note_unknown(
+                batch.row_indexes[position], (batch.fingerprints or [0] * len(batch))[position]
+            )
+        batch_id = self._ledger_rows.pop(id(batch), None)
+        if batch_id is not None:
+            answers = [None if p in unknown else p not in rejected for p in range(len(batch))]
+            self.ledger.settle(batch_id, self._sent(batch), answers)
+
+    def finish(self) -> None:
+        """Once every batch is answered: settle in the ledger what this run resolved of earlier runs'."""
+        if self._write:
+            self.ledger.finish()
+
+    @staticmethod
+    def _sent(batch: Batch) -> list[Sent]:
+        return list(zip(batch.fingerprints or [], batch.row_indexes, batch.message_ids, strict=True))
 
     def _note_unknown(self, row_index: int, fingerprint: int) -> None:
         """Keep the lowest-indexed records of unknown outcome, for the failure message."""
@@ -108,15 +118,24 @@ class Confirmations:
 
     def unknown_message(self, entity_name: str, unknown: int) -> str:
         """The failure message when records have an unknown outcome: what happened and what to do."""
-        rows = ", ".join(str(row) for row, _ in self.unknown_examples)
+        requests = self.ledger.unknown_requests()
+        in_ledger = sum(count for _, _, count in requests)
+        listed = "; ".join(
+            f"{batch_id} (from row {row}, {count} records)"
+            for batch_id, row, count in requests[:SHOWN_REQUESTS]
+        )
         prints = ", ".join(fingerprint_text(fingerprint) for _, fingerprint in self.unknown_examples)
+        rows = ", ".join(str(row) for row, _ in self.unknown_examples)
         return (
             f"{unknown} {entity_name} records have an unknown outcome: their request got no answer "
             "(connection lost, timeout after sending, or a 5xx), so Trackly may or may not have "
             f"stored them. They were not sent again: Trackly does not skip {entity_name} it already "
             f"has, so sending them twice could count them twice. First rows: {rows}; fingerprints: "
-            f"{prints} (ledger table {self.ledger.table}, partition_key '{self.ledger.partition}', "
-            f"state '{UNKNOWN}'). Check in Trackly whether they were stored, then rerun with "
-            "on_unknown_outcome='assume_imported' if they were, or on_unknown_outcome='resend' if "
-            "they were not. Every other record was imported and is counted in XCom 'return_value'."
+            f"{prints}. Ledger table {self.ledger.table}, partition_key '{self.ledger.partition}', "
+            f"state '{UNKNOWN}': {in_ledger} records in {len(requests)} request(s), the first by "
+            f"batch_id: {listed}. Check in Trackly whether they were stored (their message ids are "
+            "in the rows' message_ids), then rerun with on_unknown_outcome='assume_imported' if they "
+            "were, or on_unknown_outcome='resend' if they were not; or settle one request at a time "
+            "by setting its row's state to 'confirmed' (stored) or deleting its row (not stored). "
+            "Every other record was imported and is counted in XCom 'return_value'."
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import struct
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
@@ -15,22 +18,31 @@ from trackly_provider.iso8601 import utc_iso
 from trackly_provider.sql_source import adapt_parameters, driver_name, open_streaming_cursor
 from trackly_provider.sql_tables import checked_table_name, dialect_of, open_writer
 
-CONFIRMED = "confirmed"  # Trackly answered that it stored the record (or already had it)
-UNKNOWN = "unknown"  # being sent, or sent without an answer: Trackly may or may not have stored it
-COLUMNS = ("partition_key", "fingerprint", "state", "row_index", "message_id", "recorded_at")
-LOAD_CHUNK = 10_000
-# Column types per dialect: the partition key, the message id and the UTC timestamp.
-DIALECT_TYPES = {
-    "sqlite": {"key": "TEXT", "id": "TEXT", "time": "TEXT"},
-    "postgresql": {"key": "VARCHAR(200)", "id": "TEXT", "time": "TIMESTAMPTZ"},
-    "mysql": {"key": "VARCHAR(200)", "id": "VARCHAR(255)", "time": "DATETIME(6)"},
-    "other": {"key": "VARCHAR(200)", "id": "VARCHAR(255)", "time": "TIMESTAMP"},
-}
-
+CONFIRMED = "confirmed"  # Trackly answered that it stored these records (or already had them)
+UNKNOWN = "unknown"  # being sent, or sent without an answer: Trackly may or may not have stored them
+COLUMNS = (
+    "partition_key",
+    "batch_id",
+    "state",
+    "first_row",
+    "records",
+    "fingerprints",
+    "message_ids",
+    "recorded_at",
+)
+LOAD_CHUNK = 100
 MAX_PARTITION_LENGTH = 200
 READABLE_PARAMETERS = 120  # longer parameters are named by a hash in the partition key
+ASSUMED_PER_ROW = 1000
+# Column types per dialect: the partition key, the packed fingerprints, the ids and the UTC timestamp.
+DIALECT_TYPES = {
+    "sqlite": {"key": "TEXT", "blob": "BLOB", "text": "TEXT", "time": "TEXT"},
+    "postgresql": {"key": "VARCHAR(200)", "blob": "BYTEA", "text": "TEXT", "time": "TIMESTAMPTZ"},
+    "mysql": {"key": "VARCHAR(200)", "blob": "LONGBLOB", "text": "LONGTEXT", "time": "DATETIME(6)"},
+    "other": {"key": "VARCHAR(200)", "blob": "BLOB", "text": "CLOB", "time": "TIMESTAMP"},
+}
 
-LedgerEntry = tuple[int, int, "str | None"]  # (fingerprint, row index in this run, message id)
+Sent = tuple[int, int, "str | None"]  # (fingerprint, row index in this run, message id)
 
 
 def _parameter_text(value: Any) -> Any:
@@ -54,27 +66,47 @@ def default_partition(entity: str, trackly_conn_id: str, parameters: Any) -> str
     return f"{entity}/{trackly_conn_id}/{text}"[:MAX_PARTITION_LENGTH]
 
 
+def pack(fingerprints: Sequence[int]) -> bytes:
+    """Fingerprints as 8-byte big-endian signed integers, one after the other."""
+    return struct.pack(f">{len(fingerprints)}q", *fingerprints)
+
+
+def unpack(data: bytes) -> tuple[int, ...]:
+    return struct.unpack(f">{len(data) // 8}q", bytes(data))
+
+
 def ledger_ddl(table: str, dialect: str) -> list[str]:
     """The statement that creates the ledger table if it does not exist."""
     types = DIALECT_TYPES.get(dialect, DIALECT_TYPES["other"])
     return [
         f"CREATE TABLE IF NOT EXISTS {table} (partition_key {types['key']} NOT NULL, "
-        "fingerprint BIGINT NOT NULL, state VARCHAR(16) NOT NULL, row_index BIGINT NOT NULL, "
-        f"message_id {types['id']}, recorded_at {types['time']} NOT NULL, "
-        "PRIMARY KEY (partition_key, fingerprint))"
+        "batch_id VARCHAR(32) NOT NULL, state VARCHAR(16) NOT NULL, first_row BIGINT NOT NULL, "
+        f"records INTEGER NOT NULL, fingerprints {types['blob']} NOT NULL, message_ids {types['text']}, "
+        f"recorded_at {types['time']} NOT NULL, PRIMARY KEY (partition_key, batch_id))"
     ]
+
+
+@dataclass
+class _EarlierUnknown:
+    """A row an earlier run left ``unknown``, and which of its records this run settled."""
+
+    batch_id: str
+    first_row: int
+    fingerprints: tuple[int, ...]
+    message_ids: list[str | None]
+    settled: set[int] = field(default_factory=set)
 
 
 class ImportLedger:
     """
-    The fingerprints of one partition's records whose import Trackly confirmed, or whose outcome is
-    unknown, kept in ``table`` on the connection's database (created if missing).
+    Which records of one partition Trackly confirmed, and which were sent without an answer, kept
+    in ``table`` on the connection's database (created if missing), one row per request.
 
-    A batch is written as ``unknown`` and committed before it is sent, and turned ``confirmed`` (or
-    deleted, for records Trackly rejected) once answered; so a crash, a killed worker or an Airflow
-    retry (XCom does not survive one) leaves every record sent without an answer marked. A rerun
-    loads its partition's fingerprints (a set of ints: ~60 bytes a record) and leaves out the
-    records already confirmed.
+    A request's row is written ``unknown`` and committed before it is sent, and turned
+    ``confirmed`` once answered (records Trackly rejected are left out of it, so a rerun sends them
+    again); so a crash, a killed worker or an Airflow retry (XCom does not survive one) leaves every
+    request sent without an answer marked. A rerun loads its partition's fingerprints (a set of
+    ints: ~60 bytes a record) and leaves out the records already confirmed.
     """
 
     def __init__(self, hook: DbApiHook, table: str, partition: str) -> None:
@@ -84,7 +116,8 @@ class ImportLedger:
         self._connection: Any = None
         self._driver = ""
         self._confirmed: set[int] = set()
-        self._unknown: set[int] = set()
+        self._unknown: dict[int, _EarlierUnknown] = {}
+        self._assumed: list[Sent] = []
         self.confirmed_before = 0
         self.unknown_before = 0
 
@@ -100,19 +133,31 @@ class ImportLedger:
         return self
 
     def _load(self) -> None:
-        """Stream the partition's fingerprints into two sets."""
+        """Stream the partition's rows into a set of confirmed fingerprints and the unknown rows."""
         cursor = open_streaming_cursor(self._connection)
+        unknown_rows: list[_EarlierUnknown] = []
         try:
             cursor.execute(
-                f"SELECT fingerprint, state FROM {self.table} WHERE partition_key = {self._hook.placeholder}",
+                f"SELECT state, fingerprints, batch_id, first_row, message_ids FROM {self.table} "
+                f"WHERE partition_key = {self._hook.placeholder}",
                 (self.partition,),
             )
             while rows := cursor.fetchmany(LOAD_CHUNK):
-                for fingerprint, state in rows:
-                    (self._confirmed if state == CONFIRMED else self._unknown).add(int(fingerprint))
+                for state, data, batch_id, first_row, message_ids in rows:
+                    if state == CONFIRMED:
+                        self._confirmed.update(unpack(data))
+                    else:
+                        ids = orjson.loads(message_ids) if message_ids else []
+                        unknown_rows.append(_EarlierUnknown(batch_id, int(first_row), unpack(data), ids))
         finally:
             cursor.close()
         self._connection.commit()
+        for row in unknown_rows:  # a crash may leave a record in both: confirmed wins
+            for fingerprint in row.fingerprints:
+                if fingerprint in self._confirmed:
+                    row.settled.add(fingerprint)
+                else:
+                    self._unknown[fingerprint] = row
         self.confirmed_before = len(self._confirmed)
         self.unknown_before = len(self._unknown)
 
@@ -123,53 +168,110 @@ class ImportLedger:
             return CONFIRMED
         return UNKNOWN if fingerprint in self._unknown else None
 
-    def record(self, entries: Sequence[LedgerEntry], state: str) -> None:
-        """Write these records' state and commit, replacing an earlier ``unknown`` one."""
-        if not entries:
-            return
+    def record_sending(self, records: Sequence[Sent]) -> str:
+        """Before a request goes: its records are ``unknown``; return the row's ``batch_id``."""
+        for fingerprint, _, _ in records:
+            if fingerprint in self._unknown:  # sent again: no longer the earlier row's to answer for
+                self._unknown[fingerprint].settled.add(fingerprint)
+        batch_id = uuid.uuid4().hex
+        self._insert(batch_id, UNKNOWN, records)
+        self._connection.commit()
+        return batch_id
+
+    def settle(self, batch_id: str, records: Sequence[Sent], confirmed: Sequence[bool | None]) -> None:
+        """
+        After the answer: ``confirmed[i]`` True (stored), False (rejected: left out, a rerun sends it
+        again) or None (no answer: stays ``unknown``).
+        """
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
-        replaced = [
-            (self.partition, fingerprint) for fingerprint, _, _ in entries if fingerprint in self._unknown
-        ]
-        if replaced:
-            cursor.executemany(
-                f"DELETE FROM {self.table} WHERE partition_key = {mark} AND fingerprint = {mark}", replaced
+        if all(confirmed):
+            cursor.execute(
+                f"UPDATE {self.table} SET state = {mark} WHERE partition_key = {mark} AND batch_id = {mark}",
+                (CONFIRMED, self.partition, batch_id),
             )
-            self._unknown.difference_update(fingerprint for _, fingerprint in replaced)
-        recorded_at = datetime.now(timezone.utc)
-        cursor.executemany(
-            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})",
-            [
-                adapt_parameters(
-                    self._driver, (self.partition, fingerprint, state, row, message_id, recorded_at)
-                )
-                for fingerprint, row, message_id in entries
-            ],
-        )
+        else:
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE partition_key = {mark} AND batch_id = {mark}",
+                (self.partition, batch_id),
+            )
+            stored = [record for record, answer in zip(records, confirmed, strict=True) if answer]
+            lost = [record for record, answer in zip(records, confirmed, strict=True) if answer is None]
+            self._insert(uuid.uuid4().hex, CONFIRMED, stored, cursor)
+            self._insert(batch_id, UNKNOWN, lost, cursor)
         cursor.close()
         self._connection.commit()
 
-    def settle(self, confirmed: Sequence[int], rejected: Sequence[int]) -> None:
-        """Mark answered records: stored ones ``confirmed``; rejected ones forgotten (a rerun sends them)."""
-        if not confirmed and not rejected:
-            return
+    def assume_imported(self, record: Sent) -> None:
+        """The user checked that Trackly has this record of unknown outcome: confirm it."""
+        self._unknown[record[0]].settled.add(record[0])
+        self._assumed.append(record)
+        if len(self._assumed) >= ASSUMED_PER_ROW:
+            self._flush_assumed()
+
+    def _flush_assumed(self) -> None:
+        self._insert(uuid.uuid4().hex, CONFIRMED, self._assumed)
+        self._connection.commit()
+        self._assumed = []
+
+    def finish(self) -> None:
+        """Write what is pending, and take out of earlier ``unknown`` rows the records now settled."""
+        self._flush_assumed()
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
-        if confirmed:
-            recorded_at = adapt_parameters(self._driver, [datetime.now(timezone.utc)])[0]
-            cursor.executemany(
-                f"UPDATE {self.table} SET state = {mark}, recorded_at = {mark} "
-                f"WHERE partition_key = {mark} AND fingerprint = {mark}",
-                [(CONFIRMED, recorded_at, self.partition, fingerprint) for fingerprint in confirmed],
+        for row in {id(row): row for row in self._unknown.values() if row.settled}.values():
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE partition_key = {mark} AND batch_id = {mark}",
+                (self.partition, row.batch_id),
             )
-        if rejected:
-            cursor.executemany(
-                f"DELETE FROM {self.table} WHERE partition_key = {mark} AND fingerprint = {mark}",
-                [(self.partition, fingerprint) for fingerprint in rejected],
-            )
+            left = [
+                (fingerprint, row.first_row, message_id)
+                for fingerprint, message_id in zip(row.fingerprints, row.message_ids, strict=False)
+                if fingerprint not in row.settled
+            ]
+            self._insert(row.batch_id, UNKNOWN, left, cursor)
         cursor.close()
         self._connection.commit()
+
+    def unknown_requests(self) -> list[tuple[str, int, int]]:
+        """The partition's requests of unknown outcome: (batch_id, first row, records), by first row."""
+        mark = self._hook.placeholder
+        cursor = self._connection.cursor()
+        cursor.execute(
+            f"SELECT batch_id, first_row, records FROM {self.table} WHERE partition_key = {mark} "
+            f"AND state = {mark} ORDER BY first_row",
+            (self.partition, UNKNOWN),
+        )
+        rows = [
+            (str(batch_id), int(first_row), int(records))
+            for batch_id, first_row, records in cursor.fetchall()
+        ]
+        cursor.close()
+        self._connection.commit()
+        return rows
+
+    def _insert(self, batch_id: str, state: str, records: Sequence[Sent], cursor: Any = None) -> None:
+        if not records:
+            return
+        owned = cursor is None
+        cursor = cursor or self._connection.cursor()
+        values = (
+            self.partition,
+            batch_id,
+            state,
+            min(row for _, row, _ in records),
+            len(records),
+            pack([fingerprint for fingerprint, _, _ in records]),
+            orjson.dumps([message_id for _, _, message_id in records]).decode(),
+            datetime.now(timezone.utc),
+        )
+        marks = ", ".join([self._hook.placeholder] * len(COLUMNS))
+        cursor.execute(
+            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})",
+            adapt_parameters(self._driver, values),
+        )
+        if owned:
+            cursor.close()
 
     def __exit__(
         self,

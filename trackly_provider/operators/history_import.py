@@ -203,6 +203,7 @@ class HistoryImportOperator(BaseOperator):
             )
         started = time.monotonic()
         book: Confirmations | None = None
+        unknown_message = None
         try:
             with self._open_rejects_table(context) as rejects, self._open_ledger() as ledger:
                 tally.error_sink = rejects.add if rejects else None
@@ -211,6 +212,10 @@ class HistoryImportOperator(BaseOperator):
                 if tally.dry_run:
                     self.trackly_hook.check_access()
                 self._import_rows(tally, started, book)
+                if book is not None:
+                    book.finish()
+                    unknown = tally.errors_by_code[OUTCOME_UNKNOWN]
+                    unknown_message = book.unknown_message(self.entity.name, unknown) if unknown else None
         except TracklyTransientError as exc:
             raise type(exc)(
                 f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
@@ -222,10 +227,9 @@ class HistoryImportOperator(BaseOperator):
         if book is not None:
             summary["ledger"] = book.summary()
         self._log_outcome(tally, time.monotonic() - started, rejects)
-        unknown = tally.errors_by_code[OUTCOME_UNKNOWN]
-        if unknown and book is not None:
+        if unknown_message:
             context["ti"].xcom_push(key="return_value", value=summary)
-            raise TracklyUnconfirmedRecordsError(book.unknown_message(self.entity.name, unknown))
+            raise TracklyUnconfirmedRecordsError(unknown_message)
         if tally.error_rate > self.max_error_rate:
             context["ti"].xcom_push(key="return_value", value=summary)
             raise TracklyErrorRateExceededError(

@@ -125,6 +125,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "open_imports": self.server.open_imports,
                 },
             )
+        elif self.path == "/_sandbox/counts":  # the state's numbers only: cheap with millions stored
+            store = self.server.store
+            self._reply(
+                200,
+                {
+                    "requests_seen": self.server.requests_seen,
+                    "sends": len(store.sends),
+                    "clicks": len(store.clicks),
+                    "revenue": len(store.revenue),
+                    "total_revenue": str(store.total_revenue),
+                },
+            )
         elif self.path == "/api/v2/lists":
             if self._authorised():
                 self._reply(200, LISTS)
