@@ -93,3 +93,15 @@ def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sq
     with ImportLedger(hook, "ledger", "day") as after:
         assert (after.confirmed_before, after.unknown_before) == (1, 1)
         assert [after.state_of(f) for f in (7, 8)] == [CONFIRMED, UNKNOWN]
+
+
+def test_a_crash_after_a_record_was_sent_again_leaves_it_confirmed_not_unknown(sqlite_source, airflow_home):
+    hook = sql_hook(SOURCE_CONN_ID)
+    with ImportLedger(hook, "ledger", "day") as ledger:
+        lost = ledger.record_sending([(7, 0, "a"), (8, 1, "b")])
+        ledger.settle(lost, [(7, 0, "a"), (8, 1, "b")], [None, None])
+    with ImportLedger(hook, "ledger", "day") as resend:
+        again = resend.record_sending([(7, 0, "a")])
+        resend.settle(again, [(7, 0, "a")], [True])  # then the worker dies: finish() never runs
+    with ImportLedger(hook, "ledger", "day") as after:
+        assert (after.confirmed_before, after.unknown_before) == (1, 1)

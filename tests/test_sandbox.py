@@ -137,3 +137,85 @@ def test_jittered_latency_keeps_its_mean_with_a_heavy_tail_and_repeats_per_seed(
     assert waits[int(len(waits) * 0.99)] > 1.5  # ...and 1% take over five times the mean
     assert draws(7) == waits and draws(8) != waits
     assert FaultPlan(FaultConfig(latency_ms=300)).latency() == 0.3
+
+
+SEND = {"id": "s1", "to_number": "+12025559876", "timestamp": "2025-11-15T14:00:00Z", "list_id": 1}
+SALE = {"message_id": "m1", "offer_id": "o1", "revenue": 12.5, "payout": 3.1}
+
+
+def test_sends_are_validated_skipped_by_id_and_errors_carry_the_id(api):
+    records = [
+        SEND,
+        {**SEND, "id": ""},
+        {**SEND, "id": "s3", "to_number": "2025559876"},
+        {**SEND, "id": "s4", "timestamp": None},
+        {**SEND, "id": "s5", "list_id": 99},
+        {**SEND, "id": "s6", "list_number": "unknown-list"},
+        {**SEND, "id": "s7", "timestamp": "yesterday"},
+        SEND,
+    ]
+    body = api.post("/api/v2/history/sends", json={"records": records}).json()
+    assert [(e["index"], e["code"], e["id"]) for e in body["errors"]] == [
+        (1, "missing_id", ""),
+        (2, "invalid_phone", "s3"),
+        (3, "missing_timestamp", "s4"),
+        (4, "list_not_found", "s5"),
+        (5, "list_not_found", "s6"),
+        (6, "invalid_timestamp", "s7"),
+    ]
+    assert (
+        body["success_count"],
+        body["error_count"],
+        body["duplicates_skipped"],
+        body["invalid_phones"],
+    ) == (
+        1,
+        6,
+        1,
+        1,
+    )
+
+
+def test_revenue_is_stored_every_time_with_its_exact_total(api, sandbox):
+    records = [SALE, {**SALE, "revenue": 0.1}, {**SALE, "revenue": 0.2}]
+    first = api.post("/api/v2/history/revenue", json={"records": records}).json()
+    second = api.post("/api/v2/history/revenue", json={"records": records}).json()
+    assert first == second == {"success_count": 3, "error_count": 0, "errors": [], "total_revenue": 12.8}
+    state = sandbox.state()
+    assert (len(state["revenue"]), state["total_revenue"]) == (6, "25.6")  # a double import shows
+
+
+def test_revenue_validation_and_references(api):
+    records = [
+        {**SALE, "message_id": None},
+        {**SALE, "offer_id": ""},
+        {k: v for k, v in SALE.items() if k != "revenue"},
+        {**SALE, "revenue": -1},
+        {**SALE, "revenue": "12"},
+        {**SALE, "message_id": "unknown-m"},
+        {**SALE, "offer_id": "unknown-o"},
+        {**SALE, "message_id": "nocontact-m"},
+    ]
+    body = api.post("/api/v2/history/revenue", json={"records": records}).json()
+    assert [e["code"] for e in body["errors"]] == [
+        "missing_message_id",
+        "missing_offer_id",
+        "missing_revenue",
+        "invalid_revenue",
+        "invalid_revenue",
+        "message_not_found",
+        "offer_not_found",
+        "contact_not_found",
+    ]
+    assert (body["success_count"], body["total_revenue"]) == (0, 0.0)
+
+
+def test_a_fresh_account_knows_a_message_only_once_its_send_is_imported(api, sandbox):
+    sandbox.require_sends()
+    click = {**GOOD, "message_id": "s1"}
+    before = post(api, [click]).json()
+    api.post("/api/v2/history/sends", json={"records": [SEND]}).raise_for_status()
+    after = post(api, [click]).json()
+    sale = api.post("/api/v2/history/revenue", json={"records": [{**SALE, "message_id": "s1"}]}).json()
+    assert [e["code"] for e in before["errors"]] == ["message_not_found"]
+    assert (after["success_count"], sale["success_count"]) == (1, 1)

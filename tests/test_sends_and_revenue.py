@@ -324,9 +324,10 @@ def test_revenue_after_lost_answers_is_stored_once_reported_and_never_resent(
     log = task_output()
     assert (
         f"{lost} revenue records have an unknown outcome: their request got no answer (connection lost, "
-        "timeout after sending, or a 5xx), so Trackly may or may not have stored them. They were not "
-        "sent again: Trackly does not skip revenue it already has, so sending them twice could count "
-        f"them twice. First rows: {', '.join(str(row) for row, _ in first)}; fingerprints: "
+        "timeout after sending, or a 5xx), or an answer that did not say which of them failed, so "
+        "Trackly may or may not have stored them. They were not sent again: Trackly does not skip "
+        "revenue it already has, so sending them twice could count them twice. First rows: "
+        f"{', '.join(str(row) for row, _ in first)}; fingerprints: "
         f"{', '.join(f'{fingerprint & (2**64 - 1):016x}' for _, fingerprint in first)}. Ledger table "
         f"{LEDGER_TABLE}, partition_key '{first_run.xcom['ledger']['partition']}', state 'unknown': "
         f"{lost} records in {len(unknown)} request(s), the first by batch_id: {requests}. Check in "
@@ -341,6 +342,17 @@ def test_revenue_after_lost_answers_is_stored_once_reported_and_never_resent(
     assert again.state == "failed"
     assert counts(again.xcom) == (3000, 0, 3000 - lost, lost)
     assert sandbox.state()["requests_seen"] == 30
+
+    # A dry run that would assume them imported changes nothing in the ledger.
+    dry = airflow.run_operator(
+        "RevenueHistoryImportOperator",
+        "import_revenue",
+        on_unknown_outcome="assume_imported",
+        dry_run=True,
+        **kwargs,
+    )
+    assert (dry.state, dry.xcom["records_to_send"], dry.xcom["duplicates_skipped"]) == ("success", 0, 3000)
+    assert unknown_in_ledger(postgres_source) == unknown
 
     # Checked in Trackly: they were stored.
     settled = airflow.run_operator(
@@ -468,3 +480,62 @@ def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order
     revenue = sandbox.state()
     assert sorted(record["message_id"] for record in revenue["revenue"]) == [row[1] for row in rows]
     assert Decimal(revenue["total_revenue"]) == sum(row[3] for row in rows)
+
+
+def test_a_dry_run_reads_the_ledger_and_says_what_a_rerun_would_send_writing_nothing(
+    airflow, sandbox, postgres_source
+):
+    rows = [revenue_row(n) for n in range(300)]
+    postgres_source.load("revenue", REVENUE_COLUMNS, rows[:200])
+    airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL, batch_size=50)
+    ledger_before = postgres_source.query(f"SELECT batch_id, state FROM {LEDGER_TABLE} ORDER BY 1")
+    postgres_source.load("revenue", REVENUE_COLUMNS, rows)  # 100 rows arrived late
+    dry = airflow.run_operator(
+        "RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL, batch_size=50, dry_run=True
+    )
+    assert dry.state == "success"
+    assert (
+        dry.xcom["records_to_send"],
+        dry.xcom["duplicates_skipped"],
+        dry.xcom["ledger"]["skipped_confirmed"],
+    ) == (
+        100,
+        200,
+        200,
+    )
+    assert postgres_source.query(f"SELECT batch_id, state FROM {LEDGER_TABLE} ORDER BY 1") == ledger_before
+    assert sandbox.state()["requests_seen"] == 4
+
+
+@pytest.mark.reads_failed_task_log
+def test_an_unknown_on_unknown_outcome_is_refused_before_anything_is_read(
+    airflow, sandbox, postgres_source, task_output
+):
+    postgres_source.load("revenue", REVENUE_COLUMNS, [revenue_row(1)])
+    result = airflow.run_operator(
+        "RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL, on_unknown_outcome="ignore"
+    )
+    assert result.state == "failed"
+    assert sandbox.state()["requests_seen"] == 0
+    assert "on_unknown_outcome must be one of fail, resend, assume_imported, got 'ignore'." in task_output()
+
+
+@pytest.mark.reads_failed_task_log
+def test_revenue_whose_answer_names_only_100_of_its_errors_is_left_unknown_not_resent(
+    airflow, sandbox, postgres_source, task_output
+):
+    rows = [revenue_row(n, offer_id="unknown-offer" if n % 5 < 3 else "offer-1") for n in range(250)]
+    postgres_source.load("revenue", REVENUE_COLUMNS, rows)
+    kwargs = {"sql": REVENUE_SQL, "batch_size": 250, "max_error_rate": 1.0}
+    first = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    # 150 errors, 100 listed: the 150 records not listed (100 stored, 50 failed) cannot be told apart.
+    assert first.state == "failed"
+    assert counts(first.xcom) == (250, 100, 0, 150)
+    assert first.xcom["errors_by_code"] == {"offer_not_found": 100, "unattributed": 50}
+    assert sandbox.state()["requests_seen"] == 1
+    assert sum(len(prints) for _, _, prints in unknown_in_ledger(postgres_source)) == 150
+    assert "150 revenue records have an unknown outcome" in task_output()
+    again = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert counts(again.xcom) == (250, 0, 0, 250)
+    assert again.xcom["errors_by_code"] == {"offer_not_found": 100, "outcome_unknown": 150}
+    assert len(sandbox.state()["revenue"]) == 100

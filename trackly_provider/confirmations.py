@@ -48,6 +48,7 @@ class Confirmations:
         self._ledger_rows: dict[int, str] = {}  # id() of a batch in flight -> its ledger row's batch_id
         self.skipped_confirmed = 0
         self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
+        self.unknown_count = 0  # records of this run whose outcome is unknown
 
     def screen(self, index: int, record: Record) -> bool:
         """True to send the record (its fingerprint waits for the next batch); False if left out."""
@@ -102,7 +103,8 @@ class Confirmations:
         return list(zip(batch.fingerprints or [], batch.row_indexes, batch.message_ids, strict=True))
 
     def _note_unknown(self, row_index: int, fingerprint: int) -> None:
-        """Keep the lowest-indexed records of unknown outcome, for the failure message."""
+        """Count a record of unknown outcome; keep the lowest-indexed ones for the failure message."""
+        self.unknown_count += 1
         bisect.insort(self.unknown_examples, (row_index, fingerprint))
         del self.unknown_examples[REPORTED_FINGERPRINTS:]
 
@@ -116,7 +118,7 @@ class Confirmations:
             "skipped_confirmed": self.skipped_confirmed,
         }
 
-    def unknown_message(self, entity_name: str, unknown: int) -> str:
+    def unknown_message(self, entity_name: str) -> str:
         """The failure message when records have an unknown outcome: what happened and what to do."""
         requests = self.ledger.unknown_requests()
         in_ledger = sum(count for _, _, count in requests)
@@ -127,10 +129,11 @@ class Confirmations:
         prints = ", ".join(fingerprint_text(fingerprint) for _, fingerprint in self.unknown_examples)
         rows = ", ".join(str(row) for row, _ in self.unknown_examples)
         return (
-            f"{unknown} {entity_name} records have an unknown outcome: their request got no answer "
-            "(connection lost, timeout after sending, or a 5xx), so Trackly may or may not have "
-            f"stored them. They were not sent again: Trackly does not skip {entity_name} it already "
-            f"has, so sending them twice could count them twice. First rows: {rows}; fingerprints: "
+            f"{self.unknown_count} {entity_name} records have an unknown outcome: their request got no "
+            "answer (connection lost, timeout after sending, or a 5xx), or an answer that did not say "
+            "which of them failed, so Trackly may or may not have stored them. They were not sent "
+            f"again: Trackly does not skip {entity_name} it already has, so sending them twice could "
+            f"count them twice. First rows: {rows}; fingerprints: "
             f"{prints}. Ledger table {self.ledger.table}, partition_key '{self.ledger.partition}', "
             f"state '{UNKNOWN}': {in_ledger} records in {len(requests)} request(s), the first by "
             f"batch_id: {listed}. Check in Trackly whether they were stored (their message ids are "

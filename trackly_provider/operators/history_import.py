@@ -15,9 +15,8 @@ from airflow.sdk import BaseOperator
 
 from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
 from trackly_provider.api_types import ImportResult
-from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT, Batch, BatchWindow
+from trackly_provider.batch_window import Batch, BatchWindow
 from trackly_provider.confirmations import (
-    OUTCOME_UNKNOWN,
     UNKNOWN_OUTCOME_CHOICES,
     Confirmations,
     unknown_outcome_result,
@@ -32,6 +31,7 @@ from trackly_provider.exceptions import (
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.import_arguments import as_flag, check_choice, check_limits
 from trackly_provider.ledger import MAX_PARTITION_LENGTH, ImportLedger, default_partition
 from trackly_provider.native_memory import release_freed_memory
 from trackly_provider.records import (
@@ -56,16 +56,6 @@ DEFAULT_MAX_IN_FLIGHT = 4
 DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
 
 Unsaved = tuple[int, Record, int]  # (row index, record, fingerprint or 0) of a save_error answer
-
-
-def as_flag(name: str, value: bool | str) -> bool:
-    """A boolean argument, given as a bool or as a template's rendering of one (``"True"``)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise TracklyConfigError(f"{name} must be True or False, got {value!r}.")
 
 
 class HistoryImportOperator(BaseOperator):
@@ -150,19 +140,7 @@ class HistoryImportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise ValueError(f"batch_size must be a whole number from 1 to 1000, got {batch_size!r}.")
-        if not 1 <= batch_size <= MAX_RECORDS_PER_REQUEST:
-            raise ValueError(
-                f"batch_size must be from 1 to {MAX_RECORDS_PER_REQUEST} (the API's limit per request), "
-                f"got {batch_size}."
-            )
-        if not 0.0 <= max_error_rate <= 1.0:
-            raise ValueError(f"max_error_rate must be between 0.0 and 1.0, got {max_error_rate!r}.")
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
-            raise ValueError(f"max_in_flight must be a whole number, got {max_in_flight!r}.")
-        if not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
-            raise ValueError(f"max_in_flight must be from 1 to {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight}.")
+        check_limits(batch_size, max_error_rate, max_in_flight)
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.parameters = parameters
@@ -196,11 +174,7 @@ class HistoryImportOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
-        if self.on_unknown_outcome not in UNKNOWN_OUTCOME_CHOICES:
-            raise TracklyConfigError(
-                f"on_unknown_outcome must be one of {', '.join(UNKNOWN_OUTCOME_CHOICES)}, "
-                f"got {self.on_unknown_outcome!r}."
-            )
+        check_choice("on_unknown_outcome", self.on_unknown_outcome, UNKNOWN_OUTCOME_CHOICES)
         started = time.monotonic()
         book: Confirmations | None = None
         unknown_message = None
@@ -214,8 +188,7 @@ class HistoryImportOperator(BaseOperator):
                 self._import_rows(tally, started, book)
                 if book is not None:
                     book.finish()
-                    unknown = tally.errors_by_code[OUTCOME_UNKNOWN]
-                    unknown_message = book.unknown_message(self.entity.name, unknown) if unknown else None
+                    unknown_message = book.unknown_message(self.entity.name) if book.unknown_count else None
         except TracklyTransientError as exc:
             raise type(exc)(
                 f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "

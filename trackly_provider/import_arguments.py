@@ -1,0 +1,41 @@
+"""The import operators' argument checks, made when a DAG is parsed or a task starts (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT
+from trackly_provider.exceptions import TracklyConfigError
+
+
+def check_limits(batch_size: int, max_error_rate: float, max_in_flight: int) -> None:
+    """Refuse a batch size, error rate or in-flight count out of range, saying what is allowed."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise ValueError(f"batch_size must be a whole number from 1 to 1000, got {batch_size!r}.")
+    if not 1 <= batch_size <= MAX_RECORDS_PER_REQUEST:
+        raise ValueError(
+            f"batch_size must be from 1 to {MAX_RECORDS_PER_REQUEST} (the API's limit per request), "
+            f"got {batch_size}."
+        )
+    if not 0.0 <= max_error_rate <= 1.0:
+        raise ValueError(f"max_error_rate must be between 0.0 and 1.0, got {max_error_rate!r}.")
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+        raise ValueError(f"max_in_flight must be a whole number, got {max_in_flight!r}.")
+    if not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+        raise ValueError(f"max_in_flight must be from 1 to {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight}.")
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise TracklyConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+
+
+def as_flag(name: str, value: bool | str) -> bool:
+    """A boolean argument, given as a bool or as a template's rendering of one (``"True"``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise TracklyConfigError(f"{name} must be True or False, got {value!r}.")
