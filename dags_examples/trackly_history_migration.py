@@ -96,7 +96,8 @@ COMMON = {
     "dry_run": "{{ params.dry_run }}",
     "rejects_table": REJECTS_TABLE,
     "max_active_tis_per_dag": MAX_PARALLEL_DAYS,
-    "map_index_template": "{{ task.parameters[0].strftime('%Y-%m-%d') }}",
+    # No map_index_template here: Airflow 3.0 cannot render the group's argument in one (the day is
+    # the map index's place in plan_days' list; the run's own day is the last).
 }
 
 with DAG(

@@ -119,9 +119,9 @@ def run_day(dag: Any, day: date) -> dict[str, tuple[str, dict[str, Any] | None]]
     with output_to(RUN_LOG):
         run = dag.test(logical_date=end_of_day)
     results = {}
-    for ti in run.get_task_instances():
+    for ti in sorted(run.get_task_instances(), key=lambda ti: ti.map_index):  # the run's day is the last
         entity = ti.task_id.rpartition("import_")[2]
-        if entity in ENTITIES and ti.rendered_map_index == f"{day}":
+        if entity in ENTITIES:
             results[entity] = (str(ti.state), ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index))
     return results
 

@@ -106,7 +106,7 @@ class ImportLedger:
     ``confirmed`` once answered (records Trackly rejected are left out of it, so a rerun sends them
     again); so a crash, a killed worker or an Airflow retry (XCom does not survive one) leaves every
     request sent without an answer marked. A rerun loads its partition's fingerprints (a set of
-    ints: ~60 bytes a record) and leaves out the records already confirmed.
+    ints: ~70 bytes a record) and leaves out the records already confirmed.
     """
 
     def __init__(self, hook: DbApiHook, table: str, partition: str) -> None:
