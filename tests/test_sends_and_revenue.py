@@ -266,6 +266,7 @@ def test_every_revenue_error_code(airflow, sandbox, postgres_source):
     assert len(sandbox.state()["revenue"]) == 1
 
 
+@pytest.mark.reads_failed_task_log
 def test_a_sqlite_source_cannot_hold_the_ledger(airflow, sandbox, sqlite_source, task_output):
     sqlite_source.load("revenue", REVENUE_COLUMNS, [revenue_row(1)])
     result = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL)
