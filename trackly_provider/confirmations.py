@@ -40,6 +40,7 @@ class Confirmations:
     def __init__(self, ledger: ImportLedger, entity: Entity, on_unknown: str, tally: ImportTally) -> None:
         self.ledger = ledger
         self._key_field = entity.key_field
+        self._deduplicated = entity.deduplicated
         self._on_unknown = "resend" if entity.deduplicated else on_unknown
         self._tally = tally
         self._write = not tally.dry_run
@@ -84,10 +85,11 @@ class Confirmations:
         rejected = {error.index for error in result.errors} - unknown
         if result.unlisted_errors:  # which of the records not listed failed is not known: all stay unknown
             unknown.update(position for position in range(len(batch)) if position not in rejected)
-        for position in sorted(unknown):
-            self._note_unknown(
-                batch.row_indexes[position], (batch.fingerprints or [0] * len(batch))[position]
-            )
+        if not self._deduplicated:  # a record Trackly deduplicates is simply sent again by a rerun
+            for position in sorted(unknown):
+                self._note_unknown(
+                    batch.row_indexes[position], (batch.fingerprints or [0] * len(batch))[position]
+                )
         batch_id = self._ledger_rows.pop(id(batch), None)
         if batch_id is not None:
             answers = [None if p in unknown else p not in rejected for p in range(len(batch))]
