@@ -46,7 +46,8 @@ class Confirmations:
         self._write = not tally.dry_run
         self._fingerprints = Fingerprints()
         self._waiting: list[int] = []  # fingerprints of the records screened in since the last batch
-        self._ledger_rows: dict[int, str] = {}  # id() of a batch in flight -> its ledger row's batch_id
+        # id() of a batch in flight -> its ledger row's batch_id and the records it holds
+        self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}
         self.skipped_confirmed = 0
         self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
         self.unknown_count = 0  # records of this run whose outcome is unknown
@@ -77,7 +78,10 @@ class Confirmations:
     def record_sending(self, batch: Batch) -> None:
         """Before a batch is sent: its records are ``unknown`` until Trackly answers."""
         if self._write and batch.fingerprints:
-            self._ledger_rows[id(batch)] = self.ledger.record_sending(self._sent(batch))
+            sent: list[Sent] = list(
+                zip(batch.fingerprints, batch.row_indexes, batch.message_ids, strict=True)
+            )
+            self._ledger_rows[id(batch)] = (self.ledger.record_sending(sent), sent)
 
     def record_answer(self, batch: Batch, result: ImportResult) -> None:
         """After the answer: stored or duplicate is confirmed, rejected forgotten, no answer stays unknown."""
@@ -86,23 +90,19 @@ class Confirmations:
         if result.unlisted_errors:  # which of the records not listed failed is not known: all stay unknown
             unknown.update(position for position in range(len(batch)) if position not in rejected)
         if not self._deduplicated:  # a record Trackly deduplicates is simply sent again by a rerun
+            prints = batch.fingerprints or [0] * len(batch)
             for position in sorted(unknown):
-                self._note_unknown(
-                    batch.row_indexes[position], (batch.fingerprints or [0] * len(batch))[position]
-                )
-        batch_id = self._ledger_rows.pop(id(batch), None)
-        if batch_id is not None:
+                self._note_unknown(batch.row_indexes[position], prints[position])
+        row = self._ledger_rows.pop(id(batch), None)
+        if row is not None:
+            batch_id, sent = row
             answers = [None if p in unknown else p not in rejected for p in range(len(batch))]
-            self.ledger.settle(batch_id, self._sent(batch), answers)
+            self.ledger.settle(batch_id, sent, answers)
 
     def finish(self) -> None:
         """Once every batch is answered: settle in the ledger what this run resolved of earlier runs'."""
         if self._write:
             self.ledger.finish()
-
-    @staticmethod
-    def _sent(batch: Batch) -> list[Sent]:
-        return list(zip(batch.fingerprints or [], batch.row_indexes, batch.message_ids, strict=True))
 
     def _note_unknown(self, row_index: int, fingerprint: int) -> None:
         """Count a record of unknown outcome; keep the lowest-indexed ones for the failure message."""
