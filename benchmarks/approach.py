@@ -16,8 +16,10 @@ import json
 import os
 import resource
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
+from typing import TypeVar
 
 import httpx
 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -28,6 +30,7 @@ from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.sql_source import open_streaming_cursor
 
 BATCH = 1000
+T = TypeVar("T")
 CLICKS_PATH = "/api/v2/history/clicks"
 
 
@@ -133,6 +136,16 @@ def run_floor(sql: str, url: str, in_flight: int) -> int:
 APPROACHES = {"operator": run_operator, "naive": run_naive, "floor": run_floor}
 
 
+def measured(run: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """``run()``'s result, and its wall and CPU seconds (all threads) and the process's peak RSS."""
+    usage_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    result = run()
+    wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+    return result, {"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--approach", choices=sorted(APPROACHES), required=True)
@@ -142,22 +155,8 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=1)
     args = parser.parse_args()
     sql = query(args.table, args.rows)
-    usage_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    imported = APPROACHES[args.approach](sql, args.sandbox, args.max_in_flight)
-    wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
-    print(
-        json.dumps(
-            {
-                "imported": imported,
-                "wall_s": wall,
-                "cpu_s": cpu,
-                "peak_rss_mib": usage.ru_maxrss / 1024,
-                "pid": os.getpid(),
-            }
-        )
-    )
+    imported, costs = measured(lambda: APPROACHES[args.approach](sql, args.sandbox, args.max_in_flight))
+    print(json.dumps({"imported": imported, **costs, "pid": os.getpid()}))
 
 
 if __name__ == "__main__":

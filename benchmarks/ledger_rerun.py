@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
+from benchmarks.approach import measured
 from benchmarks.run import DOCS, PG_DSN, REPO, TABLE, WORK, machine, prepare_postgres, reset_sandbox
 from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.sandbox.process import running_sandbox
@@ -51,21 +50,8 @@ def probe(rows: int, ledger: bool) -> None:
         ledger_table=LEDGER_TABLE if ledger else None,
         ledger_partition=PARTITION,
     )
-    usage_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    summary = operator.execute({})  # type: ignore[arg-type]
-    wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
-    print(
-        json.dumps(
-            {
-                **{k: summary[k] for k in ("success_count", "duplicates_skipped")},
-                "wall_s": wall,
-                "cpu_s": cpu,
-                "peak_rss_mib": usage.ru_maxrss / 1024,
-            }
-        )
-    )
+    summary, costs = measured(lambda: operator.execute({}))  # type: ignore[arg-type]
+    print(json.dumps({**{k: summary[k] for k in ("success_count", "duplicates_skipped")}, **costs}))
 
 
 def drop_ledger() -> None:
