@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/ensure-system-packages.sh
 	scripts/ensure-system-packages.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "pip==$(PIP_VERSION)"
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage]"
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -35,7 +35,7 @@ demo-migration: $(STAMP)
 	$(BIN)/python scripts/demo_migration.py
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage,bench]"
 	touch $(BENCH_STAMP)
 
 # Every approach x source x size x latency, the jittered and task-runner suites; about 35 minutes.
@@ -63,7 +63,7 @@ matrix: dist
 
 $(E2E_STAMP): $(STAMP) scripts/ensure-chromium.sh
 	scripts/ensure-chromium.sh
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,e2e]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage,e2e]"
 	touch $(E2E_STAMP)
 
 # Real deployments (LocalExecutor, then CeleryExecutor with two workers) driven as users do;
@@ -72,7 +72,7 @@ e2e: $(E2E_STAMP)
 	$(BIN)/python -m e2e.run $(E2E_SCENARIOS)
 
 $(MUTATION_STAMP): $(STAMP)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,mutation]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage,mutation]"
 	touch $(MUTATION_STAMP)
 
 # Mutation testing of the pure modules and the hook against their fast tests (mutmut, config in

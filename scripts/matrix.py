@@ -37,6 +37,7 @@ class Line:
     python: str
     uploaded_prior_to: str  # the release's upload day + 1: the providers of its day, nothing newer
     pins: tuple[str, ...] = ()  # the few pins a release needs beyond that date, each with its reason
+    extras: str = "test,openlineage"
 
 
 # Airflow 3.0 and 3.1 build every provider's connection form with wtforms (it comes with the FAB
@@ -45,9 +46,10 @@ WTFORMS = "wtforms"
 # SQLAlchemy 2.1 came out before 3.1.8, which its constraints keep on 2.0 (sqlalchemy-utils breaks).
 SQLALCHEMY_2_0 = "sqlalchemy<2.1"
 
-# One Python per line, so that the four lines cover Python 3.10 to 3.13 between them.
+# One Python per line, so that the four lines cover Python 3.10 to 3.13 between them. The oldest line
+# goes without the [openlineage] extra: its suite proves the provider works without OpenLineage.
 LINES = (
-    Line("3.0", "3.0.6", "3.10", "2025-08-30T00:00:00Z", (WTFORMS,)),
+    Line("3.0", "3.0.6", "3.10", "2025-08-30T00:00:00Z", (WTFORMS,), extras="test"),
     Line("3.1", "3.1.8", "3.11", "2026-03-12T00:00:00Z", (WTFORMS, SQLALCHEMY_2_0)),
     Line("3.2", "3.2.2", "3.12", "2026-05-30T00:00:00Z"),
     Line("3.3", "3.3.2", "3.13", "2026-09-18T00:00:00Z"),
@@ -91,7 +93,7 @@ def install(line: Line, wheel: Path) -> Path:
             "--uploaded-prior-to",
             line.uploaded_prior_to,
             f"apache-airflow=={line.airflow}",
-            f"{wheel}[test]",
+            f"{wheel}[{line.extras}]",
             *line.pins,
         ]
     )
@@ -115,7 +117,9 @@ def versions(python: Path, suite: Path) -> dict[str, str]:
         "import json, sys, importlib.metadata as m, trackly_provider;"
         "print(json.dumps({'python': sys.version.split()[0], 'provider_file': trackly_provider.__file__,"
         "**{n: m.version(n) for n in ('apache-airflow', 'apache-airflow-task-sdk',"
-        "'apache-airflow-providers-common-sql', 'httpx', 'pendulum')}}))"
+        "'apache-airflow-providers-common-sql', 'httpx', 'pendulum')},"
+        "'openlineage': next((d.version for d in m.distributions()"
+        " if d.metadata['Name'] == 'apache-airflow-providers-openlineage'), 'not installed')}))"
     )
     out = subprocess.run([str(python), "-c", probe], cwd=suite, check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
@@ -169,9 +173,9 @@ def write_table() -> None:
             r = json.loads(path.read_text())
             rows.append(
                 f"| {line.minor} | {r['apache-airflow']} | {r['python']} | {r['apache-airflow-task-sdk']} | "
-                f"{r['apache-airflow-providers-common-sql']} | {r['httpx']} | {r['pendulum']} | "
-                f"{line.uploaded_prior_to[:10]} | {r['passed']} | {r['failed']} | {r['skipped']} | "
-                f"{r['seconds']} s |"
+                f"{r['apache-airflow-providers-common-sql']} | {r.get('openlineage', '?')} | {r['httpx']} | "
+                f"{r['pendulum']} | {line.uploaded_prior_to[:10]} | {r['passed']} | {r['failed']} | "
+                f"{r['skipped']} | {r['seconds']} s |"
             )
     header = (
         "# Compatibility matrix\n\n"
@@ -179,9 +183,10 @@ def write_table() -> None:
         "dependencies resolved as they were shortly after that release (`--uploaded-prior-to`), and the\n"
         "whole test suite (real SQLite, PostgreSQL, MariaDB, sandbox over HTTP) run against it.\n"
         "On 3.0 the tests that read a failed task's log are skipped: 3.0's `dag.test()` keeps none\n"
-        "(their XCom and state checks run on every other line).\n\n"
-        "| line | Airflow | Python | task SDK | common-sql | httpx | pendulum | deps as of | passed "
-        "| failed | skipped | time |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "(their XCom and state checks run on every other line). 3.0 goes without the `[openlineage]`\n"
+        "extra: its OpenLineage tests are skipped and one proves an import works without it.\n\n"
+        "| line | Airflow | Python | task SDK | common-sql | openlineage | httpx | pendulum | deps as of "
+        "| passed | failed | skipped | time |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     (REPO / "docs" / "matrix.md").write_text(header + "\n".join(rows) + "\n")
 

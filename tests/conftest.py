@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -24,6 +25,12 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 (_AIRFLOW_HOME / "dags").mkdir()
+# Every task's OpenLineage events, one JSON per line (the OpenLineage provider's configuration is
+# read once per process, so it is set for the whole session; tests find their events by job name).
+OPENLINEAGE_EVENTS = _AIRFLOW_HOME / "openlineage-events.jsonl"
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+    {"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}
+)
 
 import subprocess  # noqa: E402
 

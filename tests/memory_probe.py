@@ -9,8 +9,10 @@ from pathlib import Path
 
 from tests.helpers import AirflowRunner
 
+RESULT_PREFIX = "memory-probe-result: "  # Airflow's log lines (OpenLineage's too) share stdout
+
 if __name__ == "__main__":
     dags_dir, sql = Path(sys.argv[1]), sys.argv[2]
     result = AirflowRunner(dags_dir).run_operator(sql=sql)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"state": result.state, "xcom": result.xcom, "peak_mib": peak_mib}))
+    print(RESULT_PREFIX + json.dumps({"state": result.state, "xcom": result.xcom, "peak_mib": peak_mib}))

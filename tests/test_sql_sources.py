@@ -15,6 +15,7 @@ from airflow.providers.mysql.hooks.mysql import MySqlHook
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from tests.helpers import REPO, SELECT_ALL, PostgresSource, clicks, utc
+from tests.memory_probe import RESULT_PREFIX
 from trackly_provider.sql_source import adapt_parameters, open_streaming_cursor
 
 ROWS = [
@@ -112,7 +113,8 @@ def _import_in_fresh_process(airflow, airflow_home: Path, rows: int) -> dict:
         text=True,
         check=True,
     ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    (result,) = [line for line in output.splitlines() if line.startswith(RESULT_PREFIX)]
+    return json.loads(result.removeprefix(RESULT_PREFIX))
 
 
 @pytest.mark.slow

@@ -52,15 +52,20 @@ def _parameter_text(value: Any) -> Any:
     return str(value)
 
 
+def parameters_json(parameters: Any) -> str:
+    """Query parameters as JSON: datetimes as UTC instants, keys sorted, anything else as text."""
+    return orjson.dumps(
+        parameters, default=_parameter_text, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
+    ).decode()
+
+
 def default_partition(entity: str, trackly_conn_id: str, parameters: Any) -> str:
     """
     ``<entity>/<trackly connection>/<parameters>``: a day's query is named by its bounds, so every
     rerun of that day (retry, clear, backfill, a manual range) finds its records, even after its
     SQL text was edited. Parameters longer than 120 characters are named by their SHA-256.
     """
-    text = orjson.dumps(
-        parameters, default=_parameter_text, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
-    ).decode()
+    text = parameters_json(parameters)
     if len(text) > READABLE_PARAMETERS:
         text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
     return f"{entity}/{trackly_conn_id}/{text}"[:MAX_PARTITION_LENGTH]

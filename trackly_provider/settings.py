@@ -35,6 +35,15 @@ class TracklySettings:
     read_timeout: float = 60.0
     retry: RetrySettings = RetrySettings()
 
+    @property
+    def lineage_namespace(self) -> str:
+        return lineage_namespace(self.base_url)
+
+
+def lineage_namespace(base_url: str) -> str:
+    """``trackly://<host[:port]>[/path]``: the OpenLineage namespace of a Trackly's datasets."""
+    return "trackly://" + base_url.split("://", 1)[1].rstrip("/")
+
 
 def validate_api_key(raw_key: str | None, conn_id: str) -> str:
     """Return the key stripped of surrounding whitespace, or raise naming the connection, never the key."""

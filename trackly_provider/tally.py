@@ -27,6 +27,7 @@ class ImportTally:
     error_count: int = 0
     duplicates_skipped: int = 0
     batches: int = 0
+    records_sent: int = 0  # records in requests sent, answered or not (a record sent again counts again)
     dry_run: bool = False
     records_to_send: int = 0  # a dry run's valid records, which a real run would send
     errors_by_code: Counter[str] = field(default_factory=Counter)
@@ -68,6 +69,7 @@ class ImportTally:
         returned, for the caller to send again and count then.
         """
         self.batches += 1
+        self.records_sent += len(row_indexes)
         self.success_count += result.success_count
         self.duplicates_skipped += result.duplicates_skipped
         held = [error.index for error in result.errors if error.code in hold_codes]
@@ -107,6 +109,18 @@ class ImportTally:
             "errors": self.errors,
             "dry_run": self.dry_run,
             **({"records_to_send": self.records_to_send} if self.dry_run else {}),
+        }
+
+    def counts(self) -> dict[str, Any]:
+        """The totals alone, never a record's values: for lineage facets and asset events."""
+        return {
+            "rows_read": self.rows_read,
+            "records_sent": self.records_sent,
+            "success_count": self.success_count,
+            "duplicates_skipped": self.duplicates_skipped,
+            "error_count": self.error_count,
+            "errors_by_code": dict(sorted(self.errors_by_code.items())),
+            "dry_run": self.dry_run,
         }
 
     def describe_errors(self, limit: int = 5) -> str:

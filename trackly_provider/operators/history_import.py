@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator
 
 from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
 from trackly_provider.api_types import ImportResult
+from trackly_provider.assets import annotate_asset_events, asset_event_extra
 from trackly_provider.batch_window import Batch, BatchWindow
 from trackly_provider.confirmations import (
     UNKNOWN_OUTCOME_CHOICES,
@@ -47,6 +48,7 @@ from trackly_provider.sql_tables import checked_table_name
 from trackly_provider.tally import ImportTally
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 PROGRESS_EVERY_BATCHES = 10
@@ -157,6 +159,7 @@ class HistoryImportOperator(BaseOperator):
         self.ledger_conn_id = ledger_conn_id or sql_conn_id
         self.ledger_partition = ledger_partition
         self.on_unknown_outcome = on_unknown_outcome
+        self._tally: ImportTally | None = None  # the last run's counts, for its lineage
 
     @cached_property
     def source_hook(self) -> DbApiHook:
@@ -173,7 +176,7 @@ class HistoryImportOperator(BaseOperator):
         return TracklyHook(self.trackly_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
+        tally = self._tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
         check_choice("on_unknown_outcome", self.on_unknown_outcome, UNKNOWN_OUTCOME_CHOICES)
         started = time.monotonic()
         book: Confirmations | None = None
@@ -211,7 +214,28 @@ class HistoryImportOperator(BaseOperator):
                 f"{tally.success_count}, duplicates {tally.duplicates_skipped}. First errors: "
                 f"{tally.describe_errors()}. The counts are in XCom 'return_value'."
             )
+        annotate_asset_events(context, self.outlets, asset_event_extra(self.entity, self.parameters, tally))
         return summary
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
+        """OpenLineage: the tables the query reads and the Trackly endpoint it writes."""
+        return self._lineage(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """OpenLineage: as on start, with the records imported and the run's counts."""
+        return self._lineage(self._tally)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage | None:
+        """OpenLineage: as on complete, with the counts reached before the failure."""
+        return self._lineage(self._tally)
+
+    def _lineage(self, tally: ImportTally | None) -> OperatorLineage | None:
+        try:
+            from trackly_provider.lineage import import_lineage
+        except ImportError:  # the optional OpenLineage provider is not installed
+            return None
+        namespace = self.trackly_hook.settings.lineage_namespace
+        return import_lineage(self.source_hook, self.sql, namespace, self.entity.name, tally)
 
     def _rerun_advice(self) -> str:
         if self.ledger_table is not None:
