@@ -42,6 +42,10 @@ instance, row index, message id and error code, never the phone number.
 
 **Load on the API.** At most `MAX_ACTIVE_RUNS` runs and `MAX_PARALLEL_DAYS` day imports at once.
 Re-running a day is safe: Trackly stores one click per message and reports the rest as duplicates.
+
+**Asset.** Each day's import updates the Asset `CLICKS_IN_TRACKLY`
+(`trackly://app.tracklysms.com/history/clicks`); its event's `extra` holds the day (`partition`,
+the day's bounds) and the counts. `trackly_clicks_report` is scheduled on it.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG
 
+from trackly_provider.assets import history_asset
 from trackly_provider.daily_runs import plan_days_task, range_params
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 from trackly_provider.version_compat import CronDataIntervalTimetable
@@ -62,6 +67,7 @@ MAX_ERROR_RATE = 0.05  # fail a day when more than 5% of its rows are rejected
 LATE_ROWS_DAYS = 2  # clicks may reach the source up to this many days after their day ends
 REJECTS_TABLE = "trackly_rejects"  # each rejected row, in the source database; None for no table
 RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed day; doubles after
+CLICKS_IN_TRACKLY = history_asset("clicks")  # updated by each day's import, with its counts
 
 # The same text works on every source: the placeholder is the source driver's own (? or %s), and the
 # operator passes the day's bounds as values that driver compares correctly with UTC timestamps.
@@ -94,5 +100,6 @@ with DAG(
         dry_run="{{ params.dry_run }}",
         rejects_table=REJECTS_TABLE,
         max_active_tis_per_dag=MAX_PARALLEL_DAYS,
+        outlets=[CLICKS_IN_TRACKLY],
         map_index_template="{{ task.parameters[0].strftime('%Y-%m-%d') }}",
     ).expand(parameters=plan_days())

@@ -44,6 +44,9 @@ a rerun, retry or backfill of a day sends only what is not confirmed. A request 
 fails the day, naming its records, until you check them in Trackly and rerun with
 `on_unknown_outcome` set (see the README's "The ledger"). Sends and clicks are safe to rerun as
 they are: Trackly skips those it already has.
+
+**Assets.** Each import updates its endpoint's Asset (`trackly://app.tracklysms.com/history/sends`,
+`.../clicks`, `.../revenue`) with the day and the counts in the event's `extra`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from datetime import datetime, timedelta
 import pendulum
 from airflow.sdk import DAG, task_group
 
+from trackly_provider.assets import history_asset
 from trackly_provider.daily_runs import plan_days_task, range_params
 from trackly_provider.operators import (
     ClickHistoryImportOperator,
@@ -70,6 +74,10 @@ REJECTS_TABLE = "trackly_rejects"  # each rejected row, in the source database; 
 LEDGER_CONN_ID = "trackly_ledger"  # where the revenue ledger lives (never a SQLite source itself)
 LEDGER_TABLE = "trackly_import_ledger"
 RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed import; doubles after
+# The Assets each day's imports update, with the day and the counts in the event's extra.
+SENDS_IN_TRACKLY = history_asset("sends")
+CLICKS_IN_TRACKLY = history_asset("clicks")
+REVENUE_IN_TRACKLY = history_asset("revenue")
 
 
 def rows_of_day(select: str, table: str, column: str) -> str:
@@ -116,14 +124,19 @@ with DAG(
     @task_group
     def migrate_day(bounds: list[datetime]) -> None:
         """One day: its sends, then its clicks, then its revenue (each waits for this day's previous step)."""
-        sends = SendHistoryImportOperator(task_id="import_sends", sql=SENDS, parameters=bounds, **COMMON)
-        clicks = ClickHistoryImportOperator(task_id="import_clicks", sql=CLICKS, parameters=bounds, **COMMON)
+        sends = SendHistoryImportOperator(
+            task_id="import_sends", sql=SENDS, parameters=bounds, outlets=[SENDS_IN_TRACKLY], **COMMON
+        )
+        clicks = ClickHistoryImportOperator(
+            task_id="import_clicks", sql=CLICKS, parameters=bounds, outlets=[CLICKS_IN_TRACKLY], **COMMON
+        )
         revenue = RevenueHistoryImportOperator(
             task_id="import_revenue",
             sql=REVENUE,
             parameters=bounds,
             ledger_conn_id=LEDGER_CONN_ID,
             ledger_table=LEDGER_TABLE,
+            outlets=[REVENUE_IN_TRACKLY],
             **COMMON,
         )
         sends >> clicks >> revenue
