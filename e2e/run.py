@@ -40,6 +40,8 @@ from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".e2e"
 EXAMPLE_DAG = REPO / "dags_examples" / "trackly_click_history_backfill.py"
+REPORT_DAG = REPO / "dags_examples" / "trackly_clicks_report.py"
+REPORT_DAG_ID = "trackly_clicks_report"
 TODAY = datetime.now(timezone.utc).date()
 # What a day's valid rows must be reported as: all imported, all duplicates, or split between the two.
 NEW, DUPLICATES, PARTLY_DUPLICATES = "new", "duplicates", "partly duplicates"
@@ -82,6 +84,7 @@ def deploy_dag(deployment: Deployment, start_date: date) -> None:
     )
     text = re.sub(r"^RETRY_DELAY = .*$", "RETRY_DELAY = timedelta(seconds=5)", text, count=1, flags=re.M)
     (deployment.home / "dags" / EXAMPLE_DAG.name).write_text(text)
+    (deployment.home / "dags" / REPORT_DAG.name).write_text(REPORT_DAG.read_text())
 
 
 def check_day(
@@ -188,6 +191,7 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
             check_connection_form(deployment)
             check_connection_test(deployment, sandbox_url)
         with timings.step("local: catchup of 3 days after unpausing"):
+            deployment.airflow("dags", "unpause", REPORT_DAG_ID)
             deployment.airflow("dags", "unpause", DAG_ID)
             runs = wait_for("3 scheduled runs", lambda: scheduled_runs(deployment, 3), timeout=120)
             for (
@@ -254,6 +258,12 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
             assert rejects == {(0, 2): expected[ago(3)].errors, (1, 2): expected[ago(2)].errors}, rejects
         stored = stored_per_day(sandbox_url)
         assert sum(stored.values()) == sum(e.valid for e in expected.values()), stored
+        with timings.step("local: every import's asset event reached the report DAG scheduled on it"):
+            runs, events = check_report_dag(deployment, expected)
+            timings.notes.append(
+                f"{REPORT_DAG_ID} ran {runs} times, on the clicks asset, and reported all {events} import "
+                "events; per day, their success_count adds up to the day's valid rows."
+            )
         with timings.step("local: screenshots of the connection and trigger forms (headless Chromium)"):
             deployment.api(
                 "POST",
@@ -270,6 +280,39 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
             )
     finally:
         deployment.stop()
+
+
+def check_report_dag(deployment: Deployment, expected: dict[date, DayExpectation]) -> tuple[int, int]:
+    """
+    Every import's event on the clicks asset triggered ``trackly_clicks_report``, which reported it:
+    per day, the reported ``success_count`` adds up to the day's valid rows (each stored once).
+    """
+    events = deployment.api("GET", "/api/v2/assets/events", params={"source_dag_id": DAG_ID, "limit": 1000})
+    imports = len(events["asset_events"])
+
+    def reported() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        path = f"/api/v2/dags/{REPORT_DAG_ID}/dagRuns"
+        runs = deployment.api("GET", path, params={"limit": 1000})["dag_runs"]
+        if not runs or any(run["state"] not in ("success", "failed") for run in runs):
+            return None
+        entries = []
+        for run in runs:
+            assert (run["state"], run["run_type"]) == ("success", "asset_triggered"), run
+            xcom = deployment.api(
+                "GET",
+                f"{path}/{run['dag_run_id']}/taskInstances/report_imported_clicks/xcomEntries/return_value",
+                params={"deserialize": True},
+            )["value"]
+            entries += xcom if isinstance(xcom, list) else json.loads(xcom)
+        return (runs, entries) if len(entries) == imports else None
+
+    runs, entries = wait_for(f"{REPORT_DAG_ID} to report {imports} imports", reported, timeout=180, every=2)
+    imported: Counter[str] = Counter()
+    for entry in entries:
+        assert entry["source_dag_id"] == DAG_ID and entry["entity"] == "clicks", entry
+        imported[entry["partition"][0][:10]] += entry["success_count"]
+    assert imported == {str(day): e.valid for day, e in expected.items()}, imported
+    return len(runs), imports
 
 
 def trackly_connection(sandbox_url: str) -> str:
