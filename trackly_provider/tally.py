@@ -98,18 +98,12 @@ class ImportTally:
         return self.error_count / self.rows_read if self.rows_read else 0.0
 
     def as_xcom(self) -> dict[str, Any]:
-        """The JSON-serialisable summary pushed to XCom."""
-        return {
-            "rows_read": self.rows_read,
-            "success_count": self.success_count,
-            "error_count": self.error_count,
-            "duplicates_skipped": self.duplicates_skipped,
-            "batches": self.batches,
-            "errors_by_code": dict(sorted(self.errors_by_code.items())),
-            "errors": self.errors,
-            "dry_run": self.dry_run,
-            **({"records_to_send": self.records_to_send} if self.dry_run else {}),
-        }
+        """The JSON-serialisable summary pushed to XCom: the counts, the batches and the first errors."""
+        summary = {key: value for key, value in self.counts().items() if key != "records_sent"}
+        summary.update(batches=self.batches, errors=self.errors)
+        if self.dry_run:
+            summary["records_to_send"] = self.records_to_send
+        return summary
 
     def counts(self) -> dict[str, Any]:
         """The totals alone, never a record's values: for lineage facets and asset events."""
