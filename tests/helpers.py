@@ -349,6 +349,28 @@ class AirflowRunner:
         return path, dag_id
 
 
+def register_history_assets() -> None:
+    """
+    Register the example DAGs' Assets as active, as a DAG processor parsing them does.
+
+    Airflow 3.0's ``dag.test()`` writes nothing of the DAG to the metadata database, so a task
+    with an outlet that was never parsed fails there (``AirflowInactiveAssetInInletOrOutletException``).
+    """
+    from airflow.models.asset import AssetActive, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from trackly_provider.assets import history_asset
+
+    with create_session() as session:
+        for entity in ("sends", "clicks", "revenue"):
+            asset = history_asset(entity)
+            if session.scalar(select(AssetModel).where(AssetModel.uri == asset.uri)) is None:
+                model = AssetModel(name=asset.name, uri=asset.uri, group=asset.group, extra=asset.extra)
+                session.add(model)
+                session.add(AssetActive.for_asset(model))
+
+
 def load_dag(path: Path, dag_id: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"dag_{dag_id}_{uuid.uuid4().hex[:6]}", path)
     assert spec and spec.loader
