@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import OPENLINEAGE_EVENTS
 from tests.helpers import SELECT_ALL, AirflowRunner, clicks, phone
+from tests.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
 from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, revenue_row
 
 pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
@@ -153,3 +154,25 @@ def test_driver_placeholders_become_what_the_parser_reads() -> None:
     parsed = "SELECT a FROM t WHERE b LIKE 'x%' AND c = NULL AND d = NULL AND e % 2 = ?"
     assert parseable_sql(sql, "%s") == parsed
     assert parseable_sql(sql, "?") == sql
+
+
+def test_a_mariadb_import_names_its_table_in_the_mysql_namespace(
+    airflow: AirflowRunner, mariadb_source, sandbox
+) -> None:
+    mariadb_source.insert_clicks(clicks(3))
+    result = airflow.run_operator(sql=CLICKS_OF_A_DAY.format("%s"), parameters=DAY)
+    _, complete = events_of(result.dag_id)
+    assert names(complete["inputs"]) == [{"namespace": "mysql://127.0.0.1:3306", "name": "test.sms_clicks"}]
+    assert imported_count(complete) == 3
+
+
+def test_each_mapped_day_of_the_example_dag_reports_its_own_counts(backfill_dag, sandbox, sqlite_source):  # noqa: F811
+    sqlite_source.insert_clicks([*boundary_rows(), *clicks(20)])
+    run = backfill_dag.test(run_conf={"start_date": "2025-11-14", "end_date": "2025-11-15"})
+    events = [
+        e
+        for e in events_of("trackly_click_history_backfill")
+        if e["run"]["facets"]["airflow"]["dagRun"]["run_id"] == run.run_id and e["eventType"] == "COMPLETE"
+    ]
+    by_day = {e["run"]["facets"]["airflow"]["taskInstance"]["map_index"]: imported_count(e) for e in events}
+    assert by_day == {0: 2, 1: 23}
