@@ -33,11 +33,11 @@ with DAG(
 
     @task
     def report_imported_clicks(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
-        """One entry per day imported (dry runs left out): the day and its counts."""
+        """One entry per day imported: the day and its counts (dry runs and other events left out)."""
         days = []
         for event in triggering_asset_events[CLICKS_IN_TRACKLY]:
             extra = event.extra
-            if extra.get("dry_run", True):
+            if extra.get("dry_run", True):  # a dry run, or an event that is not an import's
                 continue
             start, end = extra["partition"]
             print(

@@ -286,14 +286,24 @@ def check_report_dag(deployment: Deployment, expected: dict[date, DayExpectation
     """
     Every import's event on the clicks asset triggered ``trackly_clicks_report``, which reported it:
     per day, the reported ``success_count`` adds up to the day's valid rows (each stored once).
+
+    An event that lands while the scheduler creates a report run (after the run's queue entry) is
+    left to the next run, which only a later event queues: a last event, posted by hand as users
+    can, flushes those. The report leaves it out (it is not an import's).
     """
-    events = deployment.api("GET", "/api/v2/assets/events", params={"source_dag_id": DAG_ID, "limit": 1000})
-    imports = len(events["asset_events"])
+    (asset,) = deployment.api("GET", "/api/v2/assets", params={"uri_pattern": "history/clicks"})["assets"]
+    deployment.api("POST", "/api/v2/assets/events", json={"asset_id": asset["id"], "extra": {"e2e": "flush"}})
 
     def reported() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
         path = f"/api/v2/dags/{REPORT_DAG_ID}/dagRuns"
         runs = deployment.api("GET", path, params={"limit": 1000})["dag_runs"]
         if not runs or any(run["state"] not in ("success", "failed") for run in runs):
+            return None
+        try:  # Airflow answers 500 while a run an event created has not started (no start_date yet)
+            events = deployment.api(
+                "GET", "/api/v2/assets/events", params={"source_dag_id": DAG_ID, "limit": 1000}
+            )
+        except RuntimeError:
             return None
         entries = []
         for run in runs:
@@ -304,15 +314,15 @@ def check_report_dag(deployment: Deployment, expected: dict[date, DayExpectation
                 params={"deserialize": True},
             )["value"]
             entries += xcom if isinstance(xcom, list) else json.loads(xcom)
-        return (runs, entries) if len(entries) == imports else None
+        return (runs, entries) if len(entries) == len(events["asset_events"]) else None
 
-    runs, entries = wait_for(f"{REPORT_DAG_ID} to report {imports} imports", reported, timeout=180, every=2)
+    runs, entries = wait_for(f"{REPORT_DAG_ID} to report every import", reported, timeout=180, every=2)
     imported: Counter[str] = Counter()
     for entry in entries:
         assert entry["source_dag_id"] == DAG_ID and entry["entity"] == "clicks", entry
         imported[entry["partition"][0][:10]] += entry["success_count"]
     assert imported == {str(day): e.valid for day, e in expected.items()}, imported
-    return len(runs), imports
+    return len(runs), len(entries)
 
 
 def trackly_connection(sandbox_url: str) -> str:
