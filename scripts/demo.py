@@ -104,7 +104,12 @@ def run_days(sandbox_url: str) -> list[tuple[date, str, dict | None]]:
         end_of_day = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
         with output_to(RUN_LOG):
             run = module.dag.test(logical_date=end_of_day)
-        (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "import_clicks"]
+        # The run also imports the days before it again (late rows); report its own day's import.
+        (ti,) = [
+            ti
+            for ti in run.get_task_instances()
+            if ti.task_id == "import_clicks" and ti.rendered_map_index == str(day)
+        ]
         results.append((day, str(ti.state), ti.xcom_pull(task_ids="import_clicks", map_indexes=ti.map_index)))
     return results
 
