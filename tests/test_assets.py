@@ -32,6 +32,7 @@ def test_the_asset_names_the_endpoint_as_the_lineage_does():
     assert (
         history_asset("revenue", "http://127.0.0.1:8000/").uri == "trackly://127.0.0.1:8000/history/revenue"
     )
+    assert history_asset("sends", "eu.tracklysms.com").uri == "trackly://eu.tracklysms.com/history/sends"
 
 
 def test_each_days_import_puts_its_day_and_counts_on_the_clicks_asset_event(

@@ -42,7 +42,7 @@ class TracklySettings:
 
 def lineage_namespace(base_url: str) -> str:
     """``trackly://<host[:port]>[/path]``: the OpenLineage namespace of a Trackly's datasets."""
-    return "trackly://" + base_url.split("://", 1)[1].rstrip("/")
+    return "trackly://" + base_url.split("://", 1)[-1].rstrip("/")
 
 
 def validate_api_key(raw_key: str | None, conn_id: str) -> str:
