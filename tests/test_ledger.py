@@ -80,11 +80,17 @@ def test_the_ledger_keeps_each_partition_across_connections(request, source, air
         connection.close()
 
 
-def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sqlite_source, airflow_home):
-    hook = sql_hook(SOURCE_CONN_ID)
+def request_without_answer(hook) -> str:
+    """Records 7 and 8 of partition ``day`` sent by one request that got no answer: its batch id."""
     with ImportLedger(hook, "ledger", "day") as ledger:
         lost = ledger.record_sending([(7, 0, "a"), (8, 1, "b")])
         ledger.settle(lost, [(7, 0, "a"), (8, 1, "b")], [None, None])
+    return lost
+
+
+def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sqlite_source, airflow_home):
+    hook = sql_hook(SOURCE_CONN_ID)
+    lost = request_without_answer(hook)
     with ImportLedger(hook, "ledger", "day") as resend:
         again = resend.record_sending([(7, 0, "a")])  # on_unknown_outcome="resend", for one of the two
         resend.settle(again, [(7, 0, "a")], [True])
@@ -97,9 +103,7 @@ def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sq
 
 def test_a_crash_after_a_record_was_sent_again_leaves_it_confirmed_not_unknown(sqlite_source, airflow_home):
     hook = sql_hook(SOURCE_CONN_ID)
-    with ImportLedger(hook, "ledger", "day") as ledger:
-        lost = ledger.record_sending([(7, 0, "a"), (8, 1, "b")])
-        ledger.settle(lost, [(7, 0, "a"), (8, 1, "b")], [None, None])
+    request_without_answer(hook)
     with ImportLedger(hook, "ledger", "day") as resend:
         again = resend.record_sending([(7, 0, "a")])
         resend.settle(again, [(7, 0, "a")], [True])  # then the worker dies: finish() never runs
