@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
 from trackly_provider.operators import history_import
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
+from trackly_provider.request_bodies import BodyBuffers
 
 EXPECTED_KEYS = {
     "rows_read",
@@ -294,6 +295,29 @@ def test_freed_memory_is_released_every_20_batches(airflow, sandbox, sqlite_sour
     result = airflow.run_operator(batch_size=100, max_in_flight=1)
     assert counts(result.xcom) == (4500, 4500, 0, 0, 45)
     assert trims == [20, 40]
+
+
+def test_request_bodies_reuse_one_buffer_per_place_in_flight_and_one_more(
+    airflow, sandbox, sqlite_source, monkeypatch
+):
+    """A spy on the pool, not a mock: which buffers held the bodies (the memory saved: make bench)."""
+    held: list[bytearray] = []
+
+    class SpyBuffers(BodyBuffers):
+        def hold(self, body: bytes) -> tuple[memoryview, bytearray]:
+            view, buffer = super().hold(body)
+            held.append(buffer)
+            return view, buffer
+
+    monkeypatch.setattr(history_import, "BodyBuffers", SpyBuffers)
+    sqlite_source.insert_clicks(clicks(3000))
+    sandbox.set_faults(latency_ms=20)
+    result = airflow.run_operator(batch_size=100, max_in_flight=4)
+    assert counts(result.xcom) == (3000, 3000, 0, 0, 30)
+    assert len(held) == 30
+    assert 2 <= len({id(buffer) for buffer in held}) <= 4 + 1
+    received = sorted(sandbox.received(), key=lambda record: record["message_id"])
+    assert received == [expected_record(click) for click in clicks(3000)]  # no body overwritten in flight
 
 
 def test_every_error_of_a_batch_is_attributed_though_the_api_lists_only_100(airflow, sandbox, sqlite_source):

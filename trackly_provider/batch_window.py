@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trackly_provider.api_types import ImportResult, encode_records
+from trackly_provider.request_bodies import BodyBuffers
 
 MAX_IN_FLIGHT_LIMIT = 32
 
@@ -18,14 +19,16 @@ class Batch:
     A request's JSON body, with each record's row position in the query result, message id and,
     when the import keeps a ledger, fingerprint.
 
-    The records themselves are not kept: a batch in flight holds one bytes object and two lists,
-    so its records' many small objects are freed on the reading thread as soon as it is encoded.
+    The records themselves are not kept: a batch in flight holds its body and two lists, so its
+    records' many small objects are freed on the reading thread as soon as it is encoded. Encoded
+    with ``buffers``, the body is a view of a pooled ``buffer``, to give back once it is counted.
     """
 
-    body: bytes
+    body: bytes | memoryview
     row_indexes: list[int]
     message_ids: list[str]
     fingerprints: list[int] | None = None
+    buffer: bytearray | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def encoded(
@@ -34,10 +37,15 @@ class Batch:
         row_indexes: list[int],
         key_field: str = "message_id",
         fingerprints: list[int] | None = None,
+        buffers: BodyBuffers | None = None,
     ) -> Batch:
         """A batch whose body is encoded now, on the caller's thread (see BatchWindow)."""
         message_ids = [record[key_field] for record in records]
-        return cls(encode_records(records), row_indexes, message_ids, fingerprints)
+        body = encode_records(records)
+        if buffers is None:
+            return cls(body, row_indexes, message_ids, fingerprints)
+        view, buffer = buffers.hold(body)
+        return cls(view, row_indexes, message_ids, fingerprints, buffer)
 
     def __len__(self) -> int:
         return len(self.row_indexes)

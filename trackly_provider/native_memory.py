@@ -26,9 +26,10 @@ def release_freed_memory() -> bool:
     """
     Return the heap's free pages to the OS; False where the C library cannot (nothing is done).
 
-    Request bodies of ~150 KB are allocated and freed thousands of times, across threads; glibc
-    keeps the freed space in its heaps, so the resident size drifts up during a long import though
-    nothing is kept (docs/performance.md). Trimming now and then bounds that drift.
+    Each batch's JSON is still encoded into a new ~150 KB block before it is copied into a pooled
+    buffer (request_bodies.py), and glibc keeps freed space in its heaps, so the resident size can
+    drift during a long import though nothing is kept (docs/performance.md). Trimming now and then
+    bounds that drift.
     """
     trim = _malloc_trim()
     if trim is None:

@@ -24,6 +24,7 @@ from trackly_provider.exceptions import (
 )
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
 from trackly_provider.redact import redact_phone_numbers
+from trackly_provider.request_bodies import send_pieces
 from trackly_provider.retry import (
     _certainly_unprocessed_error,
     _certainly_unprocessed_status,
@@ -183,7 +184,7 @@ class TracklyHook(BaseHook):
         """
         return self.import_encoded(entity, encode_records(records), len(records))
 
-    def import_encoded(self, entity: Entity, body: bytes, record_count: int) -> ImportResult:
+    def import_encoded(self, entity: Entity, body: bytes | memoryview, record_count: int) -> ImportResult:
         """``import_records`` of a body from ``encode_records``, so a caller can encode on its own thread."""
         if not 1 <= record_count <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(
@@ -279,7 +280,7 @@ class TracklyHook(BaseHook):
         return True, f"Connected to Trackly at {self.settings.base_url}."
 
     def _send(
-        self, method: str, path: str, content: bytes | None, *, resend_when_unknown: bool = True
+        self, method: str, path: str, content: bytes | memoryview | None, *, resend_when_unknown: bool = True
     ) -> httpx.Response:
         """
         Send with retries on network faults, 429 and 5xx; return the first final response.
@@ -291,7 +292,14 @@ class TracklyHook(BaseHook):
         retry = self.settings.retry
         for attempt in range(1, retry.max_attempts + 1):
             try:
-                response = self.client.request(method, path, content=content)
+                if isinstance(content, memoryview):
+                    # A pooled body (request_bodies.py): in pieces made as they are sent, one length.
+                    headers = {"Content-Length": str(len(content))}
+                    response = self.client.request(
+                        method, path, content=send_pieces(content), headers=headers
+                    )
+                else:
+                    response = self.client.request(method, path, content=content)
             except httpx.HTTPError as exc:
                 if not _retryable_error(exc):
                     raise

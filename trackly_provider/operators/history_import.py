@@ -43,6 +43,7 @@ from trackly_provider.records import (
     plan_columns,
 )
 from trackly_provider.rejects import RejectsTable, TaskInstanceId
+from trackly_provider.request_bodies import BodyBuffers
 from trackly_provider.sql_source import sql_hook, stream_query
 from trackly_provider.sql_tables import checked_table_name
 from trackly_provider.tally import ImportTally
@@ -296,6 +297,7 @@ class HistoryImportOperator(BaseOperator):
             screen = book.screen if book is not None else None
             unsaved: list[Unsaved] = []
             resent_codes = RESENT_CODES if hook.settings.retry.max_attempts > 1 else ()
+            buffers = BodyBuffers()
 
             def send(batch: Batch) -> ImportResult:
                 try:
@@ -311,6 +313,7 @@ class HistoryImportOperator(BaseOperator):
                     unsaved.extend(
                         (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in held
                     )
+                give_back(batch)
                 if tally.batches % PROGRESS_EVERY_BATCHES == 0:
                     self._log_progress(tally, started)
                 if tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
@@ -318,10 +321,15 @@ class HistoryImportOperator(BaseOperator):
 
             def count_unsent(batch: Batch) -> None:
                 tally.add_unsent(len(batch))
+                give_back(batch)
+
+            def give_back(batch: Batch) -> None:
+                if batch.buffer is not None:  # its body is read no more
+                    buffers.give_back(batch.buffer)
 
             def batch_of(records: list[Record], row_indexes: list[int]) -> Batch:
                 prints = book.take_fingerprints() if book is not None else None
-                return Batch.encoded(records, row_indexes, entity.key_field, prints)
+                return Batch.encoded(records, row_indexes, entity.key_field, prints, buffers)
 
             batch_size = self.batch_size
             before_send = book.record_sending if book is not None else None
