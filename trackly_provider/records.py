@@ -98,6 +98,9 @@ def utc_moment(value: Any) -> datetime | None:
         return utc_moment(str(value))
     else:
         return None
+    zone = moment.tzinfo
+    if zone is None or zone is timezone.utc:  # the common cases, without utcoffset()'s 170 ns call
+        return moment
     offset = moment.utcoffset()
     if offset is None or offset == _ZERO:
         return moment
