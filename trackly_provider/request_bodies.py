@@ -3,10 +3,10 @@ Request bodies kept in a few reused buffers, and sent in equal pieces.
 
 A body of a thousand records is about 150 KB, a slightly different size for every batch. Allocated
 anew for each request and held while the request is open, such bodies fragment glibc's heap: the
-resident size of a task grew by 10 to 20 MiB from 1M to 5M rows though nothing was kept
+resident size of a task grew by 10 to 34 MiB from 1M to 5M rows though nothing was kept
 (docs/performance.md). A batch's body is therefore copied into a buffer taken from a small pool
 and given back once the batch is counted: warm, the pool holds one buffer per request in flight
-plus one, and no large block is allocated or freed per batch. The copy costs about 10 µs a batch.
+plus one, and no large block outlives the encoding of its batch. The copy costs about 10 µs a batch.
 """
 
 from __future__ import annotations
