@@ -185,7 +185,7 @@ class TracklyHook(BaseHook):
         return self.import_encoded(entity, encode_records(records), len(records))
 
     def import_encoded(self, entity: Entity, body: bytes | memoryview, record_count: int) -> ImportResult:
-        """``import_records`` of a body from ``encode_records``, so a caller can encode on its own thread."""
+        """``import_records`` of a body from ``encode_records``, or of a pooled view (request_bodies.py)."""
         if not 1 <= record_count <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(
                 f"import_{entity.name} takes 1 to {MAX_RECORDS_PER_REQUEST} records per request, "
