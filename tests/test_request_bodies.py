@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.test_hook import RECORD
 from trackly_provider.api_types import encode_records
 from trackly_provider.entities import CLICKS
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.request_bodies import BUFFER_STEP, SEND_PIECE, BodyBuffers, send_pieces
-
-RECORD = {
-    "message_id": "m1",
-    "offer_id": "o1",
-    "phone_number": "+12025559876",
-    "timestamp": "2025-11-15T14:35:22+00:00",
-}
 
 
 def test_a_body_is_held_in_a_read_only_copy():
