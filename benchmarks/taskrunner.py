@@ -57,11 +57,11 @@ def main() -> None:
         text=True,
     )
     wall = time.perf_counter() - started
-    if done.returncode != 0 or not IMPORTED_LINE.search(done.stdout + done.stderr):
-        raise SystemExit(
-            f"airflow dags test failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}"
-        )
-    imported = int(IMPORTED_LINE.findall(done.stdout + done.stderr)[-1])
+    output = done.stdout + done.stderr
+    closing_lines = IMPORTED_LINE.findall(output)
+    if done.returncode != 0 or not closing_lines:
+        raise SystemExit(f"airflow dags test failed ({done.returncode}):\n{output[-3000:]}")
+    imported = int(closing_lines[-1])
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"imported": imported, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}))
 
