@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pendulum
@@ -41,11 +42,24 @@ def test_the_default_partition_names_the_day_whatever_the_datetime_class_or_zone
     kolkata = timezone(timedelta(hours=5, minutes=30))
     same = [datetime(2025, 11, 1, 5, 30, tzinfo=kolkata), datetime(2025, 11, 2)]
     expected = 'revenue/trackly_default/["2025-11-01T00:00:00+00:00","2025-11-02T00:00:00+00:00"]'
-    assert default_partition("revenue", "trackly_default", day) == expected
-    assert default_partition("revenue", "trackly_default", same) == expected
-    assert default_partition("clicks", "other", None) == "clicks/other/null"
-    long = default_partition("revenue", "t", {"ids": "x" * 300})
+    assert default_partition("revenue", "trackly_default", day, "SELECT 1") == expected
+    # The parameters name the rows: an edited query keeps its days' partitions.
+    assert default_partition("revenue", "trackly_default", same, "SELECT 2 -- edited") == expected
+    long = default_partition("revenue", "t", {"ids": "x" * 300}, "SELECT 1")
     assert long.startswith("revenue/t/sha256:") and len(long) == len("revenue/t/sha256:") + 32
+
+
+DAY_1 = "SELECT * FROM sales WHERE sold_at >= '2025-11-01T00:00:00+00:00' AND sold_at < '2025-11-02'"
+DAY_2 = DAY_1.replace("11-01", "11-02").replace("11-02'", "11-03'")
+
+
+@pytest.mark.parametrize("empty", [None, [], (), {}, ""])
+def test_a_query_without_parameters_is_named_by_its_rendered_text(empty):
+    first = default_partition("revenue", "trackly_default", empty, DAY_1)
+    assert first == "revenue/trackly_default/sql:" + hashlib.sha256(DAY_1.encode()).hexdigest()[:32]
+    assert default_partition("revenue", "trackly_default", None, f"\n  {DAY_1}\n") == first
+    assert default_partition("revenue", "trackly_default", empty, DAY_2) != first
+    assert default_partition("clicks", "trackly_default", empty, DAY_1) != first
 
 
 @pytest.mark.parametrize("source", ["sqlite", "postgres", "mariadb"])

@@ -432,6 +432,8 @@ def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order
         "sql_conn_id": SOURCE_CONN_ID,
         "batch_size": 100,
         "max_in_flight": 2,
+        "ledger_partition": "revenue-day",  # the query's text changes below; its rows do not
+        "ledger_lock_timeout": 10,  # the killed import's lock died with its session: no wait
     }
     path, _ = airflow.write_dag("RevenueHistoryImportOperator", "import_revenue", kwargs)
     try:
@@ -461,6 +463,7 @@ def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order
         record["message_id"] for request in sandbox.requests()[requests_before:] for record in request
     ]
     assert counts(rerun.xcom) == (3000, 3000 - confirmed - len(unknown_ids), confirmed, len(unknown_ids))
+    assert rerun.xcom["ledger"]["lock_waited_seconds"] == 0.0
     assert rerun.state == ("failed" if unknown else "success")
     assert sorted(sent_by_rerun) == sorted({row[1] for row in rows} - stored_before - unknown_ids)
 

@@ -79,16 +79,40 @@ def _count(body: dict[str, Any], name: str) -> int:
 
 
 def parse_import_result(body: Any, records_sent: int) -> ImportResult:
-    """Parse and check a 200 body: the counts must add up to the records sent, indexes must be in range."""
+    """
+    Parse and check a 200 body; an answer that contradicts itself raises ``TracklyResponseError``.
+
+    ``errors`` must be a list (or absent) of objects, each naming a distinct record by an
+    ``index`` within the request's array (the API page: indexes refer to that request's
+    records); it lists no more entries than ``error_count``, and the three counts add up to
+    ``records_sent``.
+    """
     if not isinstance(body, dict):
         raise TracklyResponseError("Trackly answered 200 with a body that is not a JSON object.")
+    listed = body.get("errors")
+    if listed is None:
+        listed = []
+    if not isinstance(listed, list):
+        raise TracklyResponseError(
+            f"Trackly answered 200 with 'errors' as a JSON {type(listed).__name__}, not a list; "
+            "cannot tell which records failed."
+        )
     errors: list[RecordError] = []
-    for item in body.get("errors") or []:
-        index = item.get("index") if isinstance(item, dict) else None
-        if not isinstance(index, int) or not 0 <= index < records_sent:
+    seen: set[int] = set()
+    for item in listed:
+        if not isinstance(item, dict):
+            raise TracklyResponseError("Trackly answered 200 with an error entry that is not a JSON object.")
+        index = item.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < records_sent:
             raise TracklyResponseError(
                 f"Trackly answered 200 with an error entry whose index is outside 0..{records_sent - 1}."
             )
+        if index in seen:
+            raise TracklyResponseError(
+                f"Trackly answered 200 listing the record at index {index} twice among its errors; "
+                "cannot tell which records failed."
+            )
+        seen.add(index)
         errors.append(RecordError(index, str(item.get("code") or "unknown"), str(item.get("error") or "")))
     result = ImportResult(
         _count(body, "success_count"), _count(body, "error_count"), _count(body, "duplicates_skipped"), errors

@@ -118,6 +118,7 @@ class Confirmations:
             "confirmed_before": self.ledger.confirmed_before,
             "unknown_before": self.ledger.unknown_before,
             "skipped_confirmed": self.skipped_confirmed,
+            "lock_waited_seconds": round(self.ledger.lock.waited, 1) if self.ledger.lock else 0.0,
         }
 
     def unknown_message(self, entity_name: str) -> str:

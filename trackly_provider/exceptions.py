@@ -44,6 +44,10 @@ class TracklyUnconfirmedRecordsError(TracklyError, AirflowFailException):
     """Some records' import is unknown (no answer); they are not sent again until the user decides."""
 
 
+class TracklyPartitionLockedError(TracklyError, AirflowFailException):
+    """Another import of the same ledger partition held it past ``ledger_lock_timeout``; nothing was sent."""
+
+
 class TracklyResponseError(TracklyError):
     """The API answered 200 with a body that cannot be trusted (malformed, or counts that do not add up)."""
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import timedelta
 
 from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
 from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT
+from trackly_provider.entities import Entity
 from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.sql_tables import checked_table_name
+
+DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
 
 
 def check_limits(batch_size: int, max_error_rate: float, max_in_flight: int) -> None:
@@ -39,3 +45,29 @@ def as_flag(name: str, value: bool | str) -> bool:
     if text in ("true", "false"):
         return text == "true"
     raise TracklyConfigError(f"{name} must be True or False, got {value!r}.")
+
+
+def as_seconds(name: str, value: float | timedelta) -> float:
+    """A duration given as seconds (a number >= 0) or a ``timedelta``, in seconds."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise TracklyConfigError(f"{name} must be a number of seconds or a timedelta, got {value!r}.")
+    if seconds < 0:
+        raise TracklyConfigError(f"{name} must not be negative, got {value!r}.")
+    return float(seconds)
+
+
+def ledger_table_of(entity: Entity, value: str | None) -> str | None:
+    """
+    The ledger table an import keeps, or None for none.
+
+    None: the entity's default, ``trackly_import_ledger`` where Trackly does not deduplicate the
+    entity (revenue), no ledger where it does. Empty or blank text (an empty Variable, a template
+    that renders to nothing) means ``trackly_import_ledger``: a ledger is never switched off by
+    accident. Anything else must be a table name.
+    """
+    if value is None:
+        return None if entity.deduplicated else DEFAULT_LEDGER_TABLE
+    if not isinstance(value, str):
+        raise TracklyConfigError(f"ledger_table must be a table name or None, got {type(value).__name__}.")
+    return checked_table_name(value.strip() or DEFAULT_LEDGER_TABLE, "ledger_table")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import struct
 import uuid
 from collections.abc import Sequence
@@ -15,6 +17,7 @@ import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from trackly_provider.iso8601 import utc_iso
+from trackly_provider.ledger_lock import PartitionLock
 from trackly_provider.sql_source import adapt_parameters, driver_name, open_streaming_cursor
 from trackly_provider.sql_tables import checked_table_name, dialect_of, open_writer
 
@@ -59,15 +62,24 @@ def parameters_json(parameters: Any) -> str:
     ).decode()
 
 
-def default_partition(entity: str, trackly_conn_id: str, parameters: Any) -> str:
+def default_partition(entity: str, trackly_conn_id: str, parameters: Any, sql: str) -> str:
     """
-    ``<entity>/<trackly connection>/<parameters>``: a day's query is named by its bounds, so every
-    rerun of that day (retry, clear, backfill, a manual range) finds its records, even after its
-    SQL text was edited. Parameters longer than 120 characters are named by their SHA-256.
+    The ledger partition of an import that names none: ``<entity>/<trackly connection>/<rows>``.
+
+    ``<rows>`` is the query's parameters as JSON when there are any: a day's query is named by its
+    bounds, so every rerun of that day (retry, clear, backfill, a manual range) finds its records,
+    even after its SQL text was edited; parameters longer than 120 characters are named by their
+    SHA-256. A query without parameters (None or empty) names its rows in its text, dates written
+    in by Jinja included: it is named ``sql:`` and the SHA-256 of the rendered SQL (without
+    leading and trailing white space), so two days never share a partition, and an edited query
+    starts a new one.
     """
-    text = parameters_json(parameters)
-    if len(text) > READABLE_PARAMETERS:
-        text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    if parameters is None or (isinstance(parameters, (str, list, tuple, dict)) and not parameters):
+        text = "sql:" + hashlib.sha256(sql.strip().encode()).hexdigest()[:32]
+    else:
+        text = parameters_json(parameters)
+        if len(text) > READABLE_PARAMETERS:
+            text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
     return f"{entity}/{trackly_conn_id}/{text}"[:MAX_PARTITION_LENGTH]
 
 
@@ -112,12 +124,27 @@ class ImportLedger:
     again); so a crash, a killed worker or an Airflow retry (XCom does not survive one) leaves every
     request sent without an answer marked. A rerun loads its partition's fingerprints (a set of
     ints: ~70 bytes a record) and leaves out the records already confirmed.
+
+    With ``lock_timeout`` (seconds), the partition is locked (``ledger_lock.PartitionLock``) before
+    it is read and until the ledger closes, so that a second import of the same rows waits, then
+    reads what the first one confirmed; None (a dry run, which writes nothing) takes no lock.
     """
 
-    def __init__(self, hook: DbApiHook, table: str, partition: str) -> None:
+    def __init__(
+        self,
+        hook: DbApiHook,
+        table: str,
+        partition: str,
+        *,
+        lock_timeout: float | None = None,
+        holder: str = "",
+    ) -> None:
         self._hook = hook
         self.table = checked_table_name(table, "ledger_table")
         self.partition = partition
+        self._lock_timeout = lock_timeout
+        self._holder = holder or f"pid {os.getpid()} on {socket.gethostname()}"
+        self.lock: PartitionLock | None = None
         self._connection: Any = None
         self._driver = ""
         self._confirmed: set[int] = set()
@@ -131,6 +158,12 @@ class ImportLedger:
         self._driver = driver_name(self._connection)
         try:
             open_writer(self._connection, ledger_ddl(self.table, dialect_of(self._connection)))
+            if self._lock_timeout is not None:
+                lock = PartitionLock(
+                    self._connection, self.table, self.partition, self._lock_timeout, self._holder
+                )
+                lock.acquire()
+                self.lock = lock
             self._load()
         except BaseException:
             self._connection.close()
@@ -284,4 +317,10 @@ class ImportLedger:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._connection.close()
+        try:
+            if self.lock is not None:
+                self.lock.release()
+        except Exception:  # closing the session (or the process ending) releases it too
+            pass
+        finally:
+            self._connection.close()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,12 +30,13 @@ from trackly_provider.exceptions import (
     TracklyConfigError,
     TracklyErrorRateExceededError,
     TracklyOutcomeUnknownError,
+    TracklyResponseError,
     TracklySourceError,
     TracklyTransientError,
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.import_arguments import as_flag, check_choice, check_limits
+from trackly_provider.import_arguments import as_flag, as_seconds, check_choice, check_limits, ledger_table_of
 from trackly_provider.ledger import MAX_PARTITION_LENGTH, ImportLedger, default_partition
 from trackly_provider.native_memory import release_freed_memory
 from trackly_provider.records import (
@@ -56,7 +60,7 @@ PROGRESS_EVERY_BATCHES = 10
 RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
 TRIM_MEMORY_EVERY_BATCHES = 20
 DEFAULT_MAX_IN_FLIGHT = 4
-DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
+DEFAULT_LEDGER_LOCK_TIMEOUT = 3600.0  # seconds
 
 Unsaved = tuple[int, Record, int]  # (row index, record, fingerprint or 0) of a save_error answer
 
@@ -92,15 +96,23 @@ class HistoryImportOperator(BaseOperator):
         same task instance replaces that instance's rows. Off when not set.
     :param rejects_conn_id: the SQL connection of ``rejects_table``; the source's by default.
     :param ledger_table: a table recording, per partition, the fingerprint of every record Trackly
-        confirmed, so that a rerun leaves them out (see the README's "The ledger"). Always kept for
-        an entity Trackly does not deduplicate (revenue: ``trackly_import_ledger`` by default);
-        optional otherwise, where it saves a rerun from sending what was confirmed.
+        confirmed, so that a rerun leaves them out (see the README's "The ledger"). None (the
+        default): ``trackly_import_ledger`` for an entity Trackly does not deduplicate (revenue,
+        which always keeps one), no ledger for the others (clicks, sends), where one saves a rerun
+        from sending what was confirmed. An empty or blank value, as given or as rendered, means
+        ``trackly_import_ledger``, never "no ledger". (templated)
     :param ledger_conn_id: the SQL connection of ``ledger_table``; the source's by default. It cannot
         be a SQLite source (the streaming read locks the file).
     :param ledger_partition: the ledger's name for the records of this import; by default the
         entity, the Trackly connection and the ``parameters`` (a day's bounds), so that every rerun
-        of that day finds them, even after the SQL was edited. Set it when the parameters do not
-        say which rows the query reads (dates written in the SQL). (templated)
+        of that day finds them, even after the SQL was edited; a query without parameters is
+        named by its rendered text instead (``ledger.default_partition``). Set it when the
+        parameters do not say which rows the query reads. (templated)
+    :param ledger_lock_timeout: how long an import waits while another import of the same ledger
+        partition runs (seconds, or a ``timedelta``; default one hour). The ledger's database holds
+        the lock, which dies with its holder (README: "One import of a partition at a time"). When
+        the bound runs out the task fails at once, without retries
+        (``TracklyPartitionLockedError``), having sent nothing.
     :param on_unknown_outcome: what to do with records an earlier run sent without getting an
         answer: ``fail`` (default: leave them out, and fail after the rest is imported),
         ``assume_imported`` (you checked in Trackly: they were stored) or ``resend`` (you checked:
@@ -116,6 +128,7 @@ class HistoryImportOperator(BaseOperator):
         "sql",
         "parameters",
         "dry_run_import",
+        "ledger_table",
         "ledger_partition",
         "on_unknown_outcome",
     )
@@ -139,6 +152,7 @@ class HistoryImportOperator(BaseOperator):
         ledger_table: str | None = None,
         ledger_conn_id: str | None = None,
         ledger_partition: str | None = None,
+        ledger_lock_timeout: float | timedelta = DEFAULT_LEDGER_LOCK_TIMEOUT,
         on_unknown_outcome: str = "fail",
         **kwargs: Any,
     ) -> None:
@@ -154,11 +168,12 @@ class HistoryImportOperator(BaseOperator):
         self.dry_run_import = dry_run  # not ``dry_run``: BaseOperator.dry_run() is a method Airflow calls
         self.rejects_table = checked_table_name(rejects_table) if rejects_table else None
         self.rejects_conn_id = rejects_conn_id or sql_conn_id
-        if ledger_table is None and not self.entity.deduplicated:
-            ledger_table = DEFAULT_LEDGER_TABLE
-        self.ledger_table = checked_table_name(ledger_table, "ledger_table") if ledger_table else None
+        self.ledger_table = ledger_table
+        if ledger_table is None or "{{" not in ledger_table:  # a template is checked once rendered
+            ledger_table_of(self.entity, ledger_table)
         self.ledger_conn_id = ledger_conn_id or sql_conn_id
         self.ledger_partition = ledger_partition
+        self.ledger_lock_timeout = as_seconds("ledger_lock_timeout", ledger_lock_timeout)
         self.on_unknown_outcome = on_unknown_outcome
         self._tally: ImportTally | None = None  # the last run's counts, for its lineage
 
@@ -179,11 +194,15 @@ class HistoryImportOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         tally = self._tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
         check_choice("on_unknown_outcome", self.on_unknown_outcome, UNKNOWN_OUTCOME_CHOICES)
+        ledger_table = ledger_table_of(self.entity, self.ledger_table)  # as rendered
         started = time.monotonic()
         book: Confirmations | None = None
         unknown_message = None
         try:
-            with self._open_rejects_table(context) as rejects, self._open_ledger() as ledger:
+            with (
+                self._open_rejects_table(context) as rejects,
+                self._open_ledger(ledger_table, context, tally.dry_run) as ledger,
+            ):
                 tally.error_sink = rejects.add if rejects else None
                 if ledger is not None:
                     book = Confirmations(ledger, self.entity, self.on_unknown_outcome, tally)
@@ -196,7 +215,7 @@ class HistoryImportOperator(BaseOperator):
         except TracklyTransientError as exc:
             raise type(exc)(
                 f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
-                f"failure. {self._rerun_advice()}"
+                f"failure. {self._rerun_advice(ledger_table)}"
             ) from None
         finally:
             self.trackly_hook.close()
@@ -238,10 +257,10 @@ class HistoryImportOperator(BaseOperator):
         namespace = self.trackly_hook.settings.lineage_namespace
         return import_lineage(self.source_hook, self.sql, namespace, self.entity.name, tally)
 
-    def _rerun_advice(self) -> str:
-        if self.ledger_table is not None:
+    def _rerun_advice(self, ledger_table: str | None) -> str:
+        if ledger_table is not None:
             return (
-                f"Rerunning the task is safe: the ledger (table {self.ledger_table}) leaves out the "
+                f"Rerunning the task is safe: the ledger (table {ledger_table}) leaves out the "
                 f"{self.entity.name} records Trackly confirmed."
             )
         return (
@@ -258,9 +277,14 @@ class HistoryImportOperator(BaseOperator):
         task_instance = TaskInstanceId(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
         return RejectsTable(sql_hook(self.rejects_conn_id), self.rejects_table, task_instance)
 
-    def _open_ledger(self) -> AbstractContextManager[ImportLedger | None]:
-        """The ledger of this import's partition, or nothing when the import keeps none."""
-        if self.ledger_table is None:
+    def _open_ledger(
+        self, ledger_table: str | None, context: Context, dry_run: bool
+    ) -> AbstractContextManager[ImportLedger | None]:
+        """
+        The ledger of this import's partition, locked against other imports of it (a dry run, which
+        writes nothing, reads it without the lock), or nothing when the import keeps none.
+        """
+        if ledger_table is None:
             return nullcontext()
         if self.ledger_conn_id == self.sql_conn_id and self.source_hook.conn_type == "sqlite":
             raise TracklyConfigError(
@@ -269,12 +293,23 @@ class HistoryImportOperator(BaseOperator):
                 "could be recorded. Set ledger_conn_id to another connection (another SQLite file, "
                 "PostgreSQL, MySQL...)."
             )
-        return ImportLedger(sql_hook(self.ledger_conn_id), self.ledger_table, self.partition_key())
+        ti = context["ti"]
+        holder = (
+            f"trackly {ti.dag_id}.{ti.task_id}[{-1 if ti.map_index is None else ti.map_index}] "
+            f"run {ti.run_id} try {ti.try_number}, pid {os.getpid()} on {socket.gethostname()}"
+        )
+        return ImportLedger(
+            sql_hook(self.ledger_conn_id),
+            ledger_table,
+            self.partition_key(),
+            lock_timeout=None if dry_run else self.ledger_lock_timeout,
+            holder=holder,
+        )
 
     def partition_key(self) -> str:
-        """``ledger_partition``, or the entity, the Trackly connection and the query's parameters."""
+        """``ledger_partition``, or the entity, the Trackly connection and the query's parameters or text."""
         if not self.ledger_partition:
-            return default_partition(self.entity.name, self.trackly_conn_id, self.parameters)
+            return default_partition(self.entity.name, self.trackly_conn_id, self.parameters, self.sql)
         if len(self.ledger_partition) > MAX_PARTITION_LENGTH:
             raise TracklyConfigError(
                 f"ledger_partition must be at most {MAX_PARTITION_LENGTH} characters, "
@@ -304,6 +339,10 @@ class HistoryImportOperator(BaseOperator):
                     return hook.import_encoded(entity, batch.body, len(batch))
                 except TracklyOutcomeUnknownError as exc:
                     return unknown_outcome_result(len(batch), str(exc))
+                except TracklyResponseError as exc:
+                    if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
+                        raise
+                    return unknown_outcome_result(len(batch), f"an answer that cannot be trusted: {exc}")
 
             def count(batch: Batch, result: ImportResult) -> None:
                 held = self._settle(tally, book, batch, result, resent_codes)
@@ -357,6 +396,13 @@ class HistoryImportOperator(BaseOperator):
             self._resend_unsaved(tally, book, unsaved, send)
 
     def _log_ledger(self, ledger: ImportLedger) -> None:
+        if ledger.lock is not None and ledger.lock.waited_for is not None:
+            self.log.info(
+                "Waited %.1f s for another import of ledger partition '%s' (%s) to finish.",
+                ledger.lock.waited,
+                ledger.partition,
+                ledger.lock.waited_for,
+            )
         self.log.info(
             "Ledger %s, partition '%s': %d records confirmed and %d with an unknown outcome by earlier runs.",
             ledger.table,
