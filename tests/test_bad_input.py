@@ -75,3 +75,33 @@ def test_a_rejected_key_is_not_retried_by_airflow_but_a_server_failure_is(
     assert sandbox.state()["requests_seen"] == 1
     # dag.test() runs Airflow's retries on 3.3 (3 tries); older releases' dag.test() does not retry.
     assert server_failure_requests in (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ledger_table": 5}, "ledger_table must be a table name or None, got int."),
+        ({"ledger_table": "ledger; DROP TABLE x"}, "ledger_table must be a table name such as"),
+        ({"ledger_lock_timeout": -1}, "ledger_lock_timeout must not be negative, got -1."),
+        ({"ledger_lock_timeout": float("nan")}, "ledger_lock_timeout must be a number of seconds or a"),
+        ({"ledger_lock_timeout": "60"}, "ledger_lock_timeout must be a number of seconds or a timedelta"),
+    ],
+)
+def test_ledger_arguments_are_checked_when_the_dag_is_parsed(kwargs, message):
+    from trackly_provider.exceptions import TracklyConfigError
+    from trackly_provider.operators import RevenueHistoryImportOperator
+
+    with pytest.raises(TracklyConfigError) as raised:
+        RevenueHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", **kwargs)
+    assert message in str(raised.value)
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_ledger_table_that_renders_to_a_bad_name_fails_without_a_request(
+    airflow, sandbox, postgres_source, task_output
+):
+    postgres_source.insert_clicks(clicks(2))
+    result = airflow.run_operator(ledger_table="{{ 'my ledger' }}")
+    assert result.state == "failed"
+    assert "ledger_table must be a table name such as" in task_output()
+    assert sandbox.state()["requests_seen"] == 0

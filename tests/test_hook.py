@@ -114,6 +114,33 @@ def test_error_index_out_of_range_fails_loudly(make_hook):
         hook.import_clicks([RECORD])
 
 
+def _counts(success: int, errors: int, listed: object) -> dict[str, object]:
+    return {"success_count": success, "error_count": errors, "duplicates_skipped": 0, "errors": listed}
+
+
+ERROR_0 = {"index": 0, "code": "message_not_found", "error": "No message exists"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # The answer: 5 records, 3 stored and 2 errors, but the same record listed twice.
+        (_counts(3, 2, [ERROR_0, ERROR_0]), "listing the record at index 0 twice among its errors"),
+        (_counts(3, 2, {"0": ERROR_0}), "'errors' as a JSON dict, not a list"),
+        (_counts(3, 2, "index 0 failed"), "'errors' as a JSON str, not a list"),
+        (_counts(3, 2, 2), "'errors' as a JSON int, not a list"),
+        (_counts(3, 2, [ERROR_0, "save_error"]), "an error entry that is not a JSON object"),
+        (_counts(4, 1, [{**ERROR_0, "index": True}]), r"index is outside 0\.\.4"),
+        (_counts(3, 1, [ERROR_0]), r"sent 5 records.*= 4\. Not trusting"),
+        (_counts(3, 1, [ERROR_0, {**ERROR_0, "index": 1}]), "listing 2 errors but counting 1"),
+    ],
+)
+def test_an_answer_that_contradicts_itself_is_one_clear_response_error(make_hook, body, message):
+    hook = make_hook(lambda r: httpx.Response(200, json=body))
+    with pytest.raises(TracklyResponseError, match=message):
+        hook.import_revenue([RECORD] * 5)
+
+
 def test_401_is_an_auth_error_naming_the_connection_with_the_api_code(make_hook):
     hook = make_hook(
         lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"})

@@ -325,9 +325,10 @@ def test_revenue_after_lost_answers_is_stored_once_reported_and_never_resent(
     log = task_output()
     assert (
         f"{lost} revenue records have an unknown outcome: their request got no answer (connection lost, "
-        "timeout after sending, or a 5xx), or an answer that did not say which of them failed, so "
-        "Trackly may or may not have stored them. They were not sent again: Trackly does not skip "
-        "revenue it already has, so sending them twice could count them twice. First rows: "
+        "timeout after sending, or a 5xx), or an answer that did not say which of them failed or "
+        "contradicted itself, so Trackly may or may not have stored them. They were not sent again: "
+        "Trackly does not skip revenue it already has, so sending them twice could count them twice. "
+        "First rows: "
         f"{', '.join(str(row) for row, _ in first)}; fingerprints: "
         f"{', '.join(f'{fingerprint & (2**64 - 1):016x}' for _, fingerprint in first)}. Ledger table "
         f"{LEDGER_TABLE}, partition_key '{first_run.xcom['ledger']['partition']}', state 'unknown': "

@@ -134,9 +134,9 @@ class Confirmations:
         return (
             f"{self.unknown_count} {entity_name} records have an unknown outcome: their request got no "
             "answer (connection lost, timeout after sending, or a 5xx), or an answer that did not say "
-            "which of them failed, so Trackly may or may not have stored them. They were not sent "
-            f"again: Trackly does not skip {entity_name} it already has, so sending them twice could "
-            f"count them twice. First rows: {rows}; fingerprints: "
+            "which of them failed or contradicted itself, so Trackly may or may not have stored them. "
+            f"They were not sent again: Trackly does not skip {entity_name} it already has, so "
+            f"sending them twice could count them twice. First rows: {rows}; fingerprints: "
             f"{prints}. Ledger table {self.ledger.table}, partition_key '{self.ledger.partition}', "
             f"state '{UNKNOWN}': {in_ledger} records in {len(requests)} request(s), the first by "
             f"batch_id: {listed}. Check in Trackly whether they were stored (their message ids are "

@@ -169,7 +169,7 @@ class HistoryImportOperator(BaseOperator):
         self.rejects_table = checked_table_name(rejects_table) if rejects_table else None
         self.rejects_conn_id = rejects_conn_id or sql_conn_id
         self.ledger_table = ledger_table
-        if ledger_table is None or "{{" not in ledger_table:  # a template is checked once rendered
+        if not isinstance(ledger_table, str) or "{{" not in ledger_table:  # a template: checked once rendered
             ledger_table_of(self.entity, ledger_table)
         self.ledger_conn_id = ledger_conn_id or sql_conn_id
         self.ledger_partition = ledger_partition
@@ -342,6 +342,14 @@ class HistoryImportOperator(BaseOperator):
                 except TracklyResponseError as exc:
                     if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
                         raise
+                    self.log.warning(
+                        "Trackly's answer to %d %s records from row %d cannot be trusted; their outcome "
+                        "is unknown: %s",
+                        len(batch),
+                        entity.name,
+                        batch.row_indexes[0],
+                        exc,
+                    )
                     return unknown_outcome_result(len(batch), f"an answer that cannot be trusted: {exc}")
 
             def count(batch: Batch, result: ImportResult) -> None:

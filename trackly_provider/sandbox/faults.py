@@ -8,7 +8,14 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-FAULT_KINDS = ("reset", "html_503", "rate_limited", "lost_after_commit", "html_502_after_commit")
+FAULT_KINDS = (
+    "reset",
+    "html_503",
+    "rate_limited",
+    "lost_after_commit",
+    "html_502_after_commit",
+    "contradicting_after_commit",
+)
 
 
 @dataclass
@@ -20,6 +27,7 @@ class FaultConfig:
     rate_limited: float = 0.0  # 429 with Retry-After, nothing processed
     lost_after_commit: float = 0.0  # records stored, then the connection drops with no response
     html_502_after_commit: float = 0.0  # records stored, then an HTML 502 page instead of the counts
+    contradicting_after_commit: float = 0.0  # records stored, then a 200 whose error list names one twice
     retry_after: str = "1"
     latency_ms: float = 0.0  # mean added latency per import request
     latency_jitter: float = 0.0  # 0: exactly latency_ms; else the sigma of a log-normal with that mean

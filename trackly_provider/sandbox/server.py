@@ -219,8 +219,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._drop_connection()
         elif fault == "html_502_after_commit":
             self._reply_html(502)
+        elif fault == "contradicting_after_commit":
+            self._reply(status, contradicting(answer))
         else:
             self._reply(status, answer)
+
+
+def contradicting(answer: dict[str, Any]) -> dict[str, Any]:
+    """
+    An answer no honest server gives: its last listed error names the first one's record again
+    (the counts still add up), or, with fewer than two errors, one record too many is counted stored.
+    """
+    errors = answer.get("errors", [])
+    if len(errors) >= 2:
+        return {**answer, "errors": [*errors[:-1], {**errors[-1], "index": errors[0]["index"]}]}
+    return {**answer, "success_count": answer.get("success_count", 0) + 1}
 
 
 def serve(host: str, port: int, api_key: str) -> SandboxServer:
