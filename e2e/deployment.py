@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -170,34 +172,65 @@ class Deployment:
             raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
         return answer.json() if answer.content else None
 
-    def dag_runs(self) -> list[dict[str, Any]]:
-        return list(self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"])
+    def deploy_example(self, source: Path, start_date: date, replace: dict[str, str] | None = None) -> None:
+        """
+        An example DAG as shipped, with its START_DATE set, quick task retries (5 s), and each of
+        ``replace``'s texts (each must occur once) swapped for its value.
+        """
+        text = source.read_text()
+        start = f'pendulum.datetime({start_date.year}, {start_date.month}, {start_date.day}, tz="UTC")'
+        edits = {
+            r"^START_DATE = .*$": f"START_DATE = {start}",
+            r"^RETRY_DELAY = .*$": "RETRY_DELAY = timedelta(seconds=5)",
+            **{re.escape(old): new for old, new in (replace or {}).items()},
+        }
+        for pattern, value in edits.items():
+            text, found = re.subn(pattern, value.replace("\\", r"\\"), text, count=1, flags=re.M)
+            assert found == 1, f"{pattern!r} not in {source.name}"
+        (self.home / "dags" / source.name).write_text(text)
 
-    def wait_for_run(self, run_id: str, timeout: float = 300) -> dict[str, Any]:
+    def dag_runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        return list(self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
+
+    def wait_for_run(self, run_id: str, timeout: float = 300, dag_id: str = DAG_ID) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
-            run = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
             return run if run["state"] in ("success", "failed") else None
 
-        return dict(wait_for(f"run {run_id} to finish", finished, timeout))
+        return dict(wait_for(f"run {run_id} of {dag_id} to finish", finished, timeout))
+
+    def task_results(
+        self, run_id: str, task_id: str, dag_id: str = DAG_ID
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """
+        Each instance of a (mapped) task in a run, by map index, with its XCom ``return_value``
+        (None when it pushed none, as a task that failed early).
+        """
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        tis = self.api("GET", path, params={"limit": 500})["task_instances"]
+        results = []
+        for ti in sorted((ti for ti in tis if ti["task_id"] == task_id), key=lambda ti: ti["map_index"]):
+            try:
+                xcom = self.api(
+                    "GET",
+                    f"{path}/{task_id}/xcomEntries/return_value",
+                    params={"map_index": ti["map_index"], "deserialize": True},
+                )["value"]
+            except RuntimeError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise
+                xcom = None
+            results.append((ti, xcom if xcom is None or isinstance(xcom, dict) else json.loads(xcom)))
+        return results
 
     def imports(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Each mapped import of a run, by day: its state, try, host and XCom counts."""
-        tis = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})[
-            "task_instances"
-        ]
-        found = {}
-        for ti in tis:
-            if ti["task_id"] != "import_clicks":
-                continue
-            xcom = self.api(
-                "GET",
-                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/import_clicks/xcomEntries/return_value",
-                params={"map_index": ti["map_index"], "deserialize": True},
-            )["value"]
-            found[ti["rendered_map_index"]] = {
+        return {
+            ti["rendered_map_index"]: {
                 "state": ti["state"],
                 "try_number": ti["try_number"],
                 "hostname": ti["hostname"],
-                "counts": xcom if isinstance(xcom, dict) else json.loads(xcom),
+                "counts": counts,
             }
-        return found
+            for ti, counts in self.task_results(run_id, "import_clicks")
+        }

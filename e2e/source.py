@@ -1,4 +1,4 @@
-"""The users' side of the e2e run: a PostgreSQL source table of clicks, and the sandbox's stored data."""
+"""The users' side of the e2e run: PostgreSQL source tables, the days a run reads, the sandbox's data."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ class DayExpectation:
     @property
     def errors(self) -> int:
         return self.rows - self.valid
+
+
+def nightly_days(day: date, first_day: date) -> list[date]:
+    """What a run importing its own ``day`` covers: the example DAGs' LATE_ROWS_DAYS (2) days first."""
+    return [d for d in (day - timedelta(days=2), day - timedelta(days=1), day) if d >= first_day]
 
 
 def recreate_database(name: str) -> None:
@@ -109,3 +114,9 @@ def reset_sandbox(sandbox_url: str) -> None:
 
 def set_faults(sandbox_url: str, **config: Any) -> None:
     httpx.post(f"{sandbox_url}/_sandbox/faults", json=config, timeout=30).raise_for_status()
+
+
+def require_sends(sandbox_url: str, required: bool = True) -> None:
+    """A fresh account: clicks and revenue need their message imported as a send first."""
+    answer = httpx.post(f"{sandbox_url}/_sandbox/account", json={"require_sends": required}, timeout=30)
+    answer.raise_for_status()
