@@ -85,6 +85,7 @@ def test_a_rejected_key_is_not_retried_by_airflow_but_a_server_failure_is(
         ({"ledger_lock_timeout": -1}, "ledger_lock_timeout must not be negative, got -1."),
         ({"ledger_lock_timeout": float("nan")}, "ledger_lock_timeout must be a number of seconds or a"),
         ({"ledger_lock_timeout": "60"}, "ledger_lock_timeout must be a number of seconds or a timedelta"),
+        ({"ledger_lock_timeout": float("inf")}, "ledger_lock_timeout must be a number of seconds or a"),
     ],
 )
 def test_ledger_arguments_are_checked_when_the_dag_is_parsed(kwargs, message):
@@ -105,3 +106,12 @@ def test_a_ledger_table_that_renders_to_a_bad_name_fails_without_a_request(
     assert result.state == "failed"
     assert "ledger_table must be a table name such as" in task_output()
     assert sandbox.state()["requests_seen"] == 0
+
+
+def test_a_lock_timeout_past_a_float_s_range_means_forever():
+    from trackly_provider.operators import RevenueHistoryImportOperator
+
+    operator = RevenueHistoryImportOperator(
+        task_id="t", sql="SELECT 1", sql_conn_id="s", ledger_lock_timeout=10**400
+    )
+    assert operator.ledger_lock_timeout == 1e9

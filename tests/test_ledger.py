@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
+import MySQLdb
 import pendulum
 import pytest
 
-from tests.helpers import SOURCE_CONN_ID
+from tests.helpers import SOURCE_CONN_ID, MariaDbSource, PostgresSource
+from trackly_provider.exceptions import TracklyPartitionLockedError
 from trackly_provider.fingerprints import Fingerprints, fingerprint_text
 from trackly_provider.ledger import CONFIRMED, UNKNOWN, ImportLedger, default_partition
+from trackly_provider.ledger_lock import PartitionLock
 from trackly_provider.sql_source import sql_hook
 
 RECORD = {"message_id": "m1", "offer_id": "o1", "revenue": 12.5, "timestamp": datetime(2025, 11, 15, 10)}
@@ -123,3 +128,54 @@ def test_a_crash_after_a_record_was_sent_again_leaves_it_confirmed_not_unknown(s
         resend.settle(again, [(7, 0, "a")], [True])  # then the worker dies: finish() never runs
     with ImportLedger(hook, "ledger", "day") as after:
         assert (after.confirmed_before, after.unknown_before) == (1, 1)
+
+
+def test_a_partition_is_named_within_200_characters_whatever_the_connection_id():
+    days = [[f"2025-11-0{day}T00:00:00+00:00"] for day in (1, 2)]
+    keys = [default_partition("revenue", "c" * 195, day, "SELECT 1") for day in days]
+    assert keys[0] != keys[1]
+    assert all(len(key) == 200 and key.startswith("revenue/ccc") for key in keys)
+
+
+@pytest.mark.parametrize("spelling", ["public.trackly_lock_test", "TRACKLY_LOCK_TEST"])
+def test_the_partition_lock_names_the_partition_not_the_table_s_spelling(postgres_source, spelling):
+    first, second = PostgresSource.connect(), PostgresSource.connect()
+    try:
+        PartitionLock(first, "trackly_lock_test", "revenue/day-1", 0, "import A").acquire()
+        with pytest.raises(TracklyPartitionLockedError, match=r"'revenue/day-1' \(table " + spelling):
+            PartitionLock(second, spelling, "revenue/day-1", 0, "import B").acquire()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_mysql_locks_are_per_database_and_its_partition_keys_exact(mariadb_source, airflow_home):
+    other_database = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", database="information_schema")
+    test_database = MariaDbSource.connect()
+    try:
+        PartitionLock(other_database, "ledger", "revenue/day-1", 0, "staging").acquire()
+        PartitionLock(test_database, "ledger", "revenue/day-1", 0, "production").acquire()  # not blocked
+    finally:
+        other_database.close()
+        test_database.close()
+    hook = sql_hook(SOURCE_CONN_ID)
+    try:
+        with ImportLedger(hook, "trackly_case_test", '["Offer-A"]') as ledger:
+            ledger.settle(ledger.record_sending([(1, 0, "m1")]), [(1, 0, "m1")], [True])
+        for other in ('["offer-a"]', '["Offer-A"] ', '["Öffer-A"]'):
+            with ImportLedger(hook, "trackly_case_test", other) as ledger:
+                assert ledger.confirmed_before == 0, other
+    finally:
+        connection = hook.get_conn()
+        connection.cursor().execute("DROP TABLE trackly_case_test")
+        connection.commit()
+        connection.close()
+
+
+def test_a_lock_taken_at_once_reports_no_wait_however_slow_its_query(tmp_path):
+    ticks = itertools.count(0, 0.06)  # every read of the clock 60 ms later
+    lock = PartitionLock(
+        sqlite3.connect(tmp_path / "ledger.db"), "t", "day", 10, "me", clock=lambda: next(ticks)
+    )
+    lock.acquire()
+    assert (lock.waited_for, lock.waited) == (None, 0.0)

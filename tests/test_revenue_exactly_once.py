@@ -113,6 +113,7 @@ def test_a_contradicting_answer_leaves_revenue_of_unknown_outcome_never_confirme
     output = task_output()
     assert "listing the record at index 3 twice among its errors" in output
     assert "5 revenue records have an unknown outcome" in output
+    assert "Rerunning is safe" not in output  # for revenue it is not: never said
     ledger = postgres_source.query(f"SELECT state, records FROM {LEDGER_TABLE}")
     assert ledger == [("unknown", 5)]  # nothing confirmed: the answer could not be trusted
 
@@ -132,7 +133,9 @@ def test_a_contradicting_answer_fails_a_click_import_whose_rerun_counts_each_onc
     sandbox.set_faults(contradicting_after_commit=1.0)
     first = airflow.run_operator(sql=SELECT_ALL)
     assert first.state == "failed"
-    assert "Trackly's counts do not add up: sent 4 records, got success 5" in task_output()
+    output = task_output()
+    assert "Trackly's counts do not add up: sent 4 records, got success 5" in output
+    assert "Rerunning is safe: Trackly skips clicks it already stored" in output
     sandbox.set_faults()
     rerun = airflow.run_operator(sql=SELECT_ALL)  # what Airflow's retry does: clicks are deduplicated
     assert counts(rerun.xcom) == (4, 0, 4, 0)

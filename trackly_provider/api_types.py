@@ -126,6 +126,6 @@ def parse_import_result(body: Any, records_sent: int) -> ImportResult:
             f"Trackly's counts do not add up: sent {records_sent} records, got success "
             f"{result.success_count} + errors {result.error_count} + duplicates "
             f"{result.duplicates_skipped} = {result.total}. Not trusting this response; the batch "
-            "is not counted. Rerunning is safe: records already stored come back as duplicates."
+            "is not counted."
         )
     return result

@@ -21,7 +21,7 @@ EARLIER_UNKNOWN = "an earlier run got no answer for this record; not sent again 
 
 def unknown_outcome_result(record_count: int, reason: str) -> ImportResult:
     """A batch whose request got no trustworthy answer: every record's outcome is unknown."""
-    error = f"no answer from Trackly ({reason}); it may or may not have stored this record"
+    error = f"no trustworthy answer from Trackly ({reason}); it may or may not have stored this record"
     return ImportResult(
         0, record_count, 0, [RecordError(i, OUTCOME_UNKNOWN, error) for i in range(record_count)]
     )

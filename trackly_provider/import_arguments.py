@@ -13,6 +13,7 @@ from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.sql_tables import checked_table_name
 
 DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
+MAX_SECONDS = 1e9  # about 31 years
 
 
 def check_limits(batch_size: int, max_error_rate: float, max_in_flight: int) -> None:
@@ -48,13 +49,17 @@ def as_flag(name: str, value: bool | str) -> bool:
 
 
 def as_seconds(name: str, value: float | timedelta) -> float:
-    """A duration given as seconds (a number >= 0) or a ``timedelta``, in seconds."""
+    """A duration given as seconds (a number >= 0) or a ``timedelta``, in seconds (at most 10**9)."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or (isinstance(seconds, float) and not math.isfinite(seconds))
+    ):
         raise TracklyConfigError(f"{name} must be a number of seconds or a timedelta, got {value!r}.")
     if seconds < 0:
         raise TracklyConfigError(f"{name} must not be negative, got {value!r}.")
-    return float(seconds)
+    return float(min(seconds, MAX_SECONDS))  # a whole number past a float's range: forever all the same
 
 
 def ledger_table_of(entity: Entity, value: str | None) -> str | None:

@@ -41,7 +41,14 @@ ASSUMED_PER_ROW = 1000
 DIALECT_TYPES = {
     "sqlite": {"key": "TEXT", "blob": "BLOB", "text": "TEXT", "time": "TEXT"},
     "postgresql": {"key": "VARCHAR(200)", "blob": "BYTEA", "text": "TEXT", "time": "TIMESTAMPTZ"},
-    "mysql": {"key": "VARCHAR(200)", "blob": "LONGBLOB", "text": "LONGTEXT", "time": "DATETIME(6)"},
+    # Bytes: partition keys that differ in case, accents or trailing spaces are other partitions
+    # (any MySQL or MariaDB collation ignores one of these); 200 characters of UTF-8.
+    "mysql": {
+        "key": "VARBINARY(800)",
+        "blob": "LONGBLOB",
+        "text": "LONGTEXT",
+        "time": "DATETIME(6)",
+    },
     "other": {"key": "VARCHAR(200)", "blob": "BLOB", "text": "CLOB", "time": "TIMESTAMP"},
 }
 
@@ -80,7 +87,11 @@ def default_partition(entity: str, trackly_conn_id: str, parameters: Any, sql: s
         text = parameters_json(parameters)
         if len(text) > READABLE_PARAMETERS:
             text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
-    return f"{entity}/{trackly_conn_id}/{text}"[:MAX_PARTITION_LENGTH]
+    key = f"{entity}/{trackly_conn_id}/{text}"
+    if len(key) > MAX_PARTITION_LENGTH:  # a long connection id: keep the start, name the whole by its hash
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        key = f"{key[: MAX_PARTITION_LENGTH - 40]}~sha256:{digest}"
+    return key
 
 
 def pack(fingerprints: Sequence[int]) -> bytes:

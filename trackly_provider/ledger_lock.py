@@ -3,10 +3,16 @@ One import of a ledger partition at a time: a lock held by the ledger's own data
 
 Each kind of database gets the lock that dies with its holder:
 
-- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``). The session sets TCP
+The lock is named by the partition alone (not by how ``ledger_table`` is spelled:
+``trackly_import_ledger``, ``public.trackly_import_ledger`` and ``TRACKLY_IMPORT_LEDGER`` are one
+table on PostgreSQL), within one database:
+
+- PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``), which PostgreSQL scopes
+  to the current database. The session sets TCP
   keepalives and ``tcp_user_timeout`` so that a holder whose host vanished is dropped within
   about a minute; a killed process closes its socket and the server releases the lock at once.
-- MySQL and MariaDB: a named lock (``GET_LOCK``), released when the session ends.
+- MySQL and MariaDB: a named lock (``GET_LOCK``) whose name hashes the current database with
+  the partition (named locks are server-wide), released when the session ends.
 - SQLite: ``flock`` on a file beside the database (``<file>.trackly-locks/<hash>.lock``), which
   the kernel releases when the process dies. It excludes processes on one machine, as SQLite
   itself does.
@@ -47,9 +53,9 @@ class _Lock(Protocol):
     def release(self) -> None: ...
 
 
-def lock_digest(table: str, partition: str) -> bytes:
-    """The SHA-256 naming one ledger table's partition, whatever the database."""
-    return hashlib.sha256(f"{table}\n{partition}".encode()).digest()
+def lock_digest(partition: str, scope: str = "") -> bytes:
+    """The SHA-256 naming a ledger partition within ``scope`` (the database, where locks are server-wide)."""
+    return hashlib.sha256(f"{scope}\n{partition}".encode()).digest()
 
 
 def _query_one(connection: Any, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
@@ -64,9 +70,9 @@ def _query_one(connection: Any, sql: str, parameters: tuple[Any, ...] = ()) -> A
 
 
 class _PostgresLock:
-    def __init__(self, connection: Any, digest: bytes, holder: str) -> None:
+    def __init__(self, connection: Any, partition: str, holder: str) -> None:
         self._connection = connection
-        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._key = int.from_bytes(lock_digest(partition)[:8], "big", signed=True)
         unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
         self._classid, self._objid = unsigned >> 32, unsigned & 0xFFFF_FFFF  # as pg_locks shows a bigint key
         cursor = connection.cursor()
@@ -85,7 +91,8 @@ class _PostgresLock:
             self._connection,
             "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-            "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+            "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (self._classid, self._objid),
         )
         if row is None:
@@ -101,8 +108,10 @@ class _PostgresLock:
 
 
 class _MysqlLock:
-    def __init__(self, connection: Any, digest: bytes) -> None:
+    def __init__(self, connection: Any, partition: str) -> None:
         self._connection = connection
+        (database,) = _query_one(connection, "SELECT DATABASE()")
+        digest = lock_digest(partition, scope=database or "")
         self._name = f"trackly:{digest.hex()[:40]}"  # GET_LOCK names are at most 64 characters
 
     def try_acquire(self) -> bool:
@@ -130,7 +139,7 @@ class _MysqlLock:
 class _SqliteFileLock:
     """``flock`` on a file beside the database; the file holds the holder's description."""
 
-    def __init__(self, connection: Any, digest: bytes, holder: str) -> None:
+    def __init__(self, connection: Any, partition: str, holder: str) -> None:
         files = {name: path for _, name, path in connection.execute("PRAGMA database_list")}
         database = files.get("main", "")
         if not database:
@@ -138,7 +147,7 @@ class _SqliteFileLock:
                 "The ledger's SQLite database is in memory, where no other import could see it: "
                 "give ledger_conn_id a SQLite file."
             )
-        self.path = Path(f"{database}.trackly-locks") / f"{digest.hex()[:32]}.lock"
+        self.path = Path(f"{database}.trackly-locks") / f"{lock_digest(partition).hex()[:32]}.lock"
         self._holder = holder
         self._fd: int | None = None
 
@@ -171,14 +180,14 @@ class _SqliteFileLock:
                 os.close(fd)  # the file's only descriptor: closing it releases the flock
 
 
-def _lock_for(connection: Any, digest: bytes, holder: str) -> _Lock:
+def _lock_for(connection: Any, partition: str, holder: str) -> _Lock:
     dialect = dialect_of(connection)
     if dialect == "postgresql":
-        return _PostgresLock(connection, digest, holder)
+        return _PostgresLock(connection, partition, holder)
     if dialect == "mysql":
-        return _MysqlLock(connection, digest)
+        return _MysqlLock(connection, partition)
     if dialect == "sqlite":
-        return _SqliteFileLock(connection, digest, holder)
+        return _SqliteFileLock(connection, partition, holder)
     raise TracklyConfigError(
         "The ledger needs PostgreSQL, MySQL/MariaDB or SQLite (ledger_conn_id): only on these can "
         "an import lock its partition against another import of the same rows. Point ledger_conn_id "
@@ -191,7 +200,7 @@ class PartitionLock:
     The lock on one ledger partition, held on ``connection`` (the ledger's session) while it is open.
 
     :param connection: a DB-API connection to the ledger's database; the lock lives and dies with it.
-    :param table: the ledger table; the lock names the table and the partition.
+    :param table: the ledger table, named in the failure message (the lock names the partition).
     :param partition: the ledger partition.
     :param timeout: seconds to wait for another import of the partition to finish (>= 0).
     :param holder: how this import names itself to a waiter (no secrets: a task instance, a host).
@@ -210,8 +219,9 @@ class PartitionLock:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.partition = partition
+        self.table = table
         self.timeout = timeout
-        self._lock = _lock_for(connection, lock_digest(table, partition), holder)
+        self._lock = _lock_for(connection, partition, holder)
         self._clock, self._sleep = clock, sleep
         self.waited = 0.0  # seconds spent waiting for another import
         self.waited_for: str | None = None  # the holder seen when this import had to wait
@@ -225,14 +235,15 @@ class PartitionLock:
             elapsed = self._clock() - started
             if elapsed >= self.timeout:
                 raise TracklyPartitionLockedError(
-                    f"Another import of ledger partition '{self.partition}' is still running after "
-                    f"{elapsed:.0f} s (ledger_lock_timeout={self.timeout:g} s); held by "
+                    f"Another import of ledger partition '{self.partition}' (table {self.table}) is "
+                    f"still running after {elapsed:.1f} s (ledger_lock_timeout={self.timeout:g} s); held by "
                     f"{self._lock.holder() or self.waited_for}. Nothing was sent. Rerun once it has "
                     "finished, or raise ledger_lock_timeout."
                 )
             self._sleep(min(poll, self.timeout - elapsed))
             poll = min(poll * 2, MAX_POLL_SECONDS)
-        self.waited = self._clock() - started
+        if self.waited_for is not None:  # taken at the first try: no wait, however slow the query
+            self.waited = self._clock() - started
 
     def release(self) -> None:
         self._lock.release()

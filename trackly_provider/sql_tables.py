@@ -26,7 +26,7 @@ SESSION_SETUP = {"mysql": ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITT
 def checked_table_name(name: str, argument: str = "rejects_table") -> str:
     """``name`` if it is a plain or schema-qualified table name, which is safe to put in SQL."""
     if not TABLE_NAME.fullmatch(name):
-        example = f"trackly_{argument.removesuffix('_table')}"
+        example = "trackly_import_ledger" if argument == "ledger_table" else "trackly_rejects"
         raise TracklyConfigError(
             f"{argument} must be a table name such as '{example}' or 'analytics.{example}' "
             f"(letters, digits and underscores), got {name!r}."

@@ -294,9 +294,9 @@ class HistoryImportOperator(BaseOperator):
                 "PostgreSQL, MySQL...)."
             )
         ti = context["ti"]
-        holder = (
-            f"trackly {ti.dag_id}.{ti.task_id}[{-1 if ti.map_index is None else ti.map_index}] "
-            f"run {ti.run_id} try {ti.try_number}, pid {os.getpid()} on {socket.gethostname()}"
+        holder = (  # PostgreSQL shows its first 63 bytes as the session's application_name
+            f"trackly {ti.run_id} {ti.task_id}[{-1 if ti.map_index is None else ti.map_index}] "
+            f"try {ti.try_number} of {ti.dag_id}, pid {os.getpid()} on {socket.gethostname()}"
         )
         return ImportLedger(
             sql_hook(self.ledger_conn_id),
@@ -341,7 +341,10 @@ class HistoryImportOperator(BaseOperator):
                     return unknown_outcome_result(len(batch), str(exc))
                 except TracklyResponseError as exc:
                     if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
-                        raise
+                        raise TracklyResponseError(
+                            f"{exc} Rerunning is safe: Trackly skips {entity.name} it already stored "
+                            "and counts them as duplicates."
+                        ) from None
                     self.log.warning(
                         "Trackly's answer to %d %s records from row %d cannot be trusted; their outcome "
                         "is unknown: %s",
