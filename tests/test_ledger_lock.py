@@ -104,7 +104,7 @@ def ledger(
     kind = request.param
     conn = LEDGER_CONNECTIONS.get(kind) or {"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")}
     monkeypatch.setenv(f"AIRFLOW_CONN_{LEDGER_CONN_ID.upper()}", json.dumps(conn))
-    ledger = Ledger(kind, f"trackly_ledger_{uuid.uuid4().hex[:8]}")  # no other test's table, nor lock
+    ledger = Ledger(kind, f"trackly_ledger_{uuid.uuid4().hex[:8]}")  # no other test's table
     yield ledger
     ledger.execute(f"DROP TABLE IF EXISTS {ledger.table}")
 
@@ -234,11 +234,9 @@ def test_two_imports_of_one_day_started_together_import_its_revenue_once(
     assert [task for task, _ in results] == ["success", "success"], [worker.log() for worker in both]
 
     # They overlapped: one waited for the other, then found every valid row confirmed, and sent none.
-    first, second = sorted(
-        (xcom for _, xcom in results), key=lambda xcom: xcom["ledger"]["lock_waited_seconds"]
-    )
-    assert first["ledger"]["lock_waited_seconds"] == 0.0
+    first, second = sorted((xcom for _, xcom in results), key=lambda xcom: -xcom["success_count"])
     assert second["ledger"]["lock_waited_seconds"] > 0, "one import ended before the other began"
+    assert first["ledger"]["lock_waited_seconds"] == 0.0  # took the day at its first try
     assert counts(first) == (3000, len(valid), 0, 10)
     assert counts(second) == (3000, 0, len(valid), 10)
     assert first["errors_by_code"] == second["errors_by_code"] == {"missing_revenue": 10}
@@ -262,7 +260,9 @@ def test_an_import_killed_holding_the_partition_leaves_no_lock_behind_for_its_re
         "max_in_flight": 2,
         "ledger_conn_id": LEDGER_CONN_ID,
         "ledger_table": ledger.table,
-        "ledger_partition": "revenue-day",  # the query's text changes below; its rows do not
+        # The query's text changes below, its rows do not. Locks are named by the partition (within a
+        # database): no other test's.
+        "ledger_partition": f"revenue-day-{uuid.uuid4().hex[:8]}",
         "ledger_lock_timeout": 10,
     }
     worker = start_worker(kwargs)
@@ -289,7 +289,7 @@ def test_an_import_killed_holding_the_partition_leaves_no_lock_behind_for_its_re
         record["message_id"] for request in sandbox.requests()[requests_before:] for record in request
     ]
     assert counts(rerun.xcom) == (3000, 3000 - confirmed - len(unknown_ids), confirmed, len(unknown_ids))
-    assert rerun.xcom["ledger"]["lock_waited_seconds"] == 0.0
+    assert rerun.xcom["ledger"]["lock_waited_seconds"] == 0.0  # took the day at its first try
     assert rerun.state == ("failed" if unknown else "success")
     assert sorted(sent_by_rerun) == sorted({row[1] for row in rows} - stored_before - unknown_ids)
 
@@ -314,8 +314,10 @@ def test_an_import_killed_holding_the_partition_leaves_no_lock_behind_for_its_re
 @pytest.mark.parametrize("ledger", ["postgres", "mariadb", "sqlite"], indirect=True)
 def test_the_partition_lock_names_its_holder_dies_with_its_session_and_locks_one_partition(ledger):
     hook = sql_hook(LEDGER_CONN_ID)
+    day_1 = f"day-1-{uuid.uuid4().hex[:8]}"  # locks are named by the partition: no other test's
+    day_2 = day_1.replace("day-1", "day-2")
     holder_session = ledger.connect()
-    holder = PartitionLock(holder_session, ledger.table, "day-1", 0.3, "import A on host-a")
+    holder = PartitionLock(holder_session, ledger.table, day_1, 0.3, "import A on host-a")
     holder.acquire()
     assert holder.waited_for is None
     held_by = ledger.holder_named(holder_session, "import A on host-a")
@@ -323,17 +325,17 @@ def test_the_partition_lock_names_its_holder_dies_with_its_session_and_locks_one
     # Another import of the day, on a session of its own, gives up after its bound, naming the holder.
     with (
         pytest.raises(TracklyPartitionLockedError) as refused,
-        ImportLedger(hook, ledger.table, "day-1", lock_timeout=0.3, holder="import B on host-b"),
+        ImportLedger(hook, ledger.table, day_1, lock_timeout=0.3, holder="import B on host-b"),
     ):
         pass
     message = str(refused.value)
-    assert "Another import of ledger partition 'day-1' is still running after " in message
+    assert f"Another import of ledger partition '{day_1}' (table {ledger.table}) is still running" in message
     assert "(ledger_lock_timeout=0.3 s)" in message
     assert f"held by {held_by}" in message
     assert "Nothing was sent." in message
 
     # Another day is never blocked.
-    with ImportLedger(hook, ledger.table, "day-2", lock_timeout=0, holder="import C") as other_day:
+    with ImportLedger(hook, ledger.table, day_2, lock_timeout=0, holder="import C") as other_day:
         assert other_day.lock is not None and other_day.lock.waited_for is None
 
     # While an import waits, the holder goes: its session ends (PostgreSQL, MariaDB: the server drops
@@ -349,7 +351,7 @@ def test_the_partition_lock_names_its_holder_dies_with_its_session_and_locks_one
     gone: list[bool] = []
     waiter_session = ledger.connect()
     waiter = PartitionLock(
-        waiter_session, ledger.table, "day-1", 30, "import D", sleep=holder_goes_at_the_first_pause
+        waiter_session, ledger.table, day_1, 30, "import D", sleep=holder_goes_at_the_first_pause
     )
     waiter.acquire()
     assert gone and waiter.waited_for is not None and waiter.waited_for.startswith(held_by)
