@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -179,3 +180,18 @@ def test_a_lock_taken_at_once_reports_no_wait_however_slow_its_query(tmp_path):
     )
     lock.acquire()
     assert (lock.waited_for, lock.waited) == (None, 0.0)
+
+
+def test_a_ledger_that_fails_to_open_releases_its_sqlite_lock(tmp_path, monkeypatch, airflow_home):
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    broken = sqlite3.connect(path)
+    broken.execute("CREATE TABLE ledger_t (partition_key TEXT)")  # not the ledger's columns
+    broken.commit()
+    hook = sql_hook("trackly_ledger")
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0).__enter__()
+    broken.execute("DROP TABLE ledger_t")
+    broken.commit()
+    with ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0) as ledger:  # in the same process
+        assert ledger.lock is not None

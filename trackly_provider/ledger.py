@@ -177,7 +177,7 @@ class ImportLedger:
                 self.lock = lock
             self._load()
         except BaseException:
-            self._connection.close()
+            self._close()
             raise
         return self
 
@@ -328,10 +328,14 @@ class ImportLedger:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        """Release the partition (a SQLite lock is a file of its own) and close the session."""
         try:
             if self.lock is not None:
                 self.lock.release()
-        except Exception:  # closing the session (or the process ending) releases it too
+        except Exception:  # closing the session releases a PostgreSQL or MySQL lock all the same
             pass
         finally:
             self._connection.close()

@@ -199,7 +199,9 @@ class PartitionLock:
     """
     The lock on one ledger partition, held on ``connection`` (the ledger's session) while it is open.
 
-    :param connection: a DB-API connection to the ledger's database; the lock lives and dies with it.
+    :param connection: a DB-API connection to the ledger's database. A PostgreSQL or MySQL lock
+        lives and dies with its session; a SQLite lock is a file descriptor of its own, released by
+        ``release()`` or when the process ends.
     :param table: the ledger table, named in the failure message (the lock names the partition).
     :param partition: the ledger partition.
     :param timeout: seconds to wait for another import of the partition to finish (>= 0).
