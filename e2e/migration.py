@@ -212,10 +212,10 @@ def waiting_note(revenue: list[dict[str, Any]]) -> str:
     """
     What the report says of the waits; fails when no import waited (the runs did not meet).
 
-    The import that sent a day held its lock first, so it waited for no other import of the day:
-    its ``lock_waited_seconds`` (up to 0.1 s on a loaded machine) is the time of the lock query.
+    The import that sent a day took its lock first, so it waited for no other import of the day.
     """
     senders = [one for one in revenue if one["counts"]["success_count"]]
+    assert all(one["counts"]["ledger"]["lock_waited_seconds"] == 0.0 for one in senders), senders
     waits = [one["counts"]["ledger"]["lock_waited_seconds"] for one in revenue if one not in senders]
     waited = [seconds for seconds in waits if seconds > 0]
     assert waited, f"no revenue import waited for the one sending its day: {waits}"
