@@ -161,13 +161,23 @@ class Deployment:
         return self._token
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = httpx.request(
-            method,
-            f"{self.base_url}{path}",
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=60,
-            **kwargs,
-        )
+        """
+        A REST call, as a user's client makes it. A 500 "Database error" is the api-server meeting
+        the SQLite metadata database's lock (seen on CI: a trigger's audit-log INSERT failing after
+        5 s, SQLite's busy timeout, with the cause hidden): the request's transaction was rolled
+        back whole, so it is sent again, as ``airflow`` commands meeting the lock are.
+        """
+        for _ in range(3):
+            answer = httpx.request(
+                method,
+                f"{self.base_url}{path}",
+                headers={"Authorization": f"Bearer {self.token()}"},
+                timeout=60,
+                **kwargs,
+            )
+            if answer.status_code != 500 or '"reason":"Database error"' not in answer.text:
+                break
+            time.sleep(2)
         if answer.status_code >= 400:
             raise RuntimeError(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
         return answer.json() if answer.content else None

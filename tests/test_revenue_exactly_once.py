@@ -75,8 +75,8 @@ def test_dates_in_jinja_without_parameters_keep_each_day_in_its_own_partition(
 
 @pytest.mark.parametrize(
     "ledger_table",
-    ["", "  ", "{{ var.value.get('trackly_ledger_table_unset', '') }}"],
-    ids=["empty", "blank", "rendered-empty"],
+    ["", "  ", "{{ var.value.get('trackly_ledger_table_unset', '') }}", "{% if false %}x{% endif %}"],
+    ids=["empty", "blank", "rendered-empty", "statement-rendered-empty"],
 )
 def test_a_blank_ledger_table_keeps_revenue_s_ledger(airflow, sandbox, postgres_source, ledger_table):
     postgres_source.load(

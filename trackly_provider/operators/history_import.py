@@ -169,8 +169,8 @@ class HistoryImportOperator(BaseOperator):
         self.rejects_table = checked_table_name(rejects_table) if rejects_table else None
         self.rejects_conn_id = rejects_conn_id or sql_conn_id
         self.ledger_table = ledger_table
-        if not isinstance(ledger_table, str) or "{{" not in ledger_table:  # a template: checked once rendered
-            ledger_table_of(self.entity, ledger_table)
+        if not isinstance(ledger_table, str) or not ("{{" in ledger_table or "{%" in ledger_table):
+            ledger_table_of(self.entity, ledger_table)  # a template is checked once rendered
         self.ledger_conn_id = ledger_conn_id or sql_conn_id
         self.ledger_partition = ledger_partition
         self.ledger_lock_timeout = as_seconds("ledger_lock_timeout", ledger_lock_timeout)
