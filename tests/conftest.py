@@ -37,6 +37,7 @@ import subprocess  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.helpers import (  # noqa: E402
+    LEDGER_CONN_ID,
     AirflowRunner,
     MariaDbSource,
     PostgresSource,
@@ -133,3 +134,13 @@ def mariadb_source(monkeypatch: pytest.MonkeyPatch):
 def any_source(request: pytest.FixtureRequest):
     """Each real source database in turn."""
     return request.getfixturevalue(f"{request.param}_source")
+
+
+@pytest.fixture
+def ledger_db(tmp_path, monkeypatch):
+    """A SQLite file for the ledger, beside a SQLite source (which cannot hold it while it is read)."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{LEDGER_CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(path)})
+    )
+    return path

@@ -24,6 +24,7 @@ from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_CONN_ID = "trackly_source"
 REJECTS_TABLE = "trackly_rejects"  # dropped with the PostgreSQL and MariaDB sources' tables
+LEDGER_CONN_ID = "trackly_ledger"  # a SQL connection for the ledger, where the source cannot hold it
 LEDGER_TABLE = "trackly_import_ledger"  # the revenue operator's default, dropped with PostgreSQL's tables
 
 # A click as the example table holds it: message_id, offer_id, phone_number, sent_at, clicked_at.

@@ -25,9 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SOURCE_CONN_ID, AirflowRunner, PostgresSource, Sandbox
+from tests.helpers import LEDGER_CONN_ID, SOURCE_CONN_ID, AirflowRunner, PostgresSource, Sandbox
 from tests.test_sends_and_revenue import (
-    LEDGER_CONN_ID,
     REVENUE_COLUMNS,
     REVENUE_SQL,
     counts,

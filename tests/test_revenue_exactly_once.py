@@ -5,6 +5,7 @@ Revenue exactly once however the import is set up: dates written into the SQL by
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LEDGER_TABLE, SELECT_ALL, clicks, load_dag
+from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SELECT_ALL, clicks, load_dag
 from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
+from trackly_provider.import_arguments import has_jinja_beyond_placeholder
 
 JINJA_DAY_SQL = (
     "SELECT message_id, offer_id, revenue FROM revenue "
@@ -140,3 +142,37 @@ def test_a_contradicting_answer_fails_a_click_import_whose_rerun_counts_each_onc
     rerun = airflow.run_operator(sql=SELECT_ALL)  # what Airflow's retry does: clicks are deduplicated
     assert counts(rerun.xcom) == (4, 0, 4, 0)
     assert len(sandbox.stored()) == 4
+
+
+@pytest.mark.reads_failed_task_log
+def test_dates_in_jinja_beside_parameters_need_a_ledger_partition(
+    airflow, sandbox, sqlite_source, ledger_db, task_output
+):
+    sqlite_source.load("revenue", REVENUE_COLUMNS, [revenue_row(1, timestamp="2025-11-01 10:00:00")])
+    sql = (
+        "SELECT message_id, offer_id, revenue FROM revenue "
+        "WHERE attribution_type = ? AND timestamp < '{{ ds }}'"  # the day in the text, beside a parameter
+    )
+    kwargs = {"sql": sql, "parameters": ["click"], "ledger_conn_id": LEDGER_CONN_ID}
+    refused = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert refused.state == "failed"
+    assert "rows the Jinja chooses (a day's dates, say) would share one partition" in task_output()
+    assert sandbox.state()["requests_seen"] == 0
+    named = {**kwargs, "ledger_partition": "revenue/{{ ds }}"}
+    result = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **named)
+    assert counts(result.xcom) == (1, 1, 0, 0)
+    assert re.fullmatch(r"revenue/\d{4}-\d{2}-\d{2}", result.xcom["ledger"]["partition"])
+
+
+@pytest.mark.parametrize(
+    ("sql", "beyond"),
+    [
+        ("SELECT 1 WHERE t >= {{ task.sql_placeholder }} AND t < {{task.sql_placeholder}}", False),
+        ("SELECT 1 WHERE t >= {{- task.sql_placeholder -}}", False),
+        ("SELECT 1 WHERE t >= {{ task.sql_placeholder }} AND d = '{{ ds }}'", True),
+        ("SELECT 1 {% if params.late %}WHERE late{% endif %}", True),
+        ("SELECT '{' || '{'", False),
+    ],
+)
+def test_jinja_other_than_the_placeholder_is_told_apart(sql, beyond):
+    assert has_jinja_beyond_placeholder(sql) is beyond

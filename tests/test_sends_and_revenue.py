@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LEDGER_TABLE, SOURCE_CONN_ID, clicks, phone
+from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SOURCE_CONN_ID, clicks, phone
 from trackly_provider.ledger import unpack
 
 SEND_COLUMNS = {
@@ -39,7 +39,6 @@ SENDS_SQL = "SELECT id, to_number, timestamp, list_id, message, send_type, deliv
 REVENUE_SQL = (
     "SELECT message_id, offer_id, revenue, payout, attribution_type, timestamp FROM revenue ORDER BY row_id"
 )
-LEDGER_CONN_ID = "trackly_ledger"
 
 
 def send_row(n: int, **changes: Any) -> tuple[Any, ...]:
@@ -76,16 +75,6 @@ def counts(xcom: dict[str, Any]) -> tuple[int, int, int, int]:
     assert xcom["rows_read"] == xcom["success_count"] + xcom["duplicates_skipped"] + xcom["error_count"]
     assert sum(xcom["errors_by_code"].values()) == xcom["error_count"]
     return xcom["rows_read"], xcom["success_count"], xcom["duplicates_skipped"], xcom["error_count"]
-
-
-@pytest.fixture
-def ledger_db(tmp_path, monkeypatch):
-    """A SQLite file for the ledger, beside a SQLite source (which cannot hold it while it is read)."""
-    path = tmp_path / "ledger.db"
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{LEDGER_CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(path)})
-    )
-    return path
 
 
 def test_sends_are_imported_record_by_record(airflow, sandbox, sqlite_source):
