@@ -378,3 +378,11 @@ def load_dag(path: Path, dag_id: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag
+
+
+def wait_for(condition: Any, timeout: float = 120) -> None:
+    """Poll ``condition()`` every 20 ms until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

@@ -25,14 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import LEDGER_CONN_ID, SOURCE_CONN_ID, AirflowRunner, PostgresSource, Sandbox
-from tests.test_sends_and_revenue import (
-    REVENUE_COLUMNS,
-    REVENUE_SQL,
-    counts,
-    revenue_row,
-    wait_for,
-)
+from tests.helpers import LEDGER_CONN_ID, SOURCE_CONN_ID, AirflowRunner, PostgresSource, Sandbox, wait_for
+from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
 from trackly_provider.exceptions import TracklyPartitionLockedError
 from trackly_provider.ledger import ImportLedger
 from trackly_provider.ledger_lock import PartitionLock
@@ -244,8 +238,7 @@ def test_two_imports_of_one_day_started_together_import_its_revenue_once(
 
 
 @pytest.mark.slow
-# A PostgreSQL ledger: test_sends_and_revenue's crash test.
-@pytest.mark.parametrize("ledger", ["mariadb", "sqlite"], indirect=True)
+@pytest.mark.parametrize("ledger", ["postgres", "mariadb", "sqlite"], indirect=True)
 def test_an_import_killed_holding_the_partition_leaves_no_lock_behind_for_its_rerun(
     airflow, sandbox, postgres_source, ledger, start_worker
 ):

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -393,89 +388,6 @@ def test_revenue_rate_limited_is_retried_and_stored_once(airflow, sandbox, postg
     assert counts(result.xcom) == (1000, 1000, 0, 0)
     assert state["requests_seen"] == 10 + state["faults_injected"]["rate_limited"] > 10
     assert sorted(record["message_id"] for record in state["revenue"]) == [row[1] for row in rows]
-
-
-RUN_DAG = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("crash_dag", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.dag.test()
-"""
-
-
-def wait_for(condition, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def test_a_rerun_after_a_crash_mid_day_imports_exactly_the_rest_in_another_order(
-    airflow, sandbox, postgres_source
-):
-    rows = [revenue_row(n) for n in range(3000)]
-    postgres_source.load("revenue", REVENUE_COLUMNS, rows)
-    sandbox.set_faults(latency_ms=100)
-    kwargs = {
-        "sql": REVENUE_SQL,
-        "sql_conn_id": SOURCE_CONN_ID,
-        "batch_size": 100,
-        "max_in_flight": 2,
-        "ledger_partition": "revenue-day",  # the query's text changes below; its rows do not
-        "ledger_lock_timeout": 10,  # the killed import's lock died with its session: no wait
-    }
-    path, _ = airflow.write_dag("RevenueHistoryImportOperator", "import_revenue", kwargs)
-    try:
-        worker = subprocess.Popen([sys.executable, "-c", RUN_DAG, str(path)], start_new_session=True)
-        try:
-            wait_for(lambda: worker.poll() is not None or sandbox.state()["requests_seen"] >= 10)
-            assert worker.poll() is None, "the import ended before it could be killed"
-        finally:
-            os.killpg(worker.pid, signal.SIGKILL)  # the worker dies mid-day, as under kill -9 or an OOM kill
-            worker.wait()
-    finally:
-        path.unlink()
-    wait_for(lambda: sandbox.state()["open_imports"] == 0)  # a request in flight still completes
-    sandbox.set_faults()
-    stored_before = {record["message_id"] for record in sandbox.state()["revenue"]}
-    ledger = postgres_source.query(f"SELECT state, records, batch_id, message_ids FROM {LEDGER_TABLE}")
-    confirmed = sum(records for state, records, _, _ in ledger if state == "confirmed")
-    unknown = {batch_id: json.loads(ids) for state, _, batch_id, ids in ledger if state == "unknown"}
-    unknown_ids = {message_id for ids in unknown.values() for message_id in ids}
-    assert 0 < confirmed < len(stored_before) + 1 <= 3000
-    assert len(unknown_ids) <= 200  # at most the two batches in flight when the worker died (2 x 100)
-
-    reverse = {**kwargs, "sql": REVENUE_SQL.replace("ORDER BY row_id", "ORDER BY row_id DESC")}
-    requests_before = len(sandbox.requests())
-    rerun = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **reverse)
-    sent_by_rerun = [
-        record["message_id"] for request in sandbox.requests()[requests_before:] for record in request
-    ]
-    assert counts(rerun.xcom) == (3000, 3000 - confirmed - len(unknown_ids), confirmed, len(unknown_ids))
-    assert rerun.xcom["ledger"]["lock_waited_seconds"] == 0.0
-    assert rerun.state == ("failed" if unknown else "success")
-    assert sorted(sent_by_rerun) == sorted({row[1] for row in rows} - stored_before - unknown_ids)
-
-    # As the failure message says: check each request in Trackly; a stored one is set 'confirmed',
-    # one that never arrived is deleted from the ledger, so that the next run sends its records.
-    not_stored = 0
-    with postgres_source.connect() as conn:
-        for batch_id, ids in unknown.items():
-            if set(ids) <= stored_before:
-                conn.execute(
-                    f"UPDATE {LEDGER_TABLE} SET state = 'confirmed' WHERE batch_id = %s", (batch_id,)
-                )
-            else:
-                assert not set(ids) & stored_before  # a request is stored whole or not at all
-                not_stored += len(ids)
-                conn.execute(f"DELETE FROM {LEDGER_TABLE} WHERE batch_id = %s", (batch_id,))
-    final = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **reverse)
-    assert final.state == "success"
-    assert counts(final.xcom) == (3000, not_stored, 3000 - not_stored, 0)
-    revenue = sandbox.state()
-    assert sorted(record["message_id"] for record in revenue["revenue"]) == [row[1] for row in rows]
-    assert Decimal(revenue["total_revenue"]) == sum(row[3] for row in rows)
 
 
 def test_a_dry_run_reads_the_ledger_and_says_what_a_rerun_would_send_writing_nothing(
