@@ -1,16 +1,14 @@
 """
 One import of a ledger partition at a time: a lock held by the ledger's own database session.
 
-Each kind of database gets the lock that dies with its holder:
-
-The lock is named by the partition alone (not by how ``ledger_table`` is spelled:
-``trackly_import_ledger``, ``public.trackly_import_ledger`` and ``TRACKLY_IMPORT_LEDGER`` are one
-table on PostgreSQL), within one database:
+The lock is named by the partition alone, within one database; not by how ``ledger_table`` is
+spelled (``trackly_import_ledger``, ``public.trackly_import_ledger`` and ``TRACKLY_IMPORT_LEDGER``
+are one table on PostgreSQL). Each kind of database gets a lock that dies with its holder:
 
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``), which PostgreSQL scopes
-  to the current database. The session sets TCP
-  keepalives and ``tcp_user_timeout`` so that a holder whose host vanished is dropped within
-  about a minute; a killed process closes its socket and the server releases the lock at once.
+  to the current database. The session sets TCP keepalives and ``tcp_user_timeout`` so that a
+  holder whose host vanished is dropped within about a minute; a killed process closes its
+  socket and the server releases the lock at once.
 - MySQL and MariaDB: a named lock (``GET_LOCK``) whose name hashes the current database with
   the partition (named locks are server-wide), released when the session ends.
 - SQLite: ``flock`` on a file beside the database (``<file>.trackly-locks/<hash>.lock``), which
