@@ -13,9 +13,9 @@ import pendulum
 import pytest
 
 from tests.helpers import SOURCE_CONN_ID, MariaDbSource, PostgresSource
-from trackly_provider.exceptions import TracklyPartitionLockedError
+from trackly_provider.exceptions import TracklyConfigError, TracklyPartitionLockedError
 from trackly_provider.fingerprints import Fingerprints, fingerprint_text
-from trackly_provider.ledger import CONFIRMED, UNKNOWN, ImportLedger, default_partition
+from trackly_provider.ledger import CONFIRMED, UNKNOWN, ImportLedger, default_partition, import_partition
 from trackly_provider.ledger_lock import PartitionLock
 from trackly_provider.sql_source import sql_hook
 
@@ -195,3 +195,18 @@ def test_a_ledger_that_fails_to_open_releases_its_sqlite_lock(tmp_path, monkeypa
     broken.commit()
     with ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0) as ledger:  # in the same process
         assert ledger.lock is not None
+
+
+def test_an_import_s_partition_is_its_ledger_partition_or_named_by_its_rows():
+    day = ["2025-11-01T00:00:00+00:00"]
+    named = import_partition("revenue", "c", day, "SELECT {{ ds }}", "SELECT '{{ ds }}'", "revenue/x")
+    assert named == "revenue/x"
+    assert import_partition("revenue", "c", day, "SELECT ?", "SELECT {{ task.sql_placeholder }}", None) == (
+        default_partition("revenue", "c", day, "SELECT ?")
+    )
+    with pytest.raises(TracklyConfigError, match="ledger_partition must be at most 200 characters, got 201"):
+        import_partition("revenue", "c", day, "SELECT 1", "SELECT 1", "p" * 201)
+    with pytest.raises(
+        TracklyConfigError, match=r"or set ledger_partition \(e\.g\. 'revenue/\{\{ ds \}\}'\)"
+    ):
+        import_partition("revenue", "c", day, "SELECT '2025-11-01'", "SELECT '{{ ds }}'", None)

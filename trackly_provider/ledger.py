@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.import_arguments import has_jinja_beyond_placeholder
 from trackly_provider.iso8601 import utc_iso
 from trackly_provider.ledger_lock import PartitionLock
 from trackly_provider.sql_source import adapt_parameters, driver_name, open_streaming_cursor
@@ -92,6 +94,42 @@ def default_partition(entity: str, trackly_conn_id: str, parameters: Any, sql: s
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         key = f"{key[: MAX_PARTITION_LENGTH - 40]}~sha256:{digest}"
     return key
+
+
+def import_partition(
+    entity: str,
+    trackly_conn_id: str,
+    parameters: Any,
+    sql: str,
+    sql_template: str,
+    ledger_partition: str | None,
+) -> str:
+    """
+    An import's ledger partition: ``ledger_partition`` when set, else ``default_partition``.
+
+    :param sql: the query as rendered; ``sql_template`` as written (before Jinja).
+    :raises TracklyConfigError: ``ledger_partition`` over 200 characters; or parameters beside
+        Jinja in the query's text (other than ``{{ task.sql_placeholder }}``) and no
+        ``ledger_partition``, since the parameters alone would not name the rows the Jinja chooses.
+    """
+    if ledger_partition:
+        if len(ledger_partition) > MAX_PARTITION_LENGTH:
+            raise TracklyConfigError(
+                f"ledger_partition must be at most {MAX_PARTITION_LENGTH} characters, "
+                f"got {len(ledger_partition)}."
+            )
+        return ledger_partition
+    if parameters and has_jinja_beyond_placeholder(sql_template):
+        raise TracklyConfigError(
+            "The query has Jinja in its text and parameters, and the ledger partition is named by the "
+            "parameters alone: rows the Jinja chooses (a day's dates, say) would share one partition "
+            "with every other day's, and records equal to another day's would be skipped as already "
+            "imported. Pass those values as parameters (e.g. parameters=[..., "
+            "'{{ data_interval_start }}', '{{ data_interval_end }}']) or set ledger_partition (e.g. '"
+            + entity
+            + "/{{ ds }}')."
+        )
+    return default_partition(entity, trackly_conn_id, parameters, sql)
 
 
 def pack(fingerprints: Sequence[int]) -> bytes:

@@ -36,15 +36,8 @@ from trackly_provider.exceptions import (
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.import_arguments import (
-    as_flag,
-    as_seconds,
-    check_choice,
-    check_limits,
-    has_jinja_beyond_placeholder,
-    ledger_table_of,
-)
-from trackly_provider.ledger import MAX_PARTITION_LENGTH, ImportLedger, default_partition
+from trackly_provider.import_arguments import as_flag, as_seconds, check_choice, check_limits, ledger_table_of
+from trackly_provider.ledger import ImportLedger, import_partition
 from trackly_provider.native_memory import release_freed_memory
 from trackly_provider.records import (
     MissingColumnsError,
@@ -309,30 +302,17 @@ class HistoryImportOperator(BaseOperator):
         return ImportLedger(
             sql_hook(self.ledger_conn_id),
             ledger_table,
-            self.partition_key(),
+            import_partition(
+                self.entity.name,
+                self.trackly_conn_id,
+                self.parameters,
+                self.sql,
+                self._sql_template,
+                self.ledger_partition,
+            ),
             lock_timeout=None if dry_run else self.ledger_lock_timeout,
             holder=holder,
         )
-
-    def partition_key(self) -> str:
-        """``ledger_partition``, or the entity, the Trackly connection and the query's parameters or text."""
-        if not self.ledger_partition:
-            if self.parameters and has_jinja_beyond_placeholder(self._sql_template):
-                raise TracklyConfigError(
-                    "The query has Jinja in its text and parameters, and the ledger partition is "
-                    "named by the parameters alone: rows the Jinja chooses (a day's dates, say) would "
-                    "share one partition with every other day's, and records equal to another day's "
-                    "would be skipped as already imported. Pass those values as parameters (e.g. "
-                    "parameters=[..., '{{ data_interval_start }}', '{{ data_interval_end }}']) or set "
-                    "ledger_partition (e.g. '" + self.entity.name + "/{{ ds }}')."
-                )
-            return default_partition(self.entity.name, self.trackly_conn_id, self.parameters, self.sql)
-        if len(self.ledger_partition) > MAX_PARTITION_LENGTH:
-            raise TracklyConfigError(
-                f"ledger_partition must be at most {MAX_PARTITION_LENGTH} characters, "
-                f"got {len(self.ledger_partition)}."
-            )
-        return self.ledger_partition
 
     def _import_rows(self, tally: ImportTally, started: float, book: Confirmations | None) -> None:
         entity, hook = self.entity, self.trackly_hook
