@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SELECT_ALL, clicks, load_dag
 from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
-from trackly_provider.import_arguments import has_jinja_beyond_placeholder
+from trackly_provider.ledger import has_jinja_beyond_placeholder
 
 JINJA_DAY_SQL = (
     "SELECT message_id, offer_id, revenue FROM revenue "

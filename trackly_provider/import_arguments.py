@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -14,7 +13,6 @@ from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.sql_tables import checked_table_name
 
 DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
-PLACEHOLDER_TEMPLATE = re.compile(r"\{\{-?\s*task\.sql_placeholder\s*-?\}\}")
 MAX_SECONDS = 1e9  # about 31 years
 
 
@@ -78,9 +76,3 @@ def ledger_table_of(entity: Entity, value: str | None) -> str | None:
     if not isinstance(value, str):
         raise TracklyConfigError(f"ledger_table must be a table name or None, got {type(value).__name__}.")
     return checked_table_name(value.strip() or DEFAULT_LEDGER_TABLE, "ledger_table")
-
-
-def has_jinja_beyond_placeholder(sql: str) -> bool:
-    """Whether a SQL template has Jinja (``{{``, ``{%``) other than ``{{ task.sql_placeholder }}``."""
-    rest = PLACEHOLDER_TEMPLATE.sub("", sql)
-    return "{{" in rest or "{%" in rest

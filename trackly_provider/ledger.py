@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import struct
 import uuid
@@ -17,7 +18,6 @@ import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from trackly_provider.exceptions import TracklyConfigError
-from trackly_provider.import_arguments import has_jinja_beyond_placeholder
 from trackly_provider.iso8601 import utc_iso
 from trackly_provider.ledger_lock import PartitionLock
 from trackly_provider.sql_source import adapt_parameters, driver_name, open_streaming_cursor
@@ -53,6 +53,8 @@ DIALECT_TYPES = {
     },
     "other": {"key": "VARCHAR(200)", "blob": "BLOB", "text": "CLOB", "time": "TIMESTAMP"},
 }
+
+PLACEHOLDER_TEMPLATE = re.compile(r"\{\{-?\s*task\.sql_placeholder\s*-?\}\}")
 
 Sent = tuple[int, int, "str | None"]  # (fingerprint, row index in this run, message id)
 
@@ -94,6 +96,12 @@ def default_partition(entity: str, trackly_conn_id: str, parameters: Any, sql: s
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         key = f"{key[: MAX_PARTITION_LENGTH - 40]}~sha256:{digest}"
     return key
+
+
+def has_jinja_beyond_placeholder(sql: str) -> bool:
+    """Whether a SQL template has Jinja (``{{``, ``{%``) other than ``{{ task.sql_placeholder }}``."""
+    rest = PLACEHOLDER_TEMPLATE.sub("", sql)
+    return "{{" in rest or "{%" in rest
 
 
 def import_partition(
@@ -188,11 +196,13 @@ class ImportLedger:
         lock_timeout: float | None = None,
         holder: str = "",
     ) -> None:
+        """``holder``: how the import names itself to a waiter; the process and host are added."""
         self._hook = hook
         self.table = checked_table_name(table, "ledger_table")
         self.partition = partition
         self._lock_timeout = lock_timeout
-        self._holder = holder or f"pid {os.getpid()} on {socket.gethostname()}"
+        process = f"pid {os.getpid()} on {socket.gethostname()}"
+        self._holder = f"{holder}, {process}" if holder else process
         self.lock: PartitionLock | None = None
         self._connection: Any = None
         self._driver = ""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -297,7 +295,7 @@ class HistoryImportOperator(BaseOperator):
         ti = context["ti"]
         holder = (  # PostgreSQL shows its first 63 bytes as the session's application_name
             f"trackly {ti.run_id} {ti.task_id}[{-1 if ti.map_index is None else ti.map_index}] "
-            f"try {ti.try_number} of {ti.dag_id}, pid {os.getpid()} on {socket.gethostname()}"
+            f"try {ti.try_number} of {ti.dag_id}"
         )
         return ImportLedger(
             sql_hook(self.ledger_conn_id),
