@@ -14,12 +14,16 @@ from trackly_provider.api_types import encode_records
 from trackly_provider.records import (
     MissingColumnsError,
     RowRejection,
-    id_text,
     make_record_builder,
     plan_columns,
-    utc_moment,
 )
+from trackly_provider.values import id_text, utc_moment
 
+FIX = (
+    "Return a timestamp, a date or ISO 8601 text between years 1 and 9999 in UTC; epoch seconds convert with "
+    "datetime(col, 'unixepoch') (SQLite), to_timestamp(col) (PostgreSQL) or FROM_UNIXTIME(col) (MySQL, in a "
+    "UTC session)."
+)
 COLUMNS = ["message_id", "offer_id", "phone_number", "send_timestamp", "timestamp"]
 build = make_record_builder(plan_columns(COLUMNS))
 
@@ -76,9 +80,9 @@ def test_non_iso_timestamps_are_invalid(bad):
 
 
 @pytest.mark.parametrize(
-    ("value", "text"), [(42, "42"), (42.0, "42"), (Decimal("7"), "7"), (" m-1 ", "m-1"), (12.5, "12.5")]
+    ("value", "text"), [(42, "42"), (Decimal("7"), "7"), (Decimal("7E+2"), "700"), (" m-1 ", "m-1")]
 )
-def test_ids_that_are_numbers_become_strings(value, text):
+def test_ids_that_are_whole_numbers_become_strings(value, text):
     assert id_text(value) == text
 
 
@@ -95,30 +99,44 @@ def test_the_builder_strips_text_ids_and_phone_numbers():
     ("row", "rejection"),
     [
         (
-            [None, "o", "+1", None, "2025-11-15 10:00:00"],
-            ("missing_message_id", "message_id is NULL or empty", None),
+            [None, "o", "+12025559876", None, "2025-11-15 10:00:00"],
+            ("missing_message_id", "column message_id is NULL or empty", None),
         ),
         (
-            ["  ", "o", "+1", None, "2025-11-15 10:00:00"],
-            ("missing_message_id", "message_id is NULL or empty", None),
+            ["  ", "o", "+12025559876", None, "2025-11-15 10:00:00"],
+            ("missing_message_id", "column message_id is NULL or empty", None),
         ),
         (
-            ["m", None, "+1", None, "2025-11-15 10:00:00"],
-            ("missing_offer_id", "offer_id is NULL or empty", "m"),
+            ["m", None, "+12025559876", None, "2025-11-15 10:00:00"],
+            ("missing_offer_id", "column offer_id is NULL or empty", "m"),
         ),
         (
             ["m", "o", "  ", None, "2025-11-15 10:00:00"],
-            ("missing_phone_number", "phone_number is NULL or empty", "m"),
-        ),
-        (["m", "o", "+1", None, None], ("missing_timestamp", "timestamp is NULL or empty", "m")),
-        (["m", "o", "+1", None, ""], ("missing_timestamp", "timestamp is NULL or empty", "m")),
-        (
-            ["m", "o", "+1", None, "not a date"],
-            ("invalid_timestamp", "timestamp is not an ISO 8601 datetime", "m"),
+            ("missing_phone_number", "column phone_number is NULL or empty", "m"),
         ),
         (
-            ["m", "o", "+1", "not a date", "2025-11-15 10:00:00"],
-            ("invalid_timestamp", "send_timestamp is not an ISO 8601 datetime", "m"),
+            ["m", "o", "+12025559876", None, None],
+            ("missing_timestamp", "column timestamp is NULL or empty", "m"),
+        ),
+        (
+            ["m", "o", "+12025559876", None, ""],
+            ("missing_timestamp", "column timestamp is NULL or empty", "m"),
+        ),
+        (
+            ["m", "o", "+12025559876", None, "not a date"],
+            (
+                "invalid_timestamp",
+                f"column timestamp holds text of 10 characters, not a valid timestamp. {FIX}",
+                "m",
+            ),
+        ),
+        (
+            ["m", "o", "+12025559876", "not a date", "2025-11-15 10:00:00"],
+            (
+                "invalid_timestamp",
+                f"column send_timestamp holds text of 10 characters, not a valid send_timestamp. {FIX}",
+                "m",
+            ),
         ),
     ],
 )
@@ -128,11 +146,11 @@ def test_rows_the_api_would_reject_get_its_code_and_a_text_without_their_values(
 
 
 def test_empty_optional_send_timestamp_is_left_out():
-    record = build(["m", "o", "+1", None, "2025-11-15 10:00:00"])
+    record = build(["m", "o", "+12025559876", None, "2025-11-15 10:00:00"])
     assert sent(record) == {
         "message_id": "m",
         "offer_id": "o",
-        "phone_number": "+1",
+        "phone_number": "+12025559876",
         "timestamp": "2025-11-15T10:00:00+00:00",
     }
 

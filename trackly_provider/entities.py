@@ -5,16 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FieldKind = Literal["id", "text", "timestamp", "e164", "amount", "flag", "count"]
-"""How a column's value becomes a record value; ``records.CONVERTERS`` holds one function per kind."""
-
-INVALID_TEXT = {
-    "timestamp": "is not an ISO 8601 datetime",
-    "e164": "is not an E.164 phone number (+ then 8 to 15 digits)",
-    "amount": "is not a number >= 0",
-    "flag": "is not true or false",
-    "count": "is not a whole number >= 0",
-}
+FieldKind = Literal["id", "text", "timestamp", "phone", "amount", "flag", "count"]
+"""How a column's value becomes a record value; ``values.CONVERTERS`` holds one function per kind."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +16,8 @@ class Field:
     name: str
     kind: FieldKind
     required: bool = False
-    invalid_code: str | None = None  # the API's code for a present but invalid value; default invalid_<name>
+    # The API's code for a present but invalid value where it has one, else ours: invalid_<name>.
+    invalid_code: str | None = None
 
     @property
     def missing_code(self) -> str:
@@ -33,10 +26,6 @@ class Field:
     @property
     def rejected_code(self) -> str:
         return self.invalid_code or f"invalid_{self.name}"
-
-    @property
-    def rejected_text(self) -> str:
-        return f"{self.name} {INVALID_TEXT.get(self.kind, 'is not valid')}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +61,7 @@ CLICKS = Entity(
     (
         Field("message_id", "id", required=True),
         Field("offer_id", "id", required=True),
-        Field("phone_number", "id", required=True),
+        Field("phone_number", "phone", required=True),  # invalid_phone_number: ours, the API lists none
         Field("timestamp", "timestamp", required=True, invalid_code="invalid_timestamp"),
         Field("send_timestamp", "timestamp", invalid_code="invalid_timestamp"),
     ),
@@ -84,10 +73,10 @@ SENDS = Entity(
     "sends",
     (
         Field("id", "id", required=True),
-        Field("to_number", "e164", required=True, invalid_code="invalid_phone"),
+        Field("to_number", "phone", required=True, invalid_code="invalid_phone"),
         Field("timestamp", "timestamp", required=True, invalid_code="invalid_timestamp"),
         Field("list_id", "id"),
-        Field("list_number", "id"),
+        Field("list_number", "phone"),  # a sending list's number: invalid_list_number, as on contacts
         Field("message", "text"),
         Field("send_type", "id"),
         Field("delivered", "flag"),
