@@ -209,7 +209,9 @@ def count(value: Any) -> int | None:
             number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
         except ArithmeticError:
             return None
-        if not number.is_finite() or number.copy_abs() > MAX_WHOLE_NUMBER or number != number.to_integral_value():
+        if not number.is_finite() or number.copy_abs() > MAX_WHOLE_NUMBER:
+            return None
+        if number != number.to_integral_value():
             return None
         value = int(number)
     if not isinstance(value, int):
