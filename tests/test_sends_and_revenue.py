@@ -142,7 +142,9 @@ def test_every_send_error_code_is_counted_and_duplicates_are_skipped(airflow, sa
     assert by_row[3] == (
         "msg-0000004",
         "invalid_phone",
-        "to_number is not an E.164 phone number (+ then 8 to 15 digits)",
+        "column to_number holds text of 10 characters, not a valid to_number. Return the number in E.164 "
+        "(+ then the country code and number, e.g. +14155550100), or set the operator's default_region "
+        "(e.g. 'US') for numbers written without a country code.",
     )
     assert by_row[6][1:] == ("list_not_found", "No list exists with the given list_id or list_number.")
     assert "2025550004" not in json.dumps(result.xcom)

@@ -13,7 +13,7 @@ from trackly_provider.iso8601 import parse_iso_datetime
 from trackly_provider.sandbox import CONTACTLESS_ID_PREFIX, UNKNOWN_ID_PREFIX
 
 KNOWN_LIST_IDS = frozenset({"1"})  # the one list ``GET /api/v2/lists`` shows
-E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # +6834002 (Niue) is a whole number
 REQUIRED = {
     "clicks": ("message_id", "offer_id", "phone_number", "timestamp"),
     "sends": ("id", "to_number", "timestamp"),
