@@ -355,3 +355,15 @@ def test_a_converter_that_raises_rejects_its_row_only(monkeypatch):
     monkeypatch.setitem(CONVERTERS, "timestamp", broken)
     build = make_record_builder(plan_columns(["message_id", "offer_id", "phone_number", "timestamp"], CLICKS))
     assert build(["m", "o", "+12025550143", "2025-11-15"]).code == "invalid_timestamp"  # type: ignore[union-attr]
+
+
+def test_a_phone_number_seen_again_gets_the_same_answer():
+    """The builder remembers E.164 forms of phone texts it saw; a rejected one stays rejected."""
+    build = make_record_builder(
+        plan_columns(["id", "to_number", "timestamp"], SENDS), SENDS, default_region="US"
+    )
+    for _ in range(3):
+        assert build(["s", "(202) 555-0143", "2025-11-15"])["to_number"] == "+12025550143"  # type: ignore[index]
+        assert build(["s", "+1202555", "2025-11-15"]).code == "invalid_phone"  # type: ignore[union-attr]
+    numbers = [f"+1202555{n:04d}" for n in range(10_000)] * 2  # past the memo's size: it starts over
+    assert [build(["s", number, "2025-11-15"])["to_number"] for number in numbers] == numbers  # type: ignore[index]

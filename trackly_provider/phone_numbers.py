@@ -22,7 +22,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 
 MAX_PHONE_CHARS = 64  # longer text is no phone number; libphonenumber itself stops at 250
-E164_DIGITS = re.compile(r"\+[1-9][0-9]{1,14}")
+E164_MAX_CHARS = 16  # "+" and at most 15 digits (ITU-T E.164, section 6.1)
 
 
 def _country_rules() -> dict[str, tuple[frozenset[int], re.Pattern[str] | None]]:
@@ -53,19 +53,45 @@ def is_known_region(region: str) -> bool:
     return region in phonenumbers.SUPPORTED_REGIONS
 
 
+def _rules_by_head() -> dict[str, tuple[int, frozenset[int], re.Pattern[str] | None]]:
+    """
+    The first three digits after ``+`` -> where the national number starts (1 + the country code's
+    length), the text lengths possible for that country code, and its national prefix where a
+    number led by those digits may carry one: one lookup finds the code, which is the first one to
+    three digits (E.164 codes are prefix-free). Most prefixes are one literal digit (``0``, ``1``,
+    ``8``): a head whose national digit is another needs no prefix check at all.
+    """
+    table = {}
+    for number in range(1000):
+        head = f"{number:03d}"
+        for size in (1, 2, 3):
+            rules = COUNTRY_RULES.get(head[:size])
+            if rules is None:
+                continue
+            lengths, national_prefix = rules
+            if national_prefix is not None and national_prefix.pattern.isdigit() and size < 3:
+                if not head[size:].startswith(national_prefix.pattern[: 3 - size]):
+                    national_prefix = None  # a literal prefix these digits do not start with
+            table[head] = (1 + size, frozenset(1 + size + length for length in lengths), national_prefix)
+            break
+    return table
+
+
+RULES_BY_HEAD = _rules_by_head()
+
+
 def _e164_verdict(text: str) -> bool | None:
     """
     For ``+`` and digits: True when it is a possible number as written, False when it is not, None
-    when a national prefix follows the country code and only libphonenumber can tell.
+    when a national prefix may follow the country code and only libphonenumber can tell.
     """
-    for size in (1, 2, 3):
-        rules = COUNTRY_RULES.get(text[1 : 1 + size])
-        if rules is not None:  # country calling codes are prefix-free: the first match is the code
-            lengths, national_prefix = rules
-            if national_prefix is not None and national_prefix.match(text, 1 + size):
-                return None
-            return len(text) - 1 - size in lengths
-    return False
+    rules = RULES_BY_HEAD.get(text[1:4])
+    if rules is None:  # no country calling code (or fewer than three digits: libphonenumber decides)
+        return None if len(text) < 4 else False
+    national_start, text_lengths, national_prefix = rules
+    if national_prefix is not None and national_prefix.match(text, national_start):
+        return None
+    return len(text) in text_lengths
 
 
 def to_e164(text: str, default_region: str | None = None) -> str | None:
@@ -77,7 +103,7 @@ def to_e164(text: str, default_region: str | None = None) -> str | None:
     :param default_region: the CLDR region of numbers written without a country code (``"US"``);
         None: such numbers are not phone numbers.
     """
-    if E164_DIGITS.fullmatch(text):
+    if text[:1] == "+" and text.isascii() and text[1:].isdigit() and len(text) <= E164_MAX_CHARS:
         verdict = _e164_verdict(text)
         if verdict is not None:
             return text if verdict else None
