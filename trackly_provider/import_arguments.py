@@ -10,6 +10,7 @@ from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
 from trackly_provider.batch_window import MAX_IN_FLIGHT_LIMIT
 from trackly_provider.entities import Entity
 from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.phone_numbers import is_known_region
 from trackly_provider.sql_tables import checked_table_name
 
 DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
@@ -76,3 +77,19 @@ def ledger_table_of(entity: Entity, value: str | None) -> str | None:
     if not isinstance(value, str):
         raise TracklyConfigError(f"ledger_table must be a table name or None, got {type(value).__name__}.")
     return checked_table_name(value.strip() or DEFAULT_LEDGER_TABLE, "ledger_table")
+
+
+def checked_region(value: str | None) -> str | None:
+    """
+    ``default_region`` in capitals: None, or a CLDR region code libphonenumber knows (``"US"``, ``"gb"``).
+
+    :raises TracklyConfigError: for anything else (``"USA"``, ``"XX"``, ``1``), saying what to give.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and is_known_region(value.strip().upper()):
+        return value.strip().upper()
+    raise TracklyConfigError(
+        f"default_region must be a two-letter CLDR region code, such as 'US', 'GB' or 'FR' "
+        f"(the country of numbers written without a country code), or None; got {value!r}."
+    )
