@@ -11,7 +11,7 @@ import httpx
 import orjson
 
 from trackly_provider import __version__
-from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
+from trackly_provider.api_limits import MAX_BODY_BYTES, MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
 from trackly_provider.api_types import ImportResult, RecordError, encode_records, parse_import_result
 from trackly_provider.entities import CLICKS, REVENUE, SENDS, Entity
 from trackly_provider.exceptions import (
@@ -23,6 +23,7 @@ from trackly_provider.exceptions import (
     TracklyTransientError,
 )
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
+from trackly_provider.records import RECORD_TOO_LARGE
 from trackly_provider.redact import redact_phone_numbers
 from trackly_provider.request_bodies import send_pieces
 from trackly_provider.retry import (
@@ -67,6 +68,21 @@ def error_fields(response: httpx.Response) -> tuple[str | None, str]:
     content_type = response.headers.get("content-type", "unknown").split(";")[0]
     reason = response.reason_phrase or "error"
     return None, f"{reason} (non-JSON body, {content_type}, {len(response.content)} bytes)"
+
+
+def too_large_text(record: dict[str, Any], error: str) -> str:
+    """
+    Why a record alone was refused as too large, naming its largest field (never a value) and how
+    to shorten it in the query; ``error`` is the API's text, already redacted.
+    """
+    sizes = {name: len(orjson.dumps(value)) for name, value in record.items()}
+    field = max(sizes, key=sizes.__getitem__)
+    return (
+        f"Trackly refused the record alone as too large (HTTP 413: {error}; its limit is "
+        f"{MAX_BODY_BYTES:,} bytes per request body); its largest field, {field}, is {sizes[field]:,} "
+        f"bytes as JSON. Shorten that column in the query: LEFT({field}, 10000) or "
+        f"SUBSTRING({field}, 1, 10000)."
+    )
 
 
 class TracklyHook(BaseHook):
@@ -178,9 +194,10 @@ class TracklyHook(BaseHook):
         """
         Import 1 to 1,000 records of ``entity``; error indexes refer to ``records``.
 
-        A 413 for an oversized body splits the batch in halves, down to single records. Network
-        faults, 429 and 5xx are retried with the connection's backoff, except, for an entity Trackly
-        does not deduplicate, a fault after the request may have reached it (see ``_send``).
+        A 413 for an oversized body splits the batch in halves, down to single records; a single
+        record still refused is an error of its own (``record_too_large``). Network faults, 429 and
+        5xx are retried with the connection's backoff, except, for an entity Trackly does not
+        deduplicate, a fault after the request may have reached it (see ``_send``).
         """
         return self.import_encoded(entity, encode_records(records), len(records))
 
@@ -244,16 +261,25 @@ class TracklyHook(BaseHook):
     def _split_oversized(
         self, entity: Entity, records: Sequence[dict[str, Any]], response: httpx.Response
     ) -> ImportResult:
-        """A 413 means nothing was stored: send the batch again in halves."""
+        """
+        A 413 means nothing was stored: send the batch again in halves, down to single records.
+
+        A single record still refused is an error of that record alone (``record_too_large``), so
+        the rest of the batch is imported. A 413 ``too_many_records`` is a bug of ours and raises.
+        """
         code, error = error_fields(response)
-        if code == "too_many_records" or len(records) == 1:
+        if code == "too_many_records":
             raise TracklyApiError(
                 413,
                 code,
                 error,
-                context=f"Trackly refused a request of {len(records)} record(s) as too large "
-                "(a bug in airflow-provider-trackly if it is about the record count; please report it)",
+                context=f"Trackly refused a request of {len(records)} record(s) as too many "
+                "(a bug in airflow-provider-trackly: it sends at most 1,000; please report it)",
             )
+        if len(records) == 1:
+            self.log.warning("Trackly answered 413 for a single %s record; it is rejected.", entity.name)
+            too_large = RecordError(0, RECORD_TOO_LARGE, too_large_text(records[0], error))
+            return ImportResult(0, 1, 0, [too_large])
         half = len(records) // 2
         self.log.warning("Trackly answered 413 for %d records; splitting into halves.", len(records))
         first = self.import_records(entity, records[:half])

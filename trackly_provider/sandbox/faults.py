@@ -8,6 +8,8 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
+from trackly_provider.api_limits import MAX_BODY_BYTES
+
 FAULT_KINDS = (
     "reset",
     "html_503",
@@ -34,7 +36,8 @@ class FaultConfig:
     suspended: bool = False  # every call answers 403 with no code
     save_error: float = 0.0  # share of new valid records the server fails to save (code save_error)
     save_error_times: int = 1  # how many times each of those fails before it is saved
-    max_body_bytes: int = 5 * 1024 * 1024
+    max_body_bytes: int = MAX_BODY_BYTES  # larger bodies get 413 Payload Too Large, as the API's do
+    down_after_requests: int | None = None  # after this many import requests, each gets an HTML 503
     seed: int = 0
 
     @classmethod

@@ -46,6 +46,7 @@ class SandboxServer(ThreadingHTTPServer):
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     _import_open = False  # this connection's current request is an import still being processed
+    _request_number = 0  # the current import request's number among those seen since the last reset
     server: SandboxServer
 
     def setup(self) -> None:
@@ -151,6 +152,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             server = self.server
             with server.counter_lock:
                 server.requests_seen += 1
+                self._request_number = server.requests_seen
                 server.import_connections.add(self.client_address)
                 server.open_imports += 1
                 server.most_open_imports = max(server.most_open_imports, server.open_imports)
@@ -191,6 +193,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if faults.config.latency_ms:
             time.sleep(faults.latency())
         if not self._authorised():
+            return
+        down_after = faults.config.down_after_requests
+        if down_after is not None and self._request_number > down_after:  # the API is down
+            self._reply_html(503)
             return
         fault = faults.draw()
         if fault == "reset":
