@@ -274,3 +274,36 @@ def test_plan_days_needs_no_data_interval_as_in_a_manual_run_without_logical_dat
         [utc(2025, 11, 1), utc(2025, 11, 2)],
         [utc(2025, 11, 2), utc(2025, 11, 3)],
     ]
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_dag_built_like_the_example_with_schedule_daily_fails_plan_days_at_once(
+    airflow, sandbox, sqlite_source, task_output
+):
+    """
+    Airflow 3 makes ``schedule="@daily"`` a CronTriggerTimetable: each run's interval is [t, t),
+    which would read nothing every night, with a green task. ``plan_days`` fails instead, saying why.
+    """
+    sqlite_source.insert_clicks(boundary_rows())
+    text = DAG_FILE.read_text()
+    schedule = 'schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),'
+    assert text.count(schedule) == 1
+    text = text.replace(schedule, 'schedule="@daily",').replace(
+        'dag_id="trackly_click_history_backfill"', 'dag_id="clicks_at_daily"'
+    )
+    target = Path(airflow.dags_dir) / "clicks_at_daily.py"
+    target.write_text(text)
+    try:
+        dag = load_dag(target, "clicks_at_daily")
+        assert not isinstance(dag.timetable, CronDataIntervalTimetable)
+        run = run_day(dag, DAY)
+    finally:
+        target.unlink()
+    states = task_states(run)
+    assert states[("plan_days", -1)] == "failed"  # not up_for_retry: no retry can fix a schedule
+    assert "success" not in {state for (task, _), state in states.items() if task == "import_clicks"}
+    assert sandbox.state()["requests_seen"] == 0
+    assert (
+        "The run's data interval [2025-11-16T00:00:00+00:00, 2025-11-16T00:00:00+00:00) is zero-length: "
+        "the DAG's schedule gives its runs no interval, so every import would read nothing."
+    ) in task_output()

@@ -11,6 +11,7 @@ from trackly_provider.partitions import (
     PartitionRangeError,
     day_bounds,
     days_before,
+    describe_bounds,
     manual_range_days,
     plan_partitions,
 )
@@ -139,3 +140,46 @@ def test_empty_text_params_count_as_no_params():
 def test_half_an_interval_is_no_interval():
     planned = plan_partitions(None, None, utc(2025, 11, 1), None, utc(2025, 11, 20, 9))
     assert planned == [[utc(2025, 11, 19), utc(2025, 11, 20)]]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "what"),
+    [
+        (utc(2025, 11, 15), utc(2025, 11, 15), "zero-length"),
+        (utc(2025, 11, 16), utc(2025, 11, 15), "reversed (its end is before its start)"),
+    ],
+)
+def test_an_interval_holding_no_time_fails_saying_which_timetable_to_use(start, end, what):
+    """What Airflow 3 gives every run of schedule="@daily" (a CronTriggerTimetable): [t, t)."""
+    with pytest.raises(PartitionRangeError) as raised:
+        plan_partitions(None, None, start, end, utc(2025, 11, 16), late_rows_days=2)
+    assert str(raised.value) == (
+        f"The run's data interval [{start.isoformat()}, {end.isoformat()}) is {what}: the DAG's "
+        "schedule gives its runs no interval, so every import would read nothing. In Airflow 3, "
+        'schedule="@daily" (or any cron string) is a CronTriggerTimetable, whose runs have '
+        "zero-length intervals. Pass a "
+        "data-interval timetable as the schedule, as the example DAGs do: "
+        'schedule=CronDataIntervalTimetable("@daily", timezone="UTC") (from airflow.sdk; '
+        "airflow.timetables.interval before Airflow 3.2)."
+    )
+
+
+def test_a_manual_range_does_not_need_the_runs_interval():
+    """A run without an interval of its own can still import a range given as params."""
+    day = utc(2025, 11, 15)
+    assert plan_partitions("2025-11-15", "2025-11-15", day, day, day) == [[day, utc(2025, 11, 16)]]
+
+
+def test_bounds_are_shown_as_dates_and_anything_else_redacted_of_phone_numbers():
+    bounds = [
+        datetime(2025, 11, 15, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        utc(2025, 11, 16),
+    ]
+    assert describe_bounds(bounds) == "[2025-11-15T00:00:00+00:00, 2025-11-16T00:00:00+00:00]"
+    assert describe_bounds(("2025-11-15", "2025-11-16 00:00:00", date(2025, 11, 17))) == (
+        "['2025-11-15', '2025-11-16 00:00:00', 2025-11-17]"
+    )
+    assert describe_bounds({"phone": "+1 202-555-0143", "day": "2025-11-15", "since": 1763164800}) == (
+        "{phone: '[redacted]', day: '2025-11-15', since: [redacted]}"
+    )
+    assert describe_bounds(None) == "no parameters"

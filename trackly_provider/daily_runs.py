@@ -48,8 +48,9 @@ def days_of_run(
     after the ``late_rows_days`` days before it (not for backfill runs, which import their days).
 
     A manual run without a logical date has no data interval; with no params it imports the last
-    complete UTC day, as a manual run with a logical date of now would. A bad range fails at once,
-    as ``AirflowFailException``: no retry can fix a param.
+    complete UTC day, as a manual run with a logical date of now would. A bad range, or a
+    zero-length or reversed data interval (a schedule such as ``"@daily"``, which in Airflow 3
+    gives runs no interval), fails at once as ``AirflowFailException``: no retry can fix either.
     """
     try:
         return plan_partitions(
@@ -69,7 +70,8 @@ def plan_days_task(*, late_rows_days: int, first_day: date) -> Any:
     """
     The ``plan_days`` task of a daily import DAG: call it in the DAG, expand the imports over it.
 
-    No retries: a failure here is a wrong param, which no retry can fix.
+    No retries: a failure here is a wrong param or a schedule without intervals, which no retry
+    can fix.
     """
 
     @task(task_id="plan_days", retries=0)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from trackly_provider.iso8601 import utc_iso
+from trackly_provider.redact import redact_phone_numbers
+
 MAX_RANGE_DAYS = 366
+# A date or an ISO 8601 datetime as text: shown as it is, never taken for a phone number.
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
 class PartitionRangeError(ValueError):
-    """A manual range (``start_date``/``end_date`` params) that cannot be run."""
+    """A manual range (``start_date``/``end_date`` params), or a run's data interval, that cannot be run."""
 
 
 def _parse_day(name: str, value: Any) -> date:
@@ -58,6 +64,45 @@ def days_before(start: datetime, count: int, first_day: date) -> list[list[datet
     return [list(day_bounds(d)) for d in earlier if d >= first_day]
 
 
+def check_interval(start: datetime, end: datetime) -> None:
+    """Refuse a data interval that holds no time, which would import nothing every run."""
+    if end > start:
+        return
+    what = "zero-length" if end == start else "reversed (its end is before its start)"
+    raise PartitionRangeError(
+        f"The run's data interval [{utc_iso(start)}, {utc_iso(end)}) is {what}: the DAG's schedule "
+        "gives its runs no interval, so every import would read nothing. In Airflow 3, "
+        'schedule="@daily" (or any cron string) is a CronTriggerTimetable, whose runs have '
+        "zero-length intervals. Pass a data-interval timetable as the schedule, as the example "
+        'DAGs do: schedule=CronDataIntervalTimetable("@daily", timezone="UTC") (from airflow.sdk; '
+        "airflow.timetables.interval before Airflow 3.2)."
+    )
+
+
+def describe_bounds(parameters: Any) -> str:
+    """
+    An import's bind parameters as text for a log line: datetimes in UTC ISO 8601, dates and
+    date-like text as they are, any other value with phone-like digits replaced by ``[redacted]``.
+    """
+    if parameters is None:
+        return "no parameters"
+    if isinstance(parameters, dict):
+        return "{" + ", ".join(f"{key}: {_shown(value)}" for key, value in parameters.items()) + "}"
+    if isinstance(parameters, (list, tuple)):
+        return "[" + ", ".join(_shown(value) for value in parameters) + "]"
+    return _shown(parameters)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        return repr(value)
+    return redact_phone_numbers(repr(value))
+
+
 def plan_partitions(
     start_date: Any,
     end_date: Any,
@@ -75,10 +120,12 @@ def plan_partitions(
     without a logical date has none, and imports the last complete UTC day before ``run_after``,
     the day a manual run with a logical date of ``run_after`` would cover on a daily timetable.
     Without params, the ``late_rows_days`` days before are imported again first (none before
-    ``first_day``), to catch rows written after their day was imported.
+    ``first_day``), to catch rows written after their day was imported. A zero-length or reversed
+    interval raises ``PartitionRangeError`` (``check_interval``).
     """
     if start_date in (None, "") and end_date in (None, ""):
         if interval_start is not None and interval_end is not None:
+            check_interval(interval_start, interval_end)
             own = [interval_start, interval_end]
         else:
             own = list(day_bounds(last_complete_day(run_after)))

@@ -37,6 +37,7 @@ from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.import_arguments import as_flag, as_seconds, check_choice, check_limits, ledger_table_of
 from trackly_provider.ledger import ImportLedger, import_partition
 from trackly_provider.native_memory import release_freed_memory
+from trackly_provider.partitions import describe_bounds
 from trackly_provider.records import (
     MissingColumnsError,
     Record,
@@ -119,6 +120,12 @@ class HistoryImportOperator(BaseOperator):
         ``errors_by_code`` (every error counted by code, summing to ``error_count``), up to 100
         ``errors`` (``index`` in the query result, ``message_id``, ``code``, ``error``) and
         ``dry_run``; a dry run adds ``records_to_send``; an import with a ledger adds ``ledger``.
+        Also pushed when the task fails: on ``max_error_rate`` or records of unknown outcome (the
+        import finished), and on any error that ended the import early (the source lost, the API
+        down, a rejected key, a bug), where it holds the counts reached and adds ``failed``, the
+        exception's type name (``"TracklyRetriesExhaustedError"``...); rows read but not sent or
+        unanswered are then not counted, so the three counts may sum to less than ``rows_read``.
+    :raises TypeError: when built directly: use one of the three import operators.
     """
 
     entity: ClassVar[Entity]
@@ -154,6 +161,12 @@ class HistoryImportOperator(BaseOperator):
         on_unknown_outcome: str = "fail",
         **kwargs: Any,
     ) -> None:
+        if not isinstance(getattr(type(self), "entity", None), Entity):
+            raise TypeError(
+                f"{type(self).__name__} cannot be built directly: it is the engine the import operators "
+                "share and names no Trackly endpoint. Use ClickHistoryImportOperator, "
+                "SendHistoryImportOperator or RevenueHistoryImportOperator (trackly_provider.operators)."
+            )
         super().__init__(**kwargs)
         check_limits(batch_size, max_error_rate, max_in_flight)
         self.sql = sql
@@ -196,6 +209,7 @@ class HistoryImportOperator(BaseOperator):
         ledger_table = ledger_table_of(self.entity, self.ledger_table)  # as rendered
         started = time.monotonic()
         book: Confirmations | None = None
+        rejects: RejectsTable | None = None
         unknown_message = None
         try:
             with (
@@ -211,16 +225,17 @@ class HistoryImportOperator(BaseOperator):
                 if book is not None:
                     book.finish()
                     unknown_message = book.unknown_message(self.entity.name) if book.unknown_count else None
-        except TracklyTransientError as exc:
-            raise type(exc)(
-                f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
-                f"failure. {self._rerun_advice(ledger_table)}"
-            ) from None
+        except BaseException as exc:  # a task timeout or kill too: what was counted is pushed first
+            self._push_stopped_early(context, tally, book, exc)
+            if isinstance(exc, TracklyTransientError):
+                raise type(exc)(
+                    f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
+                    f"failure. {self._rerun_advice(ledger_table)}"
+                ) from None
+            raise
         finally:
             self.trackly_hook.close()
-        summary = tally.as_xcom()
-        if book is not None:
-            summary["ledger"] = book.summary()
+        summary = self._summary(tally, book)
         self._log_outcome(tally, time.monotonic() - started, rejects)
         if unknown_message:
             context["ti"].xcom_push(key="return_value", value=summary)
@@ -235,6 +250,38 @@ class HistoryImportOperator(BaseOperator):
             )
         annotate_asset_events(context, self.outlets, asset_event_extra(self.entity, self.parameters, tally))
         return summary
+
+    @staticmethod
+    def _summary(tally: ImportTally, book: Confirmations | None) -> dict[str, Any]:
+        """The XCom ``return_value``: the tally's summary, and the ledger's part when there is one."""
+        summary = tally.as_xcom()
+        if book is not None:
+            summary["ledger"] = book.summary()
+        return summary
+
+    def _push_stopped_early(
+        self, context: Context, tally: ImportTally, book: Confirmations | None, exc: BaseException
+    ) -> None:
+        """
+        Push the counts reached before ``exc`` ended the import, with ``failed``: the exception's
+        type name alone (its text may quote a source value). Never raises: ``exc`` must propagate.
+        """
+        try:
+            summary = self._summary(tally, book)
+            summary["failed"] = type(exc).__name__
+            self.log.warning(
+                "The import stopped early (%s) after reading %d rows: %d imported, %d duplicates, %d "
+                "errors, %d batches answered. The counts are in XCom 'return_value'.",
+                summary["failed"],
+                tally.rows_read,
+                tally.success_count,
+                tally.duplicates_skipped,
+                tally.error_count,
+                tally.batches,
+            )
+            context["ti"].xcom_push(key="return_value", value=summary)
+        except Exception as push_error:
+            self.log.warning("Could not push the counts to XCom: %s", type(push_error).__name__)
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
         """OpenLineage: the tables the query reads and the Trackly endpoint it writes."""
@@ -382,24 +429,39 @@ class HistoryImportOperator(BaseOperator):
                 submit = count_unsent if tally.dry_run else window.submit
                 records: list[Record] = []
                 row_indexes: list[int] = []
-                for chunk in chunks:
-                    first_index = tally.rows_read
-                    tally.rows_read += len(chunk)
-                    for index, record in enumerate(map(build, chunk), first_index):
-                        if type(record) is RowRejection:
-                            tally.reject_row(index, record)
-                            continue
-                        if screen is not None and not screen(index, record):  # type: ignore[arg-type]
-                            continue
-                        records.append(record)  # type: ignore[arg-type]
-                        row_indexes.append(index)
-                        if len(records) == batch_size:
-                            submit(batch_of(records, row_indexes))
-                            records, row_indexes = [], []
-                if records:
-                    submit(batch_of(records, row_indexes))
+                try:
+                    for chunk in chunks:
+                        first_index = tally.rows_read
+                        tally.rows_read += len(chunk)
+                        for index, record in enumerate(map(build, chunk), first_index):
+                            if type(record) is RowRejection:
+                                tally.reject_row(index, record)
+                                continue
+                            if screen is not None and not screen(index, record):  # type: ignore[arg-type]
+                                continue
+                            records.append(record)  # type: ignore[arg-type]
+                            row_indexes.append(index)
+                            if len(records) == batch_size:
+                                submit(batch_of(records, row_indexes))
+                                records, row_indexes = [], []
+                    if records:
+                        submit(batch_of(records, row_indexes))
+                except BaseException:
+                    self._count_in_flight(window)
+                    raise
                 window.drain()
             self._resend_unsaved(tally, book, unsaved, send)
+
+    def _count_in_flight(self, window: BatchWindow) -> None:
+        """
+        After reading or sending failed: count the batches still in flight as they answer, so that
+        the counts (and the ledger) hold every answer received. Their own failures are only logged:
+        the first error is the one raised.
+        """
+        try:
+            window.drain()
+        except Exception as exc:
+            self.log.warning("A batch in flight failed too (%s) once the import stopped.", type(exc).__name__)
 
     def _log_ledger(self, ledger: ImportLedger) -> None:
         if ledger.lock is not None and ledger.lock.waited_for is not None:
@@ -498,6 +560,15 @@ class HistoryImportOperator(BaseOperator):
                 tally.duplicates_skipped,
                 tally.error_count,
                 tally.batches,
+            )
+        if tally.rows_read == 0:
+            self.log.warning(
+                "The query read 0 rows, with %s. If it should have read some, check that these bounds "
+                "can match the column they are compared with: timestamps stored as epoch integers never "
+                "match datetime or text bounds; convert the column in the query, e.g. "
+                "datetime(col, 'unixepoch') in SQLite, to_timestamp(col) in PostgreSQL, "
+                'FROM_UNIXTIME(col) in MySQL (README: "Days that read nothing").',
+                describe_bounds(self.parameters),
             )
         if rejects:
             self.log.info(
