@@ -7,7 +7,7 @@ import pytest
 
 from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.import_arguments import checked_region
-from trackly_provider.phone_numbers import POSSIBLE_LENGTHS, is_known_region, to_e164
+from trackly_provider.phone_numbers import is_known_region, possible_lengths, to_e164
 
 
 def parsed_verdict(text: str) -> str | None:
@@ -17,7 +17,7 @@ def parsed_verdict(text: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     national = phonenumbers.national_significant_number(number)
-    if number.extension or len(national) not in POSSIBLE_LENGTHS.get(str(number.country_code), ()):
+    if number.extension or len(national) not in possible_lengths(str(number.country_code)):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

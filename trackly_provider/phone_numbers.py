@@ -11,26 +11,33 @@ check costs about 24 µs a value, more than the rest of an import's work on a ro
 
 A value already in E.164 (``+`` and digits, the common case) is checked against the same length
 table without parsing: about 0.3 µs instead of 12 µs. Both paths give the same verdict
-(tests/test_phone_numbers.py checks every country code and length).
+(tests/test_phone_numbers.py checks every country code and length). `phonenumbers` and its
+metadata load on the first number read (about 70 ms), not when a DAG file imports an operator.
 """
 
 from __future__ import annotations
 
 import re
-
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
+from functools import cache
+from typing import Any
 
 MAX_PHONE_CHARS = 64  # longer text is no phone number; libphonenumber itself stops at 250
 E164_MAX_CHARS = 16  # "+" and at most 15 digits (ITU-T E.164, section 6.1)
 
+CountryRules = tuple[frozenset[int], "re.Pattern[str] | None"]
+HeadRules = tuple[int, frozenset[int], "re.Pattern[str] | None"]
 
-def _country_rules() -> dict[str, tuple[frozenset[int], re.Pattern[str] | None]]:
+
+@cache
+def country_rules() -> dict[str, CountryRules]:
     """
     Country calling code (as text) -> the national significant number lengths possible for it, and
     the national prefix that libphonenumber strips when it follows the code (``+27 0...``).
     """
-    table: dict[str, tuple[frozenset[int], re.Pattern[str] | None]] = {}
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    table: dict[str, CountryRules] = {}
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         main_region = phonenumbers.region_code_for_country_code(code)
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, main_region)
@@ -44,16 +51,21 @@ def _country_rules() -> dict[str, tuple[frozenset[int], re.Pattern[str] | None]]
     return table
 
 
-COUNTRY_RULES = _country_rules()
-POSSIBLE_LENGTHS = {code: lengths for code, (lengths, _) in COUNTRY_RULES.items()}
+def possible_lengths(country_code: str) -> frozenset[int]:
+    """The national significant number lengths possible for a country calling code; none if unknown."""
+    rules = country_rules().get(country_code)
+    return rules[0] if rules else frozenset()
 
 
 def is_known_region(region: str) -> bool:
     """Whether ``region`` is a CLDR region code libphonenumber has metadata for (``US``, ``GB``...)."""
+    import phonenumbers
+
     return region in phonenumbers.SUPPORTED_REGIONS
 
 
-def _rules_by_head() -> dict[str, tuple[int, frozenset[int], re.Pattern[str] | None]]:
+@cache
+def rules_by_head() -> dict[str, HeadRules]:
     """
     The first three digits after ``+`` -> where the national number starts (1 + the country code's
     length), the text lengths possible for that country code, and its national prefix where a
@@ -65,27 +77,24 @@ def _rules_by_head() -> dict[str, tuple[int, frozenset[int], re.Pattern[str] | N
     for number in range(1000):
         head = f"{number:03d}"
         for size in (1, 2, 3):
-            rules = COUNTRY_RULES.get(head[:size])
+            rules = country_rules().get(head[:size])
             if rules is None:
                 continue
             lengths, national_prefix = rules
-            if national_prefix is not None and national_prefix.pattern.isdigit() and size < 3:
-                if not head[size:].startswith(national_prefix.pattern[: 3 - size]):
-                    national_prefix = None  # a literal prefix these digits do not start with
+            literal = national_prefix.pattern if national_prefix is not None else ""
+            if literal.isdigit() and size < 3 and not head[size:].startswith(literal[: 3 - size]):
+                national_prefix = None  # a literal prefix these digits do not start with
             table[head] = (1 + size, frozenset(1 + size + length for length in lengths), national_prefix)
             break
     return table
 
 
-RULES_BY_HEAD = _rules_by_head()
-
-
-def _e164_verdict(text: str) -> bool | None:
+def _e164_verdict(text: str, by_head: dict[str, HeadRules]) -> bool | None:
     """
     For ``+`` and digits: True when it is a possible number as written, False when it is not, None
     when a national prefix may follow the country code and only libphonenumber can tell.
     """
-    rules = RULES_BY_HEAD.get(text[1:4])
+    rules = by_head.get(text[1:4])
     if rules is None:  # no country calling code (or fewer than three digits: libphonenumber decides)
         return None if len(text) < 4 else False
     national_start, text_lengths, national_prefix = rules
@@ -104,18 +113,24 @@ def to_e164(text: str, default_region: str | None = None) -> str | None:
         None: such numbers are not phone numbers.
     """
     if text[:1] == "+" and text.isascii() and text[1:].isdigit() and len(text) <= E164_MAX_CHARS:
-        verdict = _e164_verdict(text)
+        verdict = _e164_verdict(text, rules_by_head())
         if verdict is not None:
             return text if verdict else None
     if len(text) > MAX_PHONE_CHARS:
         return None
+    return _parsed_e164(text, default_region)
+
+
+def _parsed_e164(text: str, default_region: str | None) -> str | None:
+    import phonenumbers
+
     try:
-        number = phonenumbers.parse(text, default_region)
-    except NumberParseException:
+        number: Any = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
         return None
     if number.extension:  # E.164 has no extension: sending the number without it would be another line
         return None
     national = phonenumbers.national_significant_number(number)
-    if len(national) not in POSSIBLE_LENGTHS.get(str(number.country_code), ()):
+    if len(national) not in possible_lengths(str(number.country_code)):
         return None
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
