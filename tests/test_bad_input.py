@@ -115,3 +115,13 @@ def test_a_lock_timeout_past_a_float_s_range_means_forever():
         task_id="t", sql="SELECT 1", sql_conn_id="s", ledger_lock_timeout=10**400
     )
     assert operator.ledger_lock_timeout == 1e9
+
+
+def test_a_default_region_libphonenumber_does_not_know_fails_when_the_dag_is_parsed():
+    from trackly_provider.exceptions import TracklyConfigError
+    from trackly_provider.operators import SendHistoryImportOperator
+
+    with pytest.raises(TracklyConfigError, match="default_region must be a two-letter CLDR region code"):
+        SendHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", default_region="USA")
+    operator = SendHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", default_region="gb")
+    assert operator.default_region == "GB"

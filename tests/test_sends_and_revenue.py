@@ -449,3 +449,41 @@ def test_revenue_whose_answer_names_only_100_of_its_errors_is_left_unknown_not_r
     assert counts(again.xcom) == (250, 0, 0, 250)
     assert again.xcom["errors_by_code"] == {"offer_not_found": 100, "outcome_unknown": 150}
     assert len(sandbox.state()["revenue"]) == 100
+
+
+def test_default_region_reads_national_numbers_and_every_phone_field_goes_in_e164(
+    airflow, sandbox, sqlite_source, task_output
+):
+    """National and punctuated numbers become E.164; numbers no region makes whole are rejected."""
+    sqlite_source.load(
+        "sends",
+        {**SEND_COLUMNS, "list_number": "text"},
+        [
+            (*send_row(1, to_number="(202) 555-0101", list_id=None), "+1 202 555 0100"),
+            (*send_row(2, to_number="12025550102", list_id=None), "tel:+1-202-555-0100"),
+            (*send_row(3, to_number="+44 7911 123456", list_id=None), "2025550100"),
+            (*send_row(4, to_number="555-0104", list_id=None), "2025550100"),  # no area code
+            (*send_row(5, list_id=None), "+1 202 555"),
+        ],
+    )
+    result = airflow.run_operator(
+        "SendHistoryImportOperator",
+        "import_sends",
+        sql="SELECT id, to_number, timestamp, list_number FROM sends",
+        default_region="US",
+        max_error_rate=1.0,
+    )
+    assert result.state == "success"
+    assert [(r["id"], r["to_number"], r["list_number"]) for r in sandbox.received()] == [
+        ("msg-0000001", "+12025550101", "+12025550100"),
+        ("msg-0000002", "+12025550102", "+12025550100"),
+        ("msg-0000003", "+447911123456", "+12025550100"),
+    ]
+    assert [(e["index"], e["code"]) for e in result.xcom["errors"]] == [
+        (3, "invalid_phone"),
+        (4, "invalid_list_number"),
+    ]
+    assert "555-0104" not in json.dumps(result.xcom)
+    log = task_output()
+    assert "Rejected row 3 (message_id msg-0000004): invalid_phone: column to_number holds text of 8" in log
+    assert "555-0104" not in log

@@ -34,7 +34,14 @@ from trackly_provider.exceptions import (
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.import_arguments import as_flag, as_seconds, check_choice, check_limits, ledger_table_of
+from trackly_provider.import_arguments import (
+    as_flag,
+    as_seconds,
+    check_choice,
+    check_limits,
+    checked_region,
+    ledger_table_of,
+)
 from trackly_provider.ledger import ImportLedger, import_partition
 from trackly_provider.native_memory import release_freed_memory
 from trackly_provider.partitions import describe_bounds
@@ -112,6 +119,9 @@ class HistoryImportOperator(BaseOperator):
         the lock, which dies with its holder (README: "One import of a partition at a time"). When
         the bound runs out the task fails at once, without retries
         (``TracklyPartitionLockedError``), having sent nothing.
+    :param default_region: the CLDR region (``"US"``, ``"GB"``...) of phone numbers written without a
+        country code (``4155550100``, ``(415) 555-0100``, a ``BIGINT`` column); None (the default):
+        such numbers are rejected. Every phone field is sent in E.164 (README: "Phone numbers").
     :param on_unknown_outcome: what to do with records an earlier run sent without getting an
         answer: ``fail`` (default: leave them out, and fail after the rest is imported),
         ``assume_imported`` (you checked in Trackly: they were stored) or ``resend`` (you checked:
@@ -159,6 +169,7 @@ class HistoryImportOperator(BaseOperator):
         ledger_partition: str | None = None,
         ledger_lock_timeout: float | timedelta = DEFAULT_LEDGER_LOCK_TIMEOUT,
         on_unknown_outcome: str = "fail",
+        default_region: str | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(getattr(type(self), "entity", None), Entity):
@@ -187,6 +198,7 @@ class HistoryImportOperator(BaseOperator):
         self.ledger_partition = ledger_partition
         self.ledger_lock_timeout = as_seconds("ledger_lock_timeout", ledger_lock_timeout)
         self.on_unknown_outcome = on_unknown_outcome
+        self.default_region = checked_region(default_region)
         self._tally: ImportTally | None = None  # the last run's counts, for its lineage
 
     @cached_property
@@ -368,7 +380,7 @@ class HistoryImportOperator(BaseOperator):
                 raise TracklySourceError(str(exc)) from None
             if layout.ignored:
                 self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
-            build = make_record_builder(layout, entity)
+            build = make_record_builder(layout, entity, self.default_region)
             if book is not None:
                 self._log_ledger(book.ledger)
             screen = book.screen if book is not None else None
@@ -579,7 +591,11 @@ class HistoryImportOperator(BaseOperator):
             )
         for error in tally.errors:
             self.log.warning(
-                "Rejected row %d (message_id %s): %s", error["index"], error["message_id"], error["code"]
+                "Rejected row %d (message_id %s): %s: %s",
+                error["index"],
+                error["message_id"],
+                error["code"],
+                error["error"],
             )
 
     def _log_progress(self, tally: ImportTally, started: float) -> None:
