@@ -39,6 +39,19 @@ class TracklySettings:
     def lineage_namespace(self) -> str:
         return lineage_namespace(self.base_url)
 
+    @property
+    def longest_request_seconds(self) -> float:
+        """
+        The longest one request may take with all its retries, in seconds: every attempt connecting
+        and waiting for its answer (``connect_timeout + read_timeout``), and the longest wait between
+        two attempts (``backoff_max``, or ``retry_after_max`` for a ``Retry-After``). A source read
+        waiting on one request stalls at most this long (defaults: 5 x 70 + 4 x 300 = 1,550 s).
+        """
+        retry = self.retry
+        attempts = max(1, retry.max_attempts)
+        longest_wait = max(retry.backoff_max, retry.retry_after_max)
+        return attempts * (self.connect_timeout + self.read_timeout) + (attempts - 1) * longest_wait
+
 
 def lineage_namespace(base_url: str) -> str:
     """``trackly://<host[:port]>[/path]``: the OpenLineage namespace of a Trackly's datasets."""
