@@ -144,3 +144,23 @@ def ledger_db(tmp_path, monkeypatch):
         f"AIRFLOW_CONN_{LEDGER_CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(path)})
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def own_mariadb(tmp_path_factory: pytest.TempPathFactory):
+    """
+    A MariaDB server of the tests' own (never the shared one on 3306): default time zone -05:00,
+    and ``net_write_timeout`` and ``net_read_timeout`` lowered to 5 s, so that a read the import
+    did not set up gets ``TIMESTAMP`` values 5 h off and loses a stream it stops reading for 5 s.
+    Skipped, saying why, where the MariaDB server binaries are not installed.
+    """
+    from tests.mariadb_server import OwnMariaDb
+
+    server = OwnMariaDb.start(
+        tmp_path_factory.mktemp("own-mariadb"),
+        "--default-time-zone=-05:00",
+        "--net-write-timeout=5",
+        "--net-read-timeout=5",
+    )
+    yield server
+    server.stop()
