@@ -21,7 +21,7 @@ from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.iso8601 import utc_iso
 from trackly_provider.ledger_lock import PartitionLock
 from trackly_provider.sql_source import adapt_parameters, driver_name, open_streaming_cursor
-from trackly_provider.sql_tables import checked_table_name, dialect_of, open_writer
+from trackly_provider.sql_tables import checked_table_name, dialect_of, open_writer, quoted_identifier
 
 CONFIRMED = "confirmed"  # Trackly answered that it stored these records (or already had them)
 UNKNOWN = "unknown"  # being sent, or sent without an answer: Trackly may or may not have stored them
@@ -150,10 +150,11 @@ def unpack(data: bytes) -> tuple[int, ...]:
 
 
 def ledger_ddl(table: str, dialect: str) -> list[str]:
-    """The statement that creates the ledger table if it does not exist."""
+    """The statement that creates the ledger table (its name quoted here) if it does not exist."""
     types = DIALECT_TYPES.get(dialect, DIALECT_TYPES["other"])
     return [
-        f"CREATE TABLE IF NOT EXISTS {table} (partition_key {types['key']} NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {quoted_identifier(table, dialect)} ("
+        f"partition_key {types['key']} NOT NULL, "
         "batch_id VARCHAR(32) NOT NULL, state VARCHAR(16) NOT NULL, first_row BIGINT NOT NULL, "
         f"records INTEGER NOT NULL, fingerprints {types['blob']} NOT NULL, message_ids {types['text']}, "
         f"recorded_at {types['time']} NOT NULL, PRIMARY KEY (partition_key, batch_id))"
@@ -199,6 +200,7 @@ class ImportLedger:
         """``holder``: how the import names itself to a waiter; the process and host are added."""
         self._hook = hook
         self.table = checked_table_name(table, "ledger_table")
+        self._sql_table = table  # quoted for the connection's dialect once connected
         self.partition = partition
         self._lock_timeout = lock_timeout
         process = f"pid {os.getpid()} on {socket.gethostname()}"
@@ -215,6 +217,7 @@ class ImportLedger:
     def __enter__(self) -> ImportLedger:
         self._connection = self._hook.get_conn()
         self._driver = driver_name(self._connection)
+        self._sql_table = quoted_identifier(self.table, dialect_of(self._connection))
         try:
             open_writer(self._connection, ledger_ddl(self.table, dialect_of(self._connection)))
             if self._lock_timeout is not None:
@@ -235,7 +238,7 @@ class ImportLedger:
         unknown_rows: list[_EarlierUnknown] = []
         try:
             cursor.execute(
-                f"SELECT state, fingerprints, batch_id, first_row, message_ids FROM {self.table} "
+                f"SELECT state, fingerprints, batch_id, first_row, message_ids FROM {self._sql_table} "
                 f"WHERE partition_key = {self._hook.placeholder}",
                 (self.partition,),
             )
@@ -284,12 +287,13 @@ class ImportLedger:
         cursor = self._connection.cursor()
         if all(confirmed):
             cursor.execute(
-                f"UPDATE {self.table} SET state = {mark} WHERE partition_key = {mark} AND batch_id = {mark}",
+                f"UPDATE {self._sql_table} SET state = {mark} "
+                f"WHERE partition_key = {mark} AND batch_id = {mark}",
                 (CONFIRMED, self.partition, batch_id),
             )
         else:
             cursor.execute(
-                f"DELETE FROM {self.table} WHERE partition_key = {mark} AND batch_id = {mark}",
+                f"DELETE FROM {self._sql_table} WHERE partition_key = {mark} AND batch_id = {mark}",
                 (self.partition, batch_id),
             )
             stored = [record for record, answer in zip(records, confirmed, strict=True) if answer]
@@ -318,7 +322,7 @@ class ImportLedger:
         cursor = self._connection.cursor()
         for row in {id(row): row for row in self._unknown.values() if row.settled}.values():
             cursor.execute(
-                f"DELETE FROM {self.table} WHERE partition_key = {mark} AND batch_id = {mark}",
+                f"DELETE FROM {self._sql_table} WHERE partition_key = {mark} AND batch_id = {mark}",
                 (self.partition, row.batch_id),
             )
             left = [
@@ -335,7 +339,7 @@ class ImportLedger:
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
         cursor.execute(
-            f"SELECT batch_id, first_row, records FROM {self.table} WHERE partition_key = {mark} "
+            f"SELECT batch_id, first_row, records FROM {self._sql_table} WHERE partition_key = {mark} "
             f"AND state = {mark} ORDER BY first_row",
             (self.partition, UNKNOWN),
         )
@@ -364,7 +368,7 @@ class ImportLedger:
         )
         marks = ", ".join([self._hook.placeholder] * len(COLUMNS))
         cursor.execute(
-            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})",
+            f"INSERT INTO {self._sql_table} ({', '.join(COLUMNS)}) VALUES ({marks})",
             adapt_parameters(self._driver, values),
         )
         if owned:

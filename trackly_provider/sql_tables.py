@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -34,12 +35,42 @@ def checked_table_name(name: str, argument: str = "rejects_table") -> str:
     return name
 
 
+def quoted_identifier(name: str, dialect: str) -> str:
+    """
+    ``name``, a plain or schema-qualified name that ``checked_table_name`` accepts, quoted for
+    ``dialect`` so that reserved words (``user``, ``order``) work and the name means what it would
+    unquoted: PostgreSQL folds it to lower case first; SQLite (double quotes) and MySQL/MariaDB
+    (backticks) compare names as they would unquoted. Each part of ``schema.table`` is quoted.
+    ``other`` dialects, whose quoting and case rules are unknown, get the name as written.
+    """
+    parts = name.split(".")
+    if dialect == "postgresql":
+        return ".".join(f'"{part.lower()}"' for part in parts)
+    if dialect == "sqlite":
+        return ".".join(f'"{part}"' for part in parts)
+    if dialect == "mysql":
+        return ".".join(f"`{part}`" for part in parts)
+    return name
+
+
+def derived_name(table: str, suffix: str) -> str:
+    """
+    A name made from ``table``'s last part and ``suffix`` (an index's), within the 63 characters
+    PostgreSQL keeps and MySQL allows: a longer one is cut and ends with a hash of the whole.
+    """
+    name = f"{table.rpartition('.')[2]}_{suffix}"
+    if len(name) <= 63:
+        return name
+    return f"{name[:50]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+
+
 def dialect_of(connection: Any) -> str:
     """``sqlite``, ``postgresql``, ``mysql`` or ``other``, from the connection's DB-API driver."""
     return DIALECT_OF_DRIVER.get(driver_name(connection), "other")
 
 
 def execute_and_commit(connection: Any, statements: list[str]) -> None:
+    """Run ``statements`` on one cursor, then commit."""
     cursor = connection.cursor()
     for statement in statements:
         cursor.execute(statement)
@@ -47,13 +78,17 @@ def execute_and_commit(connection: Any, statements: list[str]) -> None:
     connection.commit()
 
 
-def open_writer(connection: Any, create_statements: list[str]) -> None:
-    """
-    Set up a writer's session and run its ``IF NOT EXISTS`` DDL, once more if it fails: tasks
-    running in parallel create the table at the same moment, and PostgreSQL then fails all but one
-    with a unique violation in its catalog; once the winner commits, the DDL finds the table.
-    """
+def set_up_session(connection: Any) -> None:
+    """Set a writer's session up for its dialect (MySQL: ``READ COMMITTED``); commits."""
     execute_and_commit(connection, SESSION_SETUP.get(dialect_of(connection), []))
+
+
+def create_tables(connection: Any, create_statements: list[str]) -> None:
+    """
+    Run ``IF NOT EXISTS`` DDL, once more if it fails: tasks running in parallel create the table at
+    the same moment, and PostgreSQL then fails all but one with a unique violation in its catalog;
+    once the winner commits, the DDL finds the table. Raises the driver's error of the last attempt.
+    """
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
             execute_and_commit(connection, create_statements)
@@ -62,3 +97,9 @@ def open_writer(connection: Any, create_statements: list[str]) -> None:
             connection.rollback()
             if attempt == CREATE_ATTEMPTS:
                 raise
+
+
+def open_writer(connection: Any, create_statements: list[str]) -> None:
+    """Set up a writer's session (``set_up_session``), then run its DDL (``create_tables``)."""
+    set_up_session(connection)
+    create_tables(connection, create_statements)
