@@ -41,8 +41,8 @@ def test_each_rejected_row_is_written_with_its_task_instance_and_no_phone_number
     assert (result.xcom["success_count"], result.xcom["error_count"]) == (4, 4)
     ti = (result.dag_id, result.run_id, "import_clicks", -1, 1)
     assert any_source.query(SELECT_REJECTS) == [
-        (*ti, 1, "m-no-phone", "missing_phone_number", "phone_number is NULL or empty"),
-        (*ti, 3, "msg-0000003", "missing_offer_id", "offer_id is NULL or empty"),
+        (*ti, 1, "m-no-phone", "missing_phone_number", "column phone_number is NULL or empty"),
+        (*ti, 3, "msg-0000003", "missing_offer_id", "column offer_id is NULL or empty"),
         (*ti, 4, "unknown-4", "message_not_found", "No message exists with the given message_id."),
         (*ti, 6, "unknown-6", "message_not_found", "No message exists with the given message_id."),
     ]
