@@ -373,7 +373,10 @@ class HistoryImportOperator(BaseOperator):
 
     def _import_rows(self, tally: ImportTally, started: float, book: Confirmations | None) -> None:
         entity, hook = self.entity, self.trackly_hook
-        with stream_query(self.source_hook, self.sql, self.parameters, self.batch_size) as (columns, chunks):
+        stall = hook.settings.longest_request_seconds  # the read may wait this long for a place
+        with stream_query(
+            self.source_hook, self.sql, self.parameters, self.batch_size, max_stall_seconds=stall
+        ) as (columns, chunks):
             try:
                 layout = plan_columns(columns, entity)
             except MissingColumnsError as exc:
