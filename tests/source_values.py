@@ -6,8 +6,7 @@ value, and what must become of every row.
 A table holds 3 good rows, one row per unusual value (a ``Case``: one cell of a good row changed),
 3 good rows and, for the entities Trackly deduplicates, the first good row again (a duplicate).
 A case is ``accept``-ed (the record Trackly must receive) or ``reject``-ed (the code, and what the
-rejection must say the column holds). A case whose outcome waits for a change not yet on main says
-which in ``waits_for``: such cases run in a table of their own, expected to fail until it lands.
+rejection must say the column holds).
 
 Where each unusual value lives, and why there: a column has one type for every row of a query (but
 in SQLite, and in a JSON column), so a type no good row could hold sits in an optional column (left
@@ -41,18 +40,11 @@ LEDGER_TABLE = "values_ledger"
 GOOD_ROWS = 3  # before and after the unusual ones
 NUMBER = re.compile(r"\+?\d[\d\s().-]{5,}\d")  # seven digits or more, maybe with separators
 
-# Waits for another change of issue 21 (tests/test_source_values.py runs these apart, as xfail).
-MONEY_AS_TEXT = (
-    "product: psycopg returns PostgreSQL money as text ('$12.34'), which the id converter sends as an id"
-)
-POSTGRES_TIME_24 = (
-    "product: psycopg cannot load PostgreSQL time '24:00:00' (a DataError while fetching), so the import "
-    "fails as a source error instead of rejecting the row"
-)
-MYSQLCLIENT_SET_AS_TEXT = (
-    "product: mysqlclient returns a MySQL SET as text ('campaign,test'), sent as an id; values.py says a "
-    "SET is refused, which holds for mysql-connector-python (a Python set) only"
-)
+
+def opaque(type_name: str) -> str:
+    """How a rejection describes a PostgreSQL type loaded without its value (postgres_types)."""
+    return f"a PostgreSQL {type_name} (cast it in the query: CAST(col AS text) or CAST(col AS numeric))"
+
 
 # Phone numbers, in every form sources hold them; each line's E.164 is what Trackly must receive.
 WITHOUT_PLUS = "12025550143"  # the country code but no '+': a national number without default_region
@@ -96,19 +88,18 @@ class Case:
     field: str = ""  # rejected: the record field the rejection names
     code: str = ""
     holds: str | None = None  # what the rejection says the column holds; None: NULL (missing_...)
-    waits_for: str | None = None
 
     @property
     def accepted(self) -> bool:
         return not self.code
 
 
-def accept(record: dict[str, Any] | None = None, *, waits_for: str | None = None, **cells: Any) -> Case:
-    return Case(cells, record=record or {}, waits_for=waits_for)
+def accept(record: dict[str, Any] | None = None, **cells: Any) -> Case:
+    return Case(cells, record=record or {})
 
 
-def reject(field: str, code: str, holds: str | None, *, waits_for: str | None = None, **cells: Any) -> Case:
-    return Case(cells, field=field, code=code, holds=holds, waits_for=waits_for)
+def reject(field: str, code: str, holds: str | None, **cells: Any) -> Case:
+    return Case(cells, field=field, code=code, holds=holds)
 
 
 @dataclass(frozen=True)
@@ -120,19 +111,8 @@ class Row:
     error: dict[str, Any] | None
 
 
-class StartsWith(str):
-    """Equal to any text that starts with it: a rejection whose wording waits for a fix."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, str) and other.startswith(str(self))
-
-    __hash__ = str.__hash__
-
-
 def rejection_text(entity: Entity, case: Case) -> str:
     """The rejection's text as the row builder writes it (records.py, values.why_invalid)."""
-    if case.holds == "":  # not known yet: the column is named
-        return StartsWith(f"column {case.field} holds ")
     if case.holds is None:
         return f"column {case.field} is NULL or empty"
     if case.code == "record_too_large":
@@ -165,15 +145,10 @@ class ValueTable:
     def sql(self) -> str:
         return f"SELECT {self.select} FROM {self.name} ORDER BY row_no"
 
-    def pending(self) -> list[str]:
-        """Why some cases wait (each reason once), or nothing."""
-        return sorted({case.waits_for for case in self.cases if case.waits_for})
-
-    def rows(self, pending: bool = False) -> list[Row]:
-        """The rows, in query order: the cases that wait when ``pending``, else the others."""
-        cases = [case for case in self.cases if bool(case.waits_for) == pending]
+    def rows(self) -> list[Row]:
+        """The rows, in query order."""
         rows = [self._good_row(i) for i in range(GOOD_ROWS)]
-        rows += [self._case_row(GOOD_ROWS + n, case) for n, case in enumerate(cases)]
+        rows += [self._case_row(GOOD_ROWS + n, case) for n, case in enumerate(self.cases)]
         rows += [self._good_row(len(rows) + i) for i in range(GOOD_ROWS)]
         if self.entity.deduplicated:  # the first good row again: Trackly skips it
             rows.append(Row({**rows[0].cells}, rows[0].record, None))
@@ -202,7 +177,7 @@ class ValueTable:
     def phone_texts(self) -> set[str]:
         """Every phone number in the table, as written and as digits: none may leak anywhere."""
         texts: set[str] = set()
-        for row in [*self.rows(), *self.rows(pending=True)]:
+        for row in self.rows():
             for column in self.phone_columns:
                 value = row.cells.get(column)
                 value = value.value if isinstance(value, Sql) else value
@@ -518,12 +493,12 @@ def postgres_tables() -> dict[str, ValueTable]:
             reject("list_id", "invalid_list_id", "NaN or an infinity", list_id=-math.inf),
             reject("list_number", "invalid_list_number", "a whole number", list_number=AS_INTEGER),
             reject("message", "record_too_large", "text of 6291456 characters", message=SIX_MIB_MESSAGE),
-            reject("send_type", "invalid_send_type", "", send_type=Decimal("12.34"), waits_for=MONEY_AS_TEXT),
+            reject("send_type", "invalid_send_type", opaque("money"), send_type=Decimal("12.34")),
             accept({"delivered": False}, delivered=False),
             reject("length", "invalid_length", "a NaN or infinite decimal", length=Decimal("NaN")),
             reject("length", "invalid_length", "a NaN or infinite decimal", length=Decimal("Infinity")),
             reject("length", "invalid_length", "a decimal", length=Decimal(10**400)),
-            reject("length", "invalid_length", "a decimal with a fraction", length=Decimal("4.5")),
+            reject("length", "invalid_length", "a decimal", length=Decimal("4.5")),
             accept({"length": 42}, length=Decimal("42.0")),
             reject("timestamp", "invalid_timestamp", "text of 8 characters", sent_at="infinity"),
         ),
@@ -567,8 +542,8 @@ def postgres_tables() -> dict[str, ValueTable]:
             reject(
                 "offer_id", "invalid_offer_id", "a NaN or infinite decimal", offer_id=Decimal("-Infinity")
             ),
-            reject("offer_id", "invalid_offer_id", "a decimal with a fraction", offer_id=Decimal("42.0")),
-            reject("offer_id", "invalid_offer_id", "a decimal with a fraction", offer_id=Decimal("7.5")),
+            reject("offer_id", "invalid_offer_id", "a decimal", offer_id=Decimal("42.0")),
+            reject("offer_id", "invalid_offer_id", "a decimal", offer_id=Decimal("7.5")),
             reject("offer_id", "invalid_offer_id", "a decimal", offer_id=Decimal(10**400)),
             reject("revenue", "invalid_revenue", "a NaN or infinite decimal", revenue=Decimal("NaN")),
             reject("revenue", "invalid_revenue", "a NaN or infinite decimal", revenue=Decimal("Infinity")),
@@ -580,7 +555,7 @@ def postgres_tables() -> dict[str, ValueTable]:
             reject(
                 "attribution_type",
                 "invalid_attribution_type",
-                "a duration",
+                opaque("interval"),
                 attribution_type=Sql("'1 day 2 hours'"),
             ),
             reject("timestamp", "invalid_timestamp", "text of 8 characters", ts="infinity"),
@@ -595,14 +570,8 @@ def postgres_tables() -> dict[str, ValueTable]:
         revenues.select,
         revenue,
         (
-            reject("attribution_type", "invalid_attribution_type", "a time of day", attribution_type="10:00"),
-            reject(
-                "attribution_type",
-                "invalid_attribution_type",
-                "",
-                attribution_type="24:00",
-                waits_for=POSTGRES_TIME_24,
-            ),
+            reject("attribution_type", "invalid_attribution_type", opaque("time"), attribution_type="10:00"),
+            reject("attribution_type", "invalid_attribution_type", opaque("time"), attribution_type="24:00"),
         ),
         (),
         label="revenue_time",
@@ -732,13 +701,10 @@ def mariadb_tables(driver: str) -> dict[str, ValueTable]:
             reject("list_id", "invalid_list_id", "a duration", list_id="-838:59:59"),
             reject("list_number", "invalid_list_number", "a whole number", list_number=AS_INTEGER),
             reject("message", "record_too_large", "text of 6291456 characters", message=SIX_MIB_MESSAGE),
-            reject(
-                "send_type",
-                "invalid_send_type",
-                "a set" if connector else "",
-                send_type="campaign,test",
-                waits_for=None if connector else MYSQLCLIENT_SET_AS_TEXT,
-            ),
+            # mysql-connector-python gives a SET as a Python set; mysqlclient as its text, sent as it is.
+            reject("send_type", "invalid_send_type", "a set", send_type="campaign,test")
+            if connector
+            else accept({"send_type": "campaign,test"}, send_type="campaign,test"),
             accept({"delivered": False}, delivered=Sql("b'0'")),  # BIT(1): b'\x00' or 0, by driver
         ),
         ("to_number", "list_number"),

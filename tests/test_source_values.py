@@ -8,10 +8,6 @@ HTTP. Then: Trackly received exactly the records of the good rows, in order; eac
 rejected with its code, its row index and a text naming its column, in XCom and in the rejects
 table; every row read is imported, a duplicate or an error; and no phone number of the table is in
 the task's log, its XCom, the rejects table or its OpenLineage events. Nothing is mocked.
-
-Cases whose outcome waits for a change not yet on main run in a table of their own, expected to
-fail (``xfail``, strict): when the change lands they pass, the test fails, and their
-``waits_for`` is removed, which moves them into the driver's main table.
 """
 
 from __future__ import annotations
@@ -52,17 +48,6 @@ ImportValues = Callable[..., None]
 
 def table_names(driver: str) -> list[str]:
     return list(TABLES[driver]())
-
-
-def waiting_cases() -> list[Any]:
-    """A (driver, table) param per table holding cases that wait, expected to fail until they land."""
-    params = []
-    for driver, tables in TABLES.items():
-        for name, table in tables().items():
-            if reasons := table.pending():
-                mark = pytest.mark.xfail(strict=True, reason="waits for " + "; ".join(reasons))
-                params.append(pytest.param(driver, name, marks=mark, id=f"{driver}-{name}"))
-    return params
 
 
 def lineage_events(dag_id: str, task_id: str) -> list[dict[str, Any]]:
@@ -176,14 +161,6 @@ def test_mariadb_values_through_mysql_connector_are_imported_or_rejected_row_by_
     import_values: ImportValues, name: str
 ) -> None:
     import_values("mysql-connector-python", TABLES["mysql-connector-python"]()[name])
-
-
-@pytest.mark.parametrize(("driver", "name"), waiting_cases())
-def test_values_waiting_for_a_fix_are_imported_or_rejected_row_by_row(
-    import_values: ImportValues, driver: str, name: str
-) -> None:
-    table = TABLES[driver]()[name]
-    import_values(driver, table, table.rows(pending=True))
 
 
 def test_national_numbers_and_digits_are_read_with_default_region(import_values: ImportValues) -> None:

@@ -23,6 +23,7 @@ from trackly_provider.records import RECORD_TOO_LARGE, RowRejection, make_record
 from trackly_provider.values import (
     CONVERTERS,
     FIXES,
+    OpaqueValue,
     amount,
     count,
     flag,
@@ -91,6 +92,7 @@ EVERY_VALUE: list[Any] = [
     {"a"},
     ("x",),
     IPv4Address("10.0.0.1"),
+    OpaqueValue("PostgreSQL money"),
     object(),
 ]
 
@@ -367,3 +369,13 @@ def test_a_phone_number_seen_again_gets_the_same_answer():
         assert build(["s", "+1202555", "2025-11-15"]).code == "invalid_phone"  # type: ignore[union-attr]
     numbers = [f"+1202555{n:04d}" for n in range(10_000)] * 2  # past the memo's size: it starts over
     assert [build(["s", number, "2025-11-15"])["to_number"] for number in numbers] == numbers  # type: ignore[index]
+
+
+@pytest.mark.parametrize("kind", sorted(CONVERTERS))
+def test_a_source_type_loaded_opaque_is_refused_by_every_field_naming_the_cast(kind):
+    money = OpaqueValue("PostgreSQL money")
+    assert CONVERTERS[kind](money) is None
+    assert why_invalid("send_type", kind, money).startswith(
+        "column send_type holds a PostgreSQL money (cast it in the query: CAST(col AS text) or "
+        "CAST(col AS numeric)), not a valid send_type."
+    )

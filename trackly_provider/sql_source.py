@@ -15,6 +15,7 @@ from typing import Any
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from trackly_provider.exceptions import TracklyError, TracklySourceError
+from trackly_provider.postgres_types import load_types_of_psycopg, load_types_of_psycopg2
 from trackly_provider.redact import redact_phone_numbers
 from trackly_provider.source_sessions import SQLITE_REREADS_UNDECODABLE_ROWS, prepare_session, text_or_bytes
 from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
@@ -72,13 +73,11 @@ def open_streaming_cursor(connection: Any) -> Any:
     if driver == "psycopg":
         from psycopg.rows import tuple_row
 
-        return _psycopg_dates_as_text(connection.cursor(name=name, row_factory=tuple_row))
+        return load_types_of_psycopg(connection.cursor(name=name, row_factory=tuple_row))
     if driver == "psycopg2":
         import psycopg2.extensions
 
-        return _psycopg2_dates_as_text(
-            connection.cursor(name=name, cursor_factory=psycopg2.extensions.cursor)
-        )
+        return load_types_of_psycopg2(connection.cursor(name=name, cursor_factory=psycopg2.extensions.cursor))
     if driver == "MySQLdb":
         import MySQLdb.cursors
 
@@ -90,34 +89,6 @@ def open_streaming_cursor(connection: Any) -> Any:
     if driver == "mysql":  # mysql-connector-python: unbuffered unless asked otherwise
         return connection.cursor(buffered=False)
     return connection.cursor()
-
-
-_POSTGRES_DATE_TYPES = ("timestamptz", "timestamp", "date")
-_POSTGRES_DATE_OIDS = (1184, 1114, 1082)
-
-
-def _psycopg_dates_as_text(cursor: Any) -> Any:
-    """
-    Load timestamps and dates as their ISO text (the session is UTC with ``DateStyle`` ISO:
-    ``source_sessions``) instead of Python values: records need that text anyway, building a
-    zone-aware datetime per value then formatting it back costs more than the whole fetch, and
-    ``infinity``, ``-infinity`` and years past 9999, which no Python date holds, reach the row
-    builder (which rejects them, row by row) instead of failing the whole fetch.
-    """
-    from psycopg.types.string import TextLoader
-
-    for type_name in _POSTGRES_DATE_TYPES:
-        cursor.adapters.register_loader(type_name, TextLoader)
-    return cursor
-
-
-def _psycopg2_dates_as_text(cursor: Any) -> Any:
-    """As ``_psycopg_dates_as_text``, for psycopg2, which reads ``infinity`` as year 9999 or year 1."""
-    import psycopg2.extensions
-
-    as_text = psycopg2.extensions.new_type(_POSTGRES_DATE_OIDS, "TRACKLY_DATE_TEXT", lambda value, _: value)
-    psycopg2.extensions.register_type(as_text, cursor)
-    return cursor
 
 
 def _adapt_value(driver: str, value: Any) -> Any:

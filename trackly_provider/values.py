@@ -21,7 +21,11 @@ The Python types the supported drivers return, and what each kind does with them
 - ``uuid.UUID`` (PostgreSQL ``uuid``): an id, in its canonical text.
 - ``datetime``, ``date``: timestamps (naive values are UTC; a date is its midnight UTC); refused
   elsewhere, as are ``time`` and ``timedelta`` (MySQL ``TIME``, PostgreSQL ``interval``).
-- ``list``, ``dict``, ``set`` (arrays, JSON, MySQL ``SET``) and any other type: refused.
+- ``list``, ``dict``, ``set`` (arrays, JSON, MySQL ``SET`` through mysql-connector-python) and any
+  other type: refused. mysqlclient and PyMySQL give a ``SET`` as its text (``'a,b'``), and MariaDB
+  gives ``JSON`` as text: those are text to every field.
+- PostgreSQL ``time``, ``timetz``, ``interval`` and ``money`` arrive as ``OpaqueValue``
+  (``postgres_types``): refused everywhere, naming the cast.
 
 Text that no driver returns as such is not looked for: a ``str`` with lone surrogates only comes
 from a decoder told to keep them, which no driver's default is.
@@ -38,6 +42,22 @@ from uuid import UUID
 
 from trackly_provider.iso8601 import parse_iso_datetime
 from trackly_provider.phone_numbers import to_e164
+
+
+class OpaqueValue:
+    """
+    A value of a source type no field accepts, loaded without its content (``postgres_types``):
+    PostgreSQL ``time``, ``interval``, ``money``. ``kind`` names the type in the rejection.
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"OpaqueValue({self.kind!r})"
+
 
 MAX_WHOLE_NUMBER = 2**53 - 1  # counts: exact in every JSON reader (RFC 8259, section 6)
 MAX_ID_DIGITS = 64  # a Decimal id with more digits than this is no id (and 1E+999999999 is not expanded)
@@ -271,10 +291,9 @@ def describe_type(value: Any) -> str:
     if isinstance(value, float):
         return "a floating-point number" if math.isfinite(value) else "NaN or an infinity"
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            return "a NaN or infinite decimal"
-        exponent = value.as_tuple().exponent
-        return "a decimal with a fraction" if isinstance(exponent, int) and exponent < 0 else "a decimal"
+        return "a decimal" if value.is_finite() else "a NaN or infinite decimal"
+    if isinstance(value, OpaqueValue):
+        return f"a {value.kind} (cast it in the query: CAST(col AS text) or CAST(col AS numeric))"
     if isinstance(value, int):
         return "a whole number"
     if isinstance(value, BYTES_TYPES):
