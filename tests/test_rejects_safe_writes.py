@@ -221,8 +221,10 @@ def test_a_table_that_fails_when_published_leaves_the_import_green_with_a_warnin
     result = airflow.run_operator(max_error_rate=1.0, rejects_table=TABLE, rejects_conn_id=CONN_ID)
     assert result.state == "success"
     assert (result.xcom["success_count"], result.xcom["error_count"]) == (4, 2)
+    assert result.xcom["rejects_not_written"] == 2
     log = task_output()
     assert f"2 of 2 rejected rows could not be written to rejects table {TABLE}" in log
+    assert "Wrote 0 rejected rows" not in log
     assert "+1202555" not in log
     assert rejects_db_per_server.query(f"SELECT COUNT(*) FROM {TABLE}") == [(0,)]
 

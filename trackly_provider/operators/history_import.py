@@ -238,7 +238,7 @@ class HistoryImportOperator(BaseOperator):
                     book.finish()
                     unknown_message = book.unknown_message(self.entity.name) if book.unknown_count else None
         except BaseException as exc:  # a task timeout or kill too: what was counted is pushed first
-            self._push_stopped_early(context, tally, book, exc)
+            self._push_stopped_early(context, tally, book, rejects, exc)
             if isinstance(exc, TracklyTransientError):
                 raise type(exc)(
                     f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
@@ -247,7 +247,7 @@ class HistoryImportOperator(BaseOperator):
             raise
         finally:
             self.trackly_hook.close()
-        summary = self._summary(tally, book)
+        summary = self._summary(tally, book, rejects)
         self._log_outcome(tally, time.monotonic() - started, rejects)
         if unknown_message:
             context["ti"].xcom_push(key="return_value", value=summary)
@@ -264,22 +264,34 @@ class HistoryImportOperator(BaseOperator):
         return summary
 
     @staticmethod
-    def _summary(tally: ImportTally, book: Confirmations | None) -> dict[str, Any]:
-        """The XCom ``return_value``: the tally's summary, and the ledger's part when there is one."""
+    def _summary(
+        tally: ImportTally, book: Confirmations | None, rejects: RejectsTable | None
+    ) -> dict[str, Any]:
+        """
+        The XCom ``return_value``: the tally's summary, the ledger's part when there is one, and
+        ``rejects_not_written`` when the rejects table could not take every rejected row.
+        """
         summary = tally.as_xcom()
         if book is not None:
             summary["ledger"] = book.summary()
+        if rejects is not None and rejects.rows_not_written:
+            summary["rejects_not_written"] = rejects.rows_not_written
         return summary
 
     def _push_stopped_early(
-        self, context: Context, tally: ImportTally, book: Confirmations | None, exc: BaseException
+        self,
+        context: Context,
+        tally: ImportTally,
+        book: Confirmations | None,
+        rejects: RejectsTable | None,
+        exc: BaseException,
     ) -> None:
         """
         Push the counts reached before ``exc`` ended the import, with ``failed``: the exception's
         type name alone (its text may quote a source value). Never raises: ``exc`` must propagate.
         """
         try:
-            summary = self._summary(tally, book)
+            summary = self._summary(tally, book, rejects)
             summary["failed"] = type(exc).__name__
             self.log.warning(
                 "The import stopped early (%s) after reading %d rows: %d imported, %d duplicates, %d "
@@ -585,7 +597,7 @@ class HistoryImportOperator(BaseOperator):
                 'FROM_UNIXTIME(col) in MySQL (README: "Days that read nothing").',
                 describe_bounds(self.parameters),
             )
-        if rejects:
+        if rejects and rejects.failed is None:
             self.log.info(
                 "Wrote %d rejected rows to %s (connection '%s').",
                 rejects.rows_written,
