@@ -227,6 +227,16 @@ class PostgresSource:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def fetch_all(conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    """Every row of ``sql`` on a DB-API connection, which is closed after."""
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
 class MariaDbSource:
     """``sms_clicks`` in the machine's MariaDB (database ``test``), timestamps as DATETIME(6) in UTC."""
 
@@ -276,11 +286,20 @@ class MariaDbSource:
         conn.close()
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return fetch_all(self.connect(), sql)
+
+    def load(self, table: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+        """Create ``table`` with these columns (``text``, ``number``, ``int``) and insert ``rows``."""
+        types = {"text": "VARCHAR(255)", "number": "DECIMAL(14, 4)", "int": "BIGINT"}
         conn = self.connect()
         try:
             cursor = conn.cursor()
-            cursor.execute(sql)
-            return list(cursor.fetchall())
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(
+                f"CREATE TABLE {table} ({', '.join(f'{n} {types[t]}' for n, t in columns.items())})"
+            )
+            cursor.executemany(f"INSERT INTO {table} VALUES ({', '.join(['%s'] * len(columns))})", rows)
+            conn.commit()
         finally:
             conn.close()
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import fetch_all
+
 INSTALL_DB = Path("/usr/bin/mariadb-install-db")
 MARIADBD = Path("/usr/sbin/mariadbd")
 DATABASE = "test"
@@ -99,13 +101,7 @@ class OwnMariaDb:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of ``sql`` in a session left at the server's default time zone."""
-        conn = self.connect()
-        try:
-            cursor = conn.cursor()
-            cursor.execute(sql)
-            return list(cursor.fetchall())
-        finally:
-            conn.close()
+        return fetch_all(self.connect(), sql)
 
     def airflow_connection(self, client: str = "mysqlclient") -> dict[str, Any]:
         """This server as an Airflow ``mysql`` connection read by ``client``'s driver."""

@@ -47,19 +47,7 @@ ZERO_ROWS = (
 def load_epoch_clicks(source: Any) -> None:
     columns = {"message_id": "text", "offer_id": "text", "phone_number": "text", "clicked_at": "int"}
     rows = [(name, "offer-1", phone(n), int(at)) for n, (name, at) in enumerate(EPOCH_CLICKS.items())]
-    if isinstance(source, MariaDbSource):  # no load() there: the same table, by hand
-        conn = source.connect()
-        cursor = conn.cursor()
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cursor.execute(
-            f"CREATE TABLE {TABLE} (message_id VARCHAR(64), offer_id VARCHAR(64), phone_number VARCHAR(32), "
-            "clicked_at BIGINT)"
-        )
-        cursor.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s)", rows)
-        conn.commit()
-        conn.close()
-    else:
-        source.load(TABLE, columns, rows)
+    source.load(TABLE, columns, rows)
 
 
 @pytest.fixture
