@@ -73,6 +73,23 @@ def test_phone_numbers_in_texts_from_the_api_are_redacted():
     assert redact_phone_numbers("No message exists with id msg-42") == "No message exists with id msg-42"
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "202/555/0199",
+        "1\u2011202\u2011555\u20110199",
+        "202\u2013555\u20130199",
+        "1\u00a0202\u00a0555\u00a00199",
+        "+1.202.555.0199",
+    ],
+)
+def test_phone_numbers_are_redacted_however_their_digits_are_separated(written):
+    """Every separator phone_numbers reads between digits (a driver's error may quote any of them)."""
+    assert redact_phone_numbers(f'invalid input syntax for type bigint: "{written}"') == (
+        'invalid input syntax for type bigint: "[redacted]"'
+    )
+
+
 def test_the_auth_object_never_shows_the_key_when_printed():
     from trackly_provider.hooks.trackly import TracklyAuth
 
