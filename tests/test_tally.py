@@ -67,3 +67,16 @@ def test_a_dry_run_counts_the_records_it_would_send():
     tally.add_unsent(5)
     tally.add_unsent(1)
     assert (tally.as_xcom()["records_to_send"], tally.as_xcom()["dry_run"]) == (6, True)
+
+
+def test_a_huge_message_id_is_cut_in_xcom_but_reaches_the_rejects_writer_whole():
+    """A 6 MB id (rejected as too large) would make XCom and the log 6 MB per error."""
+    seen: list[str | None] = []
+    tally = ImportTally(
+        rows_read=1, error_sink=lambda index, message_id, code, error: seen.append(message_id)
+    )
+    huge = "m" * 6_000_000
+    tally.reject_row(0, RowRejection("record_too_large", "column message_id holds text", huge))
+    (error,) = tally.as_xcom()["errors"]
+    assert error["message_id"] == "m" * 254 + "\N{HORIZONTAL ELLIPSIS}"
+    assert seen == [huge]  # the rejects table cuts it to its column's size itself

@@ -13,6 +13,7 @@ from trackly_provider.records import RowRejection
 from trackly_provider.redact import redact_phone_numbers
 
 MAX_REPORTED_ERRORS = 100
+MAX_REPORTED_ID_CHARS = 255  # a message id in XCom and the log, as in the rejects table
 UNATTRIBUTED = "unattributed"  # errors the API counted without saying which record failed
 
 ErrorSink = Callable[[int, "str | None", str, str], None]  # (row index, message id, code, error text)
@@ -38,6 +39,8 @@ class ImportTally:
     def _note_error(self, row_index: int, message_id: str | None, code: str, error: str) -> None:
         if self.error_sink is not None:
             self.error_sink(row_index, message_id, code, error)
+        if message_id is not None and len(message_id) > MAX_REPORTED_ID_CHARS:  # a 6 MB id, say
+            message_id = message_id[: MAX_REPORTED_ID_CHARS - 1] + "\N{HORIZONTAL ELLIPSIS}"
         entry = (-row_index, {"index": row_index, "message_id": message_id, "code": code, "error": error})
         if len(self._lowest_errors) < MAX_REPORTED_ERRORS:
             heapq.heappush(self._lowest_errors, entry)
