@@ -289,6 +289,18 @@ def test_message_text(value, expected):
         ("+44 7911 123456", "US", "+447911123456"),  # a country code wins over default_region
         ("+1 202 555 0143 ext. 12", None, None),  # an extension is another line: no E.164 for it
         ("abc", None, None),
+        ("+1-800-FLOWERS", None, None),  # letters are not read: no vanity numbers
+        ("junk+12025550143", None, None),
+        ("phone: +1 202 555 0143", None, None),
+        ("+12025550143*", None, None),
+        ("tel:+1-202-555-0143;ext=1", None, None),
+        ("202/555/0143", "US", "+12025550143"),
+        ("+1\u2011202\u2011555\u20110143", None, "+12025550143"),  # non-breaking hyphens
+        (
+            "\uff11\uff12\uff10\uff12\uff15\uff15\uff15\uff10\uff11\uff14\uff13",
+            "US",
+            "+12025550143",
+        ),  # fullwidth
         ("x" * 10_000, None, None),
         ("+12345", None, None),  # too short for +1
         ("+1202555014399", None, None),  # too long for +1

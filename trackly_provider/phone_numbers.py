@@ -23,6 +23,9 @@ from typing import Any
 
 MAX_PHONE_CHARS = 64  # longer text is no phone number; libphonenumber itself stops at 250
 E164_MAX_CHARS = 16  # "+" and at most 15 digits (ITU-T E.164, section 6.1)
+# What may stand between the digits of a number as written: spaces (no-break too), dots, slashes,
+# parentheses, dashes of every kind; a '+' for the country code. Nothing else is read.
+PHONE_PUNCTUATION = frozenset("+ \t\u00a0().-/\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
 
 CountryRules = tuple[frozenset[int], "re.Pattern[str] | None"]
 HeadRules = tuple[int, frozenset[int], "re.Pattern[str] | None"]
@@ -108,7 +111,8 @@ def to_e164(text: str, default_region: str | None = None) -> str | None:
     ``text`` as an E.164 number, or None when it is not one by the module's rule.
 
     :param text: the number as written: ``+14155550100``, ``+1 (415) 555-0100``, ``tel:+1-415-555-0100``,
-        or national (``4155550100``, ``(415) 555-0100``) with ``default_region``.
+        or national (``4155550100``, ``(415) 555-0100``) with ``default_region``. Digits and
+        ``PHONE_PUNCTUATION`` only: letters (vanity numbers, extensions) and any other sign refuse it.
     :param default_region: the CLDR region of numbers written without a country code (``"US"``);
         None: such numbers are not phone numbers.
     """
@@ -118,6 +122,10 @@ def to_e164(text: str, default_region: str | None = None) -> str | None:
             return text if verdict else None
     if len(text) > MAX_PHONE_CHARS:
         return None
+    if text[:4].lower() == "tel:":  # an RFC 3966 URI: its parameters (;ext=, ;isub=) are refused below
+        text = text[4:]
+    if not all(char.isdigit() or char in PHONE_PUNCTUATION for char in text):
+        return None  # letters (vanity numbers, 'ext', labels), '*', '#', ';': not one line's number
     return _parsed_e164(text, default_region)
 
 
