@@ -27,7 +27,7 @@ from trackly_provider import source_sessions, sql_source
 from trackly_provider.exceptions import TracklySourceError
 from trackly_provider.settings import RetrySettings, TracklySettings
 from trackly_provider.source_sessions import stall_timeout_seconds
-from trackly_provider.sql_source import first_keyword, stream_query
+from trackly_provider.sql_source import reads_rows, stream_query
 
 PG_TABLE = "pg_tz_clicks"
 KOLKATA = "-c TimeZone=Asia/Kolkata"
@@ -344,17 +344,17 @@ def test_a_postgres_statement_that_writes_inside_a_select_is_refused_by_the_serv
 
 
 @pytest.mark.parametrize(
-    ("sql", "keyword"),
+    ("sql", "reads"),
     [
-        ("SELECT 1", "SELECT"),
-        ("  -- the day's clicks\n/* v2 */ ( (select 1))", "SELECT"),
-        ("with a as (select 1) select * from a", "WITH"),
-        ("/* tidy */\n\tdelete from t", "DELETE"),
-        ("-- nothing", ""),
+        ("SELECT 1", True),
+        ("  -- the day's clicks\n/* v2 */ ( (select 1))", True),
+        ("with a as (select 1) select * from a", True),
+        ("/* tidy */\n\tdelete from t", False),
+        ("-- nothing", False),
     ],
 )
-def test_the_first_keyword_is_found_past_comments_and_parentheses(sql, keyword):
-    assert first_keyword(sql) == keyword
+def test_a_statement_is_read_past_comments_and_parentheses(sql, reads):
+    assert reads_rows(sql) is reads
 
 
 def test_the_longest_request_and_the_session_timeouts_it_gives():

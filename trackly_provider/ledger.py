@@ -53,6 +53,9 @@ DIALECT_TYPES = {
     },
     "other": {"key": "VARCHAR(200)", "blob": "BLOB", "text": "CLOB", "time": "TIMESTAMP"},
 }
+# MySQL tables take the database's character set, which may be latin1 or 3-byte utf8, where a
+# message id with an emoji fails every insert: say utf8mb4 (as the rejects table does).
+TABLE_OPTIONS = {"mysql": " DEFAULT CHARSET=utf8mb4"}
 
 PLACEHOLDER_TEMPLATE = re.compile(r"\{\{-?\s*task\.sql_placeholder\s*-?\}\}")
 
@@ -158,6 +161,7 @@ def ledger_ddl(table: str, dialect: str) -> list[str]:
         "batch_id VARCHAR(32) NOT NULL, state VARCHAR(16) NOT NULL, first_row BIGINT NOT NULL, "
         f"records INTEGER NOT NULL, fingerprints {types['blob']} NOT NULL, message_ids {types['text']}, "
         f"recorded_at {types['time']} NOT NULL, PRIMARY KEY (partition_key, batch_id))"
+        + TABLE_OPTIONS.get(dialect, "")
     ]
 
 
@@ -196,13 +200,19 @@ class ImportLedger:
         *,
         lock_timeout: float | None = None,
         holder: str = "",
+        max_stall_seconds: float | None = None,
     ) -> None:
-        """``holder``: how the import names itself to a waiter; the process and host are added."""
+        """
+        ``holder``: how the import names itself to a waiter; the process and host are added.
+        ``max_stall_seconds``: the longest the import may leave the ledger's session idle (waiting on
+        the API); the session's idle timeouts are raised to outlast it (``sql_tables.session_setup``).
+        """
         self._hook = hook
         self.table = checked_table_name(table, "ledger_table")
         self._sql_table = table  # quoted for the connection's dialect once connected
         self.partition = partition
         self._lock_timeout = lock_timeout
+        self._max_stall_seconds = max_stall_seconds
         process = f"pid {os.getpid()} on {socket.gethostname()}"
         self._holder = f"{holder}, {process}" if holder else process
         self.lock: PartitionLock | None = None
@@ -219,7 +229,8 @@ class ImportLedger:
         self._driver = driver_name(self._connection)
         self._sql_table = quoted_identifier(self.table, dialect_of(self._connection))
         try:
-            open_writer(self._connection, ledger_ddl(self.table, dialect_of(self._connection)))
+            ddl = ledger_ddl(self.table, dialect_of(self._connection))
+            open_writer(self._connection, ddl, self._max_stall_seconds)
             if self._lock_timeout is not None:
                 lock = PartitionLock(
                     self._connection, self.table, self.partition, self._lock_timeout, self._holder

@@ -177,8 +177,20 @@ class RejectsTable:
         fails raises the driver's error, which a retry may fix.
     """
 
-    def __init__(self, hook: DbApiHook, table: str, task_instance: TaskInstanceId) -> None:
+    def __init__(
+        self,
+        hook: DbApiHook,
+        table: str,
+        task_instance: TaskInstanceId,
+        *,
+        max_stall_seconds: float | None = None,
+    ) -> None:
+        """
+        ``max_stall_seconds``: the longest the import may leave the writer's session idle (waiting on
+        the API); the session's idle timeouts are raised to outlast it (``sql_tables.session_setup``).
+        """
         self._hook = hook
+        self._max_stall_seconds = max_stall_seconds
         self._table = checked_table_name(table)
         self._task_instance = task_instance
         self._pending: list[tuple[Any, ...]] = []
@@ -221,7 +233,7 @@ class RejectsTable:
         self._spool = quoted_identifier(spool, dialect)
         self._key_values = tuple(self._safe_row(astuple(self._task_instance)))
         try:
-            set_up_session(self._connection)
+            set_up_session(self._connection, self._max_stall_seconds)
             execute_and_commit(self._connection, table_ddl(spool, dialect, temporary=True))
         except Exception as exc:
             return f"cannot be written: {describe_failure(exc)}"

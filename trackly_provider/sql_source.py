@@ -12,7 +12,10 @@ from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
+import sqlparse
 from airflow.providers.common.sql.hooks.sql import DbApiHook
+from sqlparse import tokens as sql_tokens
+from sqlparse.sql import Comment, Parenthesis, Statement, Token, Values
 
 from trackly_provider.exceptions import TracklyError, TracklySourceError
 from trackly_provider.postgres_types import load_types_of_psycopg, load_types_of_psycopg2
@@ -32,13 +35,31 @@ _NO_RESULT_SET = (
     "The query returned no result set; it must be a SELECT. An INSERT, UPDATE, DELETE or DDL "
     "statement returns no rows: write the SELECT (or WITH ... SELECT) that reads the records."
 )
-# Statements that return no rows, refused before they run: none of them reads records, and a
-# server-side cursor would run them anyway (DDL commits at once on MySQL).
-_WRITE_STATEMENTS = frozenset(
-    {"INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE",
-     "GRANT", "REVOKE", "RENAME", "COPY", "LOAD", "SET", "BEGIN", "COMMIT", "ROLLBACK", "VACUUM"}
-)  # fmt: skip
-_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
+_NOT_ONE_STATEMENT = (
+    "The query must be one SELECT statement; it holds {count}. Run other statements elsewhere "
+    "(a SQLExecuteQueryOperator before this task)."
+)
+# Statements allowed to run: those that read rows. Any other (INSERT, UPDATE, DELETE, DDL, DO,
+# CALL, a WITH ... INSERT, a MySQL /*!INSERT ...*/) is refused before it runs: none of them reads
+# records, and a server-side cursor would run them anyway (DDL commits at once on MySQL).
+_READING_KEYWORDS = frozenset({"SELECT", "VALUES", "TABLE"})
+_MYSQL_EXECUTABLE_COMMENT = re.compile(r"/\*M?!\d*")  # /*!50100 ... */: MySQL and MariaDB run its text
+_SET_STATEMENT_FOR = re.compile(r"SET\s+STATEMENT\b.*?\bFOR\b", re.IGNORECASE | re.DOTALL)  # MariaDB
+# MySQL errors (args[0] or errno) no retry can fix: unknown column, syntax, unknown table or
+# database, access denied (database, user, table, column), unknown function.
+_MYSQL_CONFIGURATION_ERRORS = frozenset({1044, 1045, 1049, 1054, 1064, 1142, 1143, 1146, 1305, 1698})
+# SQLite OperationalError texts that name a mistake in the query or the database, not a passing state.
+_SQLITE_CONFIGURATION_ERRORS = re.compile(
+    r"no such (table|column|function)|syntax error|has no column named|incomplete input"
+)
+# PostgreSQL SQLSTATE classes no retry can fix: syntax or access rule, authorization, unknown
+# database or schema.
+_POSTGRES_CONFIGURATION_CLASSES = frozenset({"42", "28", "3D", "3F"})
+# The same refused at connection time, where psycopg gives the server's text and no SQLSTATE.
+_POSTGRES_CONNECT_CONFIGURATION = re.compile(
+    r'FATAL:\s+(?:(?:database|role) "[^"]*" does not exist|password authentication failed'
+    r"|no pg_hba\.conf entry)"
+)
 
 
 def sql_hook(conn_id: str) -> DbApiHook:
@@ -134,9 +155,18 @@ def stream_query(
         exception. An error while closing, after the caller's own error, is logged and the
         caller's error propagates.
     """
-    if first_keyword(sql) in _WRITE_STATEMENTS:
+    statements = statement_count(sql)
+    if statements != 1:
+        raise TracklySourceError(_NOT_ONE_STATEMENT.format(count=statements))
+    if not reads_rows(sql):
         raise TracklySourceError(_NO_RESULT_SET)
-    connection = hook.get_conn()
+    failure = None
+    try:
+        connection = hook.get_conn()
+    except Exception as exc:
+        failure = source_error(exc, "connecting")
+    if failure is not None:
+        raise failure from None  # outside the handler: the driver's error is not chained
     driver = driver_name(connection)
     cursor: Any = None
     try:
@@ -166,25 +196,104 @@ def stream_query(
     _close(connection, cursor, driver)
 
 
-def first_keyword(sql: str) -> str:
-    """The statement's first word in capitals, past blanks, comments and parentheses ('' if none)."""
-    start = _LEADING_NOISE.match(sql).end()  # type: ignore[union-attr]  # matches the empty string
-    word = re.match(r"[A-Za-z_]+", sql[start:])
-    return word[0].upper() if word else ""
+def _significant(tokens: Any) -> list[Token]:
+    return [
+        token
+        for token in tokens
+        if not (token.is_whitespace or token.ttype in sql_tokens.Comment or isinstance(token, Comment))
+    ]
+
+
+def _statements(sql: str) -> list[Statement]:
+    """``sql``'s statements, MySQL executable comments opened (their text runs), empty ones left out."""
+    text = _MYSQL_EXECUTABLE_COMMENT.sub(" ", sql.lstrip("\ufeff"))
+    return [statement for statement in sqlparse.parse(text) if _significant(statement.tokens)]
+
+
+def statement_count(sql: str) -> int:
+    """How many statements ``sql`` holds, past comments and blanks (``SELECT 1;`` is one)."""
+    return len(_statements(sql))
+
+
+def reads_rows(sql: str) -> bool:
+    """
+    Whether ``sql``'s first statement reads rows: ``SELECT``, ``VALUES``, ``TABLE``, ``WITH ...``
+    one of these, any of them in parentheses, or MariaDB's ``SET STATEMENT ... FOR`` one of these;
+    past comments of every style (``--``, ``#``, ``/* */``), a BOM, any case. False for anything
+    else, a ``WITH ... INSERT`` or a MySQL ``/*!INSERT ...*/`` included.
+    """
+    statements = _statements(sql)
+    return bool(statements) and _reads(_significant(statements[0].tokens))
+
+
+def _reads(tokens: list[Token]) -> bool:
+    if not tokens:
+        return False
+    first = tokens[0]
+    if isinstance(first, Parenthesis):
+        return _reads(_significant(first.tokens[1:-1]))
+    if isinstance(first, Values):
+        return True
+    word = first.normalized.upper() if first.ttype in sql_tokens.Keyword else ""
+    if word in _READING_KEYWORDS:
+        return True
+    if word == "WITH":
+        return _cte_main_reads(tokens[1:])
+    if word == "SET":
+        text = " ".join(str(token) for token in tokens)
+        found = _SET_STATEMENT_FOR.match(text)
+        return found is not None and reads_rows(text[found.end() :])
+    return False
+
+
+def _cte_main_reads(tokens: list[Token]) -> bool:
+    """Past a WITH's common table expressions, whether the main statement reads rows."""
+    previous = ""
+    for token in tokens:
+        if isinstance(token, Parenthesis) and previous.endswith(")"):
+            return _reads([token])  # WITH a AS (...) (SELECT ...)
+        if isinstance(token, Values):
+            return True
+        if token.ttype in sql_tokens.Keyword.DML or token.normalized.upper() in ("VALUES", "TABLE"):
+            return _reads([token])
+        previous = str(token).rstrip()
+    return False
 
 
 def source_error(exc: Exception, doing: str) -> TracklyError:
     """
     The provider's error for a driver's ``exc`` met while ``doing`` something: its class and text
-    with phone numbers redacted; ``TracklySourceError`` (no retry) unless it may be transient.
+    with phone numbers redacted; ``TracklySourceError`` (no retry) unless it may be transient and
+    is not a configuration error (``is_configuration_error``).
     """
     kind = type(exc)
     text = f"The source database failed {doing}: {kind.__module__}.{kind.__qualname__}: "
     text += redact_phone_numbers(str(exc))
     transient = {cls.__name__ for cls in kind.__mro__} & _TRANSIENT_ERROR_CLASSES
-    if transient and not str(exc).startswith(_SQLITE_UNDECODABLE):
+    if transient and not str(exc).startswith(_SQLITE_UNDECODABLE) and not is_configuration_error(exc):
         return TracklyError(text)
     return TracklySourceError(text)
+
+
+def is_configuration_error(exc: Exception) -> bool:
+    """
+    Whether a driver's error names a mistake in the query, the database's name or the credentials,
+    which every retry meets again: SQLite by its text (``no such table``, ``syntax error``... but
+    not ``database is locked``), MySQL/MariaDB by its number (``_MYSQL_CONFIGURATION_ERRORS``),
+    PostgreSQL by its SQLSTATE class (``_POSTGRES_CONFIGURATION_CLASSES``) or, refused at connection
+    time, by the server's text (an unknown database or role, a refused password).
+    """
+    if isinstance(exc, sqlite3.Error):
+        return _SQLITE_CONFIGURATION_ERRORS.search(str(exc)) is not None
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)  # psycopg 3, psycopg2
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        return sqlstate[:2] in _POSTGRES_CONFIGURATION_CLASSES
+    if _POSTGRES_CONNECT_CONFIGURATION.search(str(exc)):
+        return True
+    number = getattr(exc, "errno", None)  # mysql-connector-python
+    if not isinstance(number, int) and exc.args:
+        number = exc.args[0]  # mysqlclient, PyMySQL
+    return isinstance(number, int) and number in _MYSQL_CONFIGURATION_ERRORS
 
 
 def _fetcher(driver: str, cursor: Any) -> Fetch:
@@ -252,12 +361,19 @@ def _cleanup_steps(connection: Any, cursor: Any, driver: str) -> list[tuple[str,
 
 
 def _close(connection: Any, cursor: Any, driver: str) -> None:
-    """Close after a read that went well; the first error, after every step was tried, is raised."""
+    """
+    Close after a read that went well; the first error, after every step was tried, is raised, but
+    for ending the read transaction: the rows are read, and a session the server ended while the
+    import drained its last batches loses nothing, so that is a warning.
+    """
     first_error = None
     for doing, step in _cleanup_steps(connection, cursor, driver):
         try:
             step()
         except Exception as exc:
+            if doing == "ending the read transaction":
+                log.warning("%s; the rows were all read, so the import goes on.", source_error(exc, doing))
+                continue
             first_error = first_error or source_error(exc, doing)
     if first_error is not None:
         raise first_error from None

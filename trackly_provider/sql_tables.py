@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.source_sessions import mysql_idle_sql, postgres_idle_sql
 from trackly_provider.sql_source import driver_name
 
 CREATE_ATTEMPTS = 3  # a table and its index may each lose a race with another task creating them
@@ -19,9 +20,6 @@ DIALECT_OF_DRIVER = {
     "pymysql": "mysql",
     "mysql": "mysql",
 }
-# InnoDB's default REPEATABLE READ locks the gaps a DELETE scans, so tasks writing their rows at
-# once deadlock; READ COMMITTED locks only the rows deleted.
-SESSION_SETUP = {"mysql": ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"]}
 
 
 def checked_table_name(name: str, argument: str = "rejects_table") -> str:
@@ -78,9 +76,28 @@ def execute_and_commit(connection: Any, statements: list[str]) -> None:
     connection.commit()
 
 
-def set_up_session(connection: Any) -> None:
-    """Set a writer's session up for its dialect (MySQL: ``READ COMMITTED``); commits."""
-    execute_and_commit(connection, SESSION_SETUP.get(dialect_of(connection), []))
+def session_setup(dialect: str, max_stall_seconds: float | None = None) -> list[str]:
+    """
+    The statements that set a writer's session up for ``dialect``. MySQL/MariaDB: ``READ
+    COMMITTED`` (InnoDB's default REPEATABLE READ locks the gaps a DELETE scans, so tasks writing
+    their rows at once deadlock; READ COMMITTED locks only the rows deleted). MySQL/MariaDB and
+    PostgreSQL: the idle timeouts raised to outlast ``max_stall_seconds`` (seconds; None: the
+    source's default bound, ``source_sessions.stall_timeout_seconds``), since a writer is idle while
+    the import waits on the API (``Server has gone away`` otherwise).
+    """
+    if dialect == "mysql":
+        return [
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            "SET " + mysql_idle_sql(max_stall_seconds),
+        ]
+    if dialect == "postgresql":
+        return [postgres_idle_sql(max_stall_seconds)]
+    return []
+
+
+def set_up_session(connection: Any, max_stall_seconds: float | None = None) -> None:
+    """Set a writer's session up for its dialect (``session_setup``); commits."""
+    execute_and_commit(connection, session_setup(dialect_of(connection), max_stall_seconds))
 
 
 def create_tables(connection: Any, create_statements: list[str]) -> None:
@@ -99,7 +116,9 @@ def create_tables(connection: Any, create_statements: list[str]) -> None:
                 raise
 
 
-def open_writer(connection: Any, create_statements: list[str]) -> None:
+def open_writer(
+    connection: Any, create_statements: list[str], max_stall_seconds: float | None = None
+) -> None:
     """Set up a writer's session (``set_up_session``), then run its DDL (``create_tables``)."""
-    set_up_session(connection)
+    set_up_session(connection, max_stall_seconds)
     create_tables(connection, create_statements)

@@ -345,7 +345,12 @@ class HistoryImportOperator(BaseOperator):
         ti = context["ti"]
         map_index = -1 if ti.map_index is None else ti.map_index  # -1: not mapped, as Airflow stores it
         task_instance = TaskInstanceId(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
-        return RejectsTable(sql_hook(self.rejects_conn_id), self.rejects_table, task_instance)
+        return RejectsTable(
+            sql_hook(self.rejects_conn_id),
+            self.rejects_table,
+            task_instance,
+            max_stall_seconds=self.trackly_hook.settings.longest_request_seconds,
+        )
 
     def _open_ledger(
         self, ledger_table: str | None, context: Context, dry_run: bool
@@ -381,6 +386,7 @@ class HistoryImportOperator(BaseOperator):
             ),
             lock_timeout=None if dry_run else self.ledger_lock_timeout,
             holder=holder,
+            max_stall_seconds=self.trackly_hook.settings.longest_request_seconds,
         )
 
     def _import_rows(self, tally: ImportTally, started: float, book: Confirmations | None) -> None:
