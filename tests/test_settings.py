@@ -84,5 +84,5 @@ def test_defaults_bound_every_wait_as_the_readme_says():
 
 
 def test_non_numeric_extra_is_a_clear_error():
-    with pytest.raises(TracklyConfigError, match="'read_timeout' must be a number"):
+    with pytest.raises(TracklyConfigError, match="'read_timeout' must be a finite number, got 'soon'"):
         parse_settings("c", host=None, port=None, password=KEY, extras={"read_timeout": "soon"})

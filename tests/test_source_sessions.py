@@ -359,12 +359,13 @@ def test_a_statement_is_read_past_comments_and_parentheses(sql, reads):
 
 def test_the_longest_request_and_the_session_timeouts_it_gives():
     settings = TracklySettings("http://127.0.0.1", "trk_" + "a" * 32)
-    assert settings.longest_request_seconds == 5 * (10 + 60) + 4 * 300 == 1550
+    assert settings.longest_request_seconds == 5 * 120 + 4 * 300 == 1800
     quick = TracklySettings(
         "http://127.0.0.1",
         "trk_" + "a" * 32,
         connect_timeout=1,
         read_timeout=2,
+        request_timeout=3,
         retry=RetrySettings(max_attempts=1, backoff_max=100, retry_after_max=5),
     )
     assert quick.longest_request_seconds == 3

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +15,10 @@ from trackly_provider.exceptions import TracklyConfigError
 
 DEFAULT_BASE_URL = "https://app.tracklysms.com"
 API_KEY_PATTERN = re.compile(r"^trk_[A-Za-z0-9]{32}$")
+# What a path may hold (RFC 3986 section 3.3: unreserved, percent-encoded, sub-delims, ':', '@', '/').
+URL_PATH_PATTERN = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*$")
+TRUE_TEXTS = ("true", "yes", "on", "1")
+FALSE_TEXTS = ("false", "no", "off", "0")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,12 @@ class TracklySettings:
     api_key: str
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    request_timeout: float = 120.0
+    max_response_bytes: int = 1_048_576
+    verify: bool | str = True  # True: the usual CAs (network/tls.py); False: none; str: a bundle
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxy: str | None = None  # None: the environment decides (network/proxies.py)
     retry: RetrySettings = RetrySettings()
 
     @property
@@ -42,15 +54,15 @@ class TracklySettings:
     @property
     def longest_request_seconds(self) -> float:
         """
-        The longest one request may take with all its retries, in seconds: every attempt connecting
-        and waiting for its answer (``connect_timeout + read_timeout``), and the longest wait between
-        two attempts (``backoff_max``, or ``retry_after_max`` for a ``Retry-After``). A source read
-        waiting on one request stalls at most this long (defaults: 5 x 70 + 4 x 300 = 1,550 s).
+        The longest one request may take with all its retries, in seconds: every attempt up to its
+        deadline (``request_timeout``), and the longest wait between two attempts (``backoff_max``,
+        or ``retry_after_max`` for a ``Retry-After``). A source read waiting on one request stalls at
+        most this long (defaults: 5 x 120 + 4 x 300 = 1,800 s).
         """
         retry = self.retry
         attempts = max(1, retry.max_attempts)
         longest_wait = max(retry.backoff_max, retry.retry_after_max)
-        return attempts * (self.connect_timeout + self.read_timeout) + (attempts - 1) * longest_wait
+        return attempts * self.request_timeout + (attempts - 1) * longest_wait
 
 
 def lineage_namespace(base_url: str) -> str:
@@ -83,13 +95,48 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def build_base_url(host: str | None, port: int | None, conn_id: str) -> str:
-    """Build ``scheme://host[:port]`` from the connection's host (scheme optional, https by default)."""
+def build_base_url(host: str | None, port: int | None, conn_id: str, schema: str | None = None) -> str:
+    """
+    Build ``scheme://host[:port][/path]`` from the connection's host, port and schema.
+
+    The host may be a URL with a scheme (https by default) and a path (Trackly behind a gateway);
+    the schema, where a URI connection (``trackly://:KEY@gateway.example/trackly``) puts its path,
+    is that path, or the scheme when it is ``http`` or ``https`` (as Airflow's HttpHook reads it).
+    A trailing ``/api/v2`` is dropped. Raises ``TracklyConfigError`` for what cannot be used, never
+    quoting the host (it may hold a password).
+    """
     raw = (host or "").strip() or DEFAULT_BASE_URL
-    parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+    schema = (schema or "").strip()
+    scheme_from_schema = schema.lower() if schema.lower() in ("http", "https") else None
+    if scheme_from_schema and "://" in raw and not raw.lower().startswith(f"{scheme_from_schema}://"):
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' names two schemes: one in the Base URL (host) and "
+            f"'{scheme_from_schema}' in the schema field. Keep one of them."
+        )
+    if "://" not in raw:
+        raw = f"{scheme_from_schema or 'https'}://{raw}"
+    try:
+        parts = urlsplit(raw)
+        host_port = parts.port
+    except ValueError:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has a Base URL whose port is not a number from 0 to 65535: "
+            "use e.g. 'https://app.tracklysms.com' or 'https://gateway.example:8443/trackly'."
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TracklyConfigError(
-            f"Connection '{conn_id}' has an invalid base URL {raw!r}: use e.g. 'https://app.tracklysms.com'."
+            f"Connection '{conn_id}' has an invalid Base URL (scheme {parts.scheme[:10]!r}): use e.g. "
+            "'https://app.tracklysms.com' or 'https://gateway.example/trackly'."
+        )
+    if parts.username is not None or parts.password is not None:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has a user or password in its Base URL (host): remove it. The API "
+            "key goes in the password field; a proxy's credentials go in the extra 'proxy'."
+        )
+    if parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has a query string or fragment ('?' or '#') in its Base URL: "
+            "Trackly's paths are added after the Base URL, so it cannot hold one. Remove it."
         )
     hostname = parts.hostname
     if parts.scheme == "http" and not _is_loopback(hostname):
@@ -97,25 +144,83 @@ def build_base_url(host: str | None, port: int | None, conn_id: str) -> str:
             f"Connection '{conn_id}' uses plain http:// for {hostname!r}; the API key would travel in "
             "clear text. Use https:// (plain http is allowed only for localhost and loopback addresses)."
         )
+    if port and host_port and port != host_port:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has port {port} in its port field but {host_port} in its Base URL: "
+            "keep one of them."
+        )
+    path = _gateway_path(parts.path, "" if scheme_from_schema else schema, conn_id)
     netloc_host = f"[{hostname}]" if ":" in hostname else hostname
-    effective_port = port or parts.port
+    effective_port = port or host_port
     netloc = f"{netloc_host}:{effective_port}" if effective_port else netloc_host
-    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def _gateway_path(host_path: str, schema_path: str, conn_id: str) -> str:
+    """The path Trackly sits under (``""`` or ``/a/b``), from the host's path or the schema field."""
+    host_path = host_path.rstrip("/")
+    schema_path = "/" + schema_path.strip("/") if schema_path.strip("/") else ""
+    if host_path and schema_path and host_path != schema_path:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has a path in its Base URL ({host_path!r}) and another in its "
+            f"schema field ({schema_path!r}): keep it in one place (the Base URL, e.g. "
+            "'https://gateway.example/trackly')."
+        )
+    path = host_path or schema_path
+    if not URL_PATH_PATTERN.match(path) or any(segment in (".", "..") for segment in path.split("/")):
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has a Base URL path that cannot be used as given: it holds '.' or "
+            "'..' segments, or characters a URL path cannot (spaces, quotes, '<', '>', '\\', non-ASCII). "
+            "Give the gateway's path as it appears in its URLs, percent-encoded, e.g. '/trackly'."
+        )
     if path.endswith("/api/v2"):
         path = path[: -len("/api/v2")]
-    return f"{parts.scheme}://{netloc}{path}"
+    return path
+
+
+def _flag_or_path(extras: Mapping[str, Any], name: str, conn_id: str) -> bool | str:
+    """The extra ``verify``: a bool (JSON or text) or the path of a CA bundle."""
+    value = extras.get(name, True)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.lower() in TRUE_TEXTS:
+            return True
+        if text.lower() in FALSE_TEXTS:
+            return False
+        return str(Path(text).expanduser())
+    raise TracklyConfigError(
+        f"Connection '{conn_id}' extra '{name}' must be true, false or the path of a PEM CA bundle, "
+        f"got a {type(value).__name__}."
+    )
+
+
+def _optional_text(extras: Mapping[str, Any], name: str, conn_id: str) -> str | None:
+    value = extras.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' extra '{name}' must be text, got a {type(value).__name__}."
+        )
+    return value.strip()
 
 
 def _number(extras: Mapping[str, Any], name: str, default: float, conn_id: str) -> float:
     value = extras.get(name, default)
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number):
         raise TracklyConfigError(
-            f"Connection '{conn_id}' extra '{name}' must be a number, got {value!r}."
-        ) from None
+            f"Connection '{conn_id}' extra '{name}' must be a finite number, got {repr(value)[:40]}."
+        )
     if number <= 0 and name != "backoff_base":
-        raise TracklyConfigError(f"Connection '{conn_id}' extra '{name}' must be positive, got {value!r}.")
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' extra '{name}' must be positive, got {repr(value)[:40]}."
+        )
     return number
 
 
@@ -127,15 +232,31 @@ def parse_settings(
     password: str | None,
     extras: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
+    schema: str | None = None,
 ) -> TracklySettings:
     """Validate a connection's fields; hook arguments in ``overrides`` win over the extras."""
     merged = {**extras, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     attempts = int(_number(merged, "max_attempts", RetrySettings.max_attempts, conn_id))
+    client_cert = _optional_text(merged, "client_cert", conn_id)
+    client_key = _optional_text(merged, "client_key", conn_id)
+    if client_key and not client_cert:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has extra 'client_key' without 'client_cert': give the client "
+            "certificate's path in 'client_cert' too."
+        )
     return TracklySettings(
-        base_url=build_base_url(host, port, conn_id),
+        base_url=build_base_url(host, port, conn_id, schema),
         api_key=validate_api_key(password, conn_id),
         connect_timeout=_number(merged, "connect_timeout", TracklySettings.connect_timeout, conn_id),
         read_timeout=_number(merged, "read_timeout", TracklySettings.read_timeout, conn_id),
+        request_timeout=_number(merged, "request_timeout", TracklySettings.request_timeout, conn_id),
+        max_response_bytes=int(
+            _number(merged, "max_response_bytes", TracklySettings.max_response_bytes, conn_id)
+        ),
+        verify=_flag_or_path(merged, "verify", conn_id),
+        client_cert=str(Path(client_cert).expanduser()) if client_cert else None,
+        client_key=str(Path(client_key).expanduser()) if client_key else None,
+        proxy=_optional_text(merged, "proxy", conn_id),
         retry=RetrySettings(
             max_attempts=attempts,
             backoff_base=_number(merged, "backoff_base", RetrySettings.backoff_base, conn_id),

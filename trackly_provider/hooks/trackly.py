@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+import zlib
+from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -17,14 +18,30 @@ from trackly_provider.entities import CLICKS, REVENUE, SENDS, Entity
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
+    TracklyConfigError,
     TracklyOutcomeUnknownError,
     TracklyResponseError,
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
+from trackly_provider.network.answers import (
+    ACCEPT_ENCODING,
+    ERROR_BODY_BYTES,
+    UnreadableEncoding,
+    describe_answer,
+    read_answer,
+)
+from trackly_provider.network.deadlines import (
+    RequestTimeoutReached,
+    deadline_passed,
+    enforce_deadlines,
+    request_deadline,
+)
+from trackly_provider.network.proxies import choose_proxy
+from trackly_provider.network.tls import certificate_failure, certificate_message, ssl_context, trust_source
 from trackly_provider.records import RECORD_TOO_LARGE
-from trackly_provider.redact import redact_phone_numbers
+from trackly_provider.redact import server_code, server_text
 from trackly_provider.request_bodies import send_pieces
 from trackly_provider.retry import (
     _certainly_unprocessed_error,
@@ -56,18 +73,25 @@ class TracklyAuth(httpx.Auth):
 
 
 def error_fields(response: httpx.Response) -> tuple[str | None, str]:
-    """``(code, error)`` from an error body; copes with bodies without ``code`` and non-JSON bodies."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    """
+    ``(code, error)`` from an error body; copes with bodies without ``code`` and non-JSON bodies.
+
+    Both are filtered (``redact.server_code``, ``redact.server_text``): a code outside the API's alphabet
+    is ``unexpected_code``, a text loses its phone numbers and keys and is cut.
+    """
+    body = _json_or_none(response)
     if isinstance(body, dict) and (body.get("error") or body.get("message")):
         code = body.get("code")
-        text = redact_phone_numbers(str(body.get("error") or body.get("message")))
-        return (str(code) if code else None), text
-    content_type = response.headers.get("content-type", "unknown").split(";")[0]
-    reason = response.reason_phrase or "error"
-    return None, f"{reason} (non-JSON body, {content_type}, {len(response.content)} bytes)"
+        return (server_code(code) if code else None), server_text(body.get("error") or body.get("message"))
+    reason = server_text(response.reason_phrase or "error")
+    return None, f"{reason} (non-JSON body, {describe_answer(response, response.content)})"
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def too_large_text(record: dict[str, Any], error: str) -> str:
@@ -91,9 +115,12 @@ class TracklyHook(BaseHook):
 
     The API key lives in the connection's password field, so Airflow masks it. The host is the
     base URL (default ``https://app.tracklysms.com``; a scheme-less host means https; plain http
-    only for loopback). Extras, each overridable by the matching argument here:
-    ``connect_timeout`` (10 s), ``read_timeout`` (60 s), ``max_attempts`` (5), ``backoff_base``
-    (1 s), ``backoff_max`` (60 s), ``retry_after_max`` (300 s).
+    only for loopback; a path for a gateway, also from the schema field). Extras, each overridable
+    by the matching argument here: ``connect_timeout`` (10 s), ``read_timeout`` (60 s, between two
+    reads), ``request_timeout`` (120 s, a whole attempt), ``max_response_bytes`` (1,048,576 bytes,
+    after decompression), ``max_attempts`` (5), ``backoff_base`` (1 s), ``backoff_max`` (60 s),
+    ``retry_after_max`` (300 s), ``verify`` (true, false or a CA bundle path), ``client_cert`` and
+    ``client_key`` (PEM paths), ``proxy`` (a URL; else ``HTTPS_PROXY``/``NO_PROXY``).
 
     :param trackly_conn_id: the Trackly connection id.
     """
@@ -113,6 +140,12 @@ class TracklyHook(BaseHook):
         backoff_base: float | None = None,
         backoff_max: float | None = None,
         retry_after_max: float | None = None,
+        request_timeout: float | None = None,
+        max_response_bytes: int | None = None,
+        verify: bool | str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        proxy: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -125,6 +158,12 @@ class TracklyHook(BaseHook):
             "backoff_base": backoff_base,
             "backoff_max": backoff_max,
             "retry_after_max": retry_after_max,
+            "request_timeout": request_timeout,
+            "max_response_bytes": max_response_bytes,
+            "verify": verify,
+            "client_cert": client_cert,
+            "client_key": client_key,
+            "proxy": proxy,
         }
         self._transport = transport
         self._sleep = sleep
@@ -149,20 +188,56 @@ class TracklyHook(BaseHook):
             password=conn.password,
             extras=conn.extra_dejson,
             overrides=self._overrides,
+            schema=conn.schema,
         )
 
     @cached_property
     def client(self) -> httpx.Client:
-        """One pooled client for every request this hook makes."""
+        """
+        One pooled client for every request this hook makes: its TLS trust (``network/tls.py``), its
+        proxy (``network/proxies.py``) and a deadline on every attempt (``network/deadlines.py``).
+        """
         settings = self.settings
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        transport = self._transport or self._open_transport(limits)
         return httpx.Client(
             base_url=settings.base_url,
             auth=TracklyAuth(settings.api_key),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            transport=self._transport,
+            limits=limits,
+            transport=transport,
+            trust_env=False,  # the environment's proxies and CAs are read by _open_transport
         )
+
+    def _open_transport(self, limits: httpx.Limits) -> httpx.HTTPTransport:
+        settings = self.settings
+        trust = trust_source(settings.verify)
+        if trust.origin == "off":
+            self.log.warning(
+                "TLS certificate verification is OFF for Trackly connection '%s' (extra verify=false): "
+                "anyone between this worker and %s can read the API key and the records. Trust the "
+                "server's CA instead (extra 'verify' set to its PEM bundle).",
+                self.trackly_conn_id,
+                settings.base_url,
+            )
+        proxy = choose_proxy(self.trackly_conn_id, settings.base_url, settings.proxy)
+        if proxy is not None:
+            self.log.info(
+                "Trackly connection '%s' goes through proxy %s (from %s).",
+                self.trackly_conn_id,
+                proxy.shown,
+                proxy.origin,
+            )
+        context = ssl_context(self.trackly_conn_id, trust, settings.client_cert, settings.client_key)
+        transport = httpx.HTTPTransport(
+            verify=context, limits=limits, proxy=proxy.url if proxy else None, trust_env=False
+        )
+        return enforce_deadlines(transport)
 
     def get_conn(self) -> httpx.Client:
         return self.client
@@ -292,10 +367,26 @@ class TracklyHook(BaseHook):
         return delay
 
     def check_access(self) -> None:
-        """Call ``GET /api/v2/lists``, a cheap authenticated read; raise what an import would meet."""
+        """
+        Call ``GET /api/v2/lists``, a cheap authenticated read; raise what an import would meet.
+
+        The answer must be Trackly's: a 200 JSON object with a ``lists`` array (the API page). A login
+        page, captive portal or proxy that answers 200 raises ``TracklyResponseError`` saying what
+        came back; an error status raises as ``_api_error`` does.
+        """
         response = self._send("GET", LISTS_PATH, None)
         if response.status_code != 200:
             raise self._api_error(response)
+        body = _json_or_none(response)
+        if not (isinstance(body, dict) and isinstance(body.get("lists"), list)):
+            kind = "JSON without a 'lists' array" if body is not None else "not JSON"
+            raise TracklyResponseError(
+                f"GET {response.request.url.path} answered {response.status_code} with "
+                f"{describe_answer(response, response.content)}: "
+                f'{kind}, so not Trackly\'s answer ({{"lists": [...]}}). Something between this worker '
+                f"and Trackly answered instead: check the Base URL ({self.settings.base_url}) and any "
+                "proxy or login portal on the way."
+            )
 
     def test_connection(self) -> tuple[bool, str]:
         """Report whether the key works (``check_access``), for the UI's Test button."""
@@ -318,22 +409,23 @@ class TracklyHook(BaseHook):
         retry = self.settings.retry
         for attempt in range(1, retry.max_attempts + 1):
             try:
-                if isinstance(content, memoryview):
-                    # A pooled body (request_bodies.py): in pieces made as they are sent, one length.
-                    headers = {"Content-Length": str(len(content))}
-                    response = self.client.request(
-                        method, path, content=send_pieces(content), headers=headers
-                    )
-                else:
-                    response = self.client.request(method, path, content=content)
+                response = self._attempt(method, path, content)
             except httpx.HTTPError as exc:
+                failed = certificate_failure(exc)
+                if failed is not None:
+                    trust = trust_source(self.settings.verify)
+                    url = str(self.client.base_url).rstrip("/")
+                    raise TracklyConfigError(
+                        certificate_message(self.trackly_conn_id, url, failed, trust)
+                    ) from None
                 if not _retryable_error(exc):
                     raise
+                failure = str(exc) if isinstance(exc, RequestTimeoutReached) else type(exc).__name__
                 if not resend_when_unknown and not _certainly_unprocessed_error(exc):
                     raise TracklyOutcomeUnknownError(
-                        f"{method} {path}: {type(exc).__name__} after the request was sent"
+                        f"{method} {path}: {failure} after the request was sent"
                     ) from None
-                failure, wait = type(exc).__name__, None
+                wait = None
             else:
                 if not _retryable_status(response.status_code):
                     return response
@@ -364,11 +456,88 @@ class TracklyHook(BaseHook):
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _attempt(self, method: str, path: str, content: bytes | memoryview | None) -> httpx.Response:
+        """
+        One attempt within ``request_timeout``: the answer read to at most ``max_response_bytes``.
+
+        Returns a response whose ``content`` is the decompressed body (an error status's cut to
+        64 KiB, judged by its status alone). A 200 too large, or in an encoding not read, raises
+        ``TracklyResponseError``: it is not retried (the same server would answer the same).
+        """
+        settings = self.settings
+        headers = None
+        payload: bytes | Iterator[bytes] | None = None
+        if isinstance(content, memoryview):
+            # A pooled body (request_bodies.py): in pieces made as they are sent, one length.
+            headers = {"Content-Length": str(len(content))}
+            payload = send_pieces(content)
+        else:
+            payload = content
+        with request_deadline(settings.request_timeout):
+            request = self.client.build_request(method, path, content=payload, headers=headers)
+            try:
+                streamed = self.client.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                self._raise_if_deadline(exc)
+                raise
+            try:
+                ok = streamed.status_code == 200
+                limit = (
+                    settings.max_response_bytes if ok else min(settings.max_response_bytes, ERROR_BODY_BYTES)
+                )
+                try:
+                    body, complete = read_answer(streamed, limit)
+                except httpx.TimeoutException as exc:
+                    self._raise_if_deadline(exc)
+                    raise
+                except (UnreadableEncoding, zlib.error) as exc:
+                    if ok:
+                        raise TracklyResponseError(
+                            f"Trackly's answer to {method} {path} cannot be read: "
+                            + (
+                                str(exc)
+                                if isinstance(exc, UnreadableEncoding)
+                                else "its compressed body is corrupt"
+                            )
+                            + "."
+                        ) from None
+                    body, complete = b"", True
+            finally:
+                streamed.close()
+        if ok and not complete:
+            raise TracklyResponseError(
+                f"Trackly's answer to {method} {path} is larger than max_response_bytes "
+                f"({limit:,} bytes once decompressed; a real answer is a few kilobytes), so it was not "
+                "read. Something other than Trackly may be answering: check the Base URL and proxy, or "
+                f"raise the extra max_response_bytes on connection '{self.trackly_conn_id}'."
+            )
+        kept = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        extensions = {k: v for k, v in streamed.extensions.items() if k in ("reason_phrase", "http_version")}
+        return httpx.Response(
+            streamed.status_code, headers=kept, content=body, request=request, extensions=extensions
+        )
+
+    def _raise_if_deadline(self, exc: httpx.TimeoutException) -> None:
+        """Raise ``RequestTimeoutReached`` if the deadline ended a request already (partly) sent."""
+        if deadline_passed() and not _certainly_unprocessed_error(exc):
+            raise RequestTimeoutReached(
+                f"request_timeout ({self.settings.request_timeout:g} s) reached"
+            ) from None
+
     def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            return None
+        """A 200's JSON body; a body that is not JSON raises ``TracklyResponseError`` saying what it is."""
+        body = _json_or_none(response)
+        if body is None:
+            raise TracklyResponseError(
+                f"Trackly answered {response.request.method} {response.request.url.path} with "
+                f"{response.status_code} {describe_answer(response, response.content)}: not a JSON "
+                "object, so the batch is not counted."
+            )
+        return body
 
     def _api_error(self, response: httpx.Response) -> TracklyApiError:
         code, error = error_fields(response)
@@ -389,9 +558,11 @@ class TracklyHook(BaseHook):
                 context=f"Trackly refused connection '{self.trackly_conn_id}' (403: the account may be "
                 "suspended or the key lacks access)",
             )
-        return TracklyApiError(
-            status,
-            code,
-            error,
-            context=f"Trackly answered {response.request.method} {response.request.url.path} with an error",
-        )
+        context = f"Trackly answered {response.request.method} {response.request.url.path} with an error"
+        if status == 404 and code is None:
+            context = (
+                f"Nothing answers {response.request.method} {response.request.url.path} at "
+                f"{self.settings.base_url} (if Trackly sits behind a gateway under a path, put that path "
+                "in the Base URL, e.g. https://gateway.example/trackly)"
+            )
+        return TracklyApiError(status, code, error, context=context)

@@ -1,0 +1,135 @@
+"""
+A hard deadline per request: connect, TLS, send and receive together, on top of httpx's per-read timeouts.
+
+httpx bounds each socket operation (``read_timeout`` is the longest gap between two reads), so a
+server that answers one byte a second holds a request for as long as it likes. Here every socket
+operation of a request gets at most the time left before the request's deadline: the operation that
+would pass it ends in a timeout at the deadline, which httpx raises as ``ConnectTimeout``,
+``WriteTimeout`` or ``ReadTimeout`` like any other.
+
+The deadline is set per thread of work with :func:`request_deadline` around one attempt, and read by a
+wrapper of httpcore's network backend that :func:`enforce_deadlines` installs in an httpx transport.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ssl
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "trackly_request_deadline", default=None
+)
+
+
+class DeadlineReached(httpcore.ReadTimeout):
+    """Raised by a socket operation started at or after the request's deadline (httpx: ReadTimeout)."""
+
+
+class RequestTimeoutReached(httpx.ReadTimeout):
+    """A request sent, at least in part, that ran out of its deadline: a lost answer, like a read timeout."""
+
+
+@contextlib.contextmanager
+def request_deadline(seconds: float) -> Iterator[None]:
+    """Every socket operation inside the block ends by ``seconds`` from now (``time.monotonic``)."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def deadline_passed() -> bool:
+    """Whether the current block's deadline has passed (False outside :func:`request_deadline`)."""
+    deadline = _deadline.get()
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to the time left before the deadline; raises ``error`` once none is left."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the request's deadline (request_timeout) was reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every operation ends by the deadline of the request using it."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, DeadlineReached))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, with every connection's operations bounded by the deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def enforce_deadlines(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    """
+    Make ``transport``'s connections honour :func:`request_deadline`; returns it.
+
+    httpx exposes no network backend of its own, so this replaces the one its httpcore pool holds
+    (``_network_backend``, httpcore 1.x, pinned in constraints.txt) before any connection is made.
+    Raises ``RuntimeError`` if that pool has no such attribute (an httpcore this was not made for).
+    """
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if not isinstance(backend, httpcore.NetworkBackend):
+        raise RuntimeError(
+            "airflow-provider-trackly cannot set request deadlines on this httpx/httpcore version "
+            f"(httpx {httpx.__version__}, httpcore {httpcore.__version__}); install the versions in "
+            "its constraints.txt."
+        )
+    pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    return transport
