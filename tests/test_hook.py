@@ -178,16 +178,17 @@ def test_other_api_errors_name_the_request_and_keep_the_code(make_hook):
             httpx.Response(
                 404, text="<html>nope</html>", headers={"content-type": "text/html; charset=utf-8"}
             ),
-            "HTTP 404: Not Found (non-JSON body, text/html, 17 bytes)",
+            "HTTP 404: Not Found (non-JSON body, text/html, 17 bytes (an HTML page: a login page, "
+            "captive portal or proxy?))",
         ),
-        (httpx.Response(499, content=b"nope!!"), "HTTP 499: error (non-JSON body, unknown, 6 bytes)"),
+        (httpx.Response(499, content=b"nope!!"), "HTTP 499: error (non-JSON body, no content type, 6 bytes)"),
     ],
 )
 def test_a_non_json_error_body_is_described_not_shown(make_hook, response, described):
     hook = make_hook(lambda r: response)
     with pytest.raises(TracklyApiError) as raised:
         hook.import_clicks([RECORD])
-    assert str(raised.value).endswith(f"with an error: {described}")
+    assert str(raised.value).endswith(f": {described}")
 
 
 def test_403_without_code_says_the_account_may_be_suspended(make_hook):
@@ -207,7 +208,7 @@ def test_404_with_non_json_body_is_an_api_error_describing_the_body(make_hook):
         hook.import_clicks([RECORD])
     assert not isinstance(raised.value, TracklyAuthError)
     assert (raised.value.status, raised.value.code) == (404, None)
-    assert "Not Found (non-JSON body, text/html, 17 bytes)" in str(raised.value)
+    assert "Not Found (non-JSON body, text/html, 17 bytes (an HTML page" in str(raised.value)
 
 
 def test_400_with_message_field_uses_it(make_hook):
@@ -218,8 +219,12 @@ def test_400_with_message_field_uses_it(make_hook):
 
 def test_200_with_non_json_body_is_untrusted(make_hook):
     hook = make_hook(lambda r: httpx.Response(200, text="OK"))
-    with pytest.raises(TracklyResponseError, match="not a JSON object"):
+    with pytest.raises(TracklyResponseError) as raised:
         hook.import_clicks([RECORD])
+    assert str(raised.value) == (
+        "Trackly answered POST /api/v2/history/clicks with 200 text/plain, 2 bytes: not a JSON object, "
+        "so the batch is not counted."
+    )
 
 
 def test_malformed_key_fails_before_any_request(make_hook):

@@ -11,6 +11,7 @@ import orjson
 
 from trackly_provider.exceptions import TracklyResponseError
 from trackly_provider.iso8601 import utc_iso
+from trackly_provider.redact import server_code, server_text
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def parse_import_result(body: Any, records_sent: int) -> ImportResult:
     ``errors`` must be a list (or absent) of objects, each naming a distinct record by an
     ``index`` within the request's array (the API page: indexes refer to that request's
     records); it lists no more entries than ``error_count``, and the three counts add up to
-    ``records_sent``.
+    ``records_sent``. Codes and texts are the server's words, filtered (``redact.server_code``,
+    ``redact.server_text``) before anything else sees them.
     """
     if not isinstance(body, dict):
         raise TracklyResponseError("Trackly answered 200 with a body that is not a JSON object.")
@@ -113,7 +115,8 @@ def parse_import_result(body: Any, records_sent: int) -> ImportResult:
                 "cannot tell which records failed."
             )
         seen.add(index)
-        errors.append(RecordError(index, str(item.get("code") or "unknown"), str(item.get("error") or "")))
+        code = server_code(item["code"]) if item.get("code") else "unknown"
+        errors.append(RecordError(index, code, server_text(item.get("error") or "")))
     result = ImportResult(
         _count(body, "success_count"), _count(body, "error_count"), _count(body, "duplicates_skipped"), errors
     )
