@@ -67,6 +67,8 @@ MAX_ERROR_RATE = 0.05  # fail a day when more than 5% of its rows are rejected
 LATE_ROWS_DAYS = 2  # clicks may reach the source up to this many days after their day ends
 REJECTS_TABLE = "trackly_rejects"  # each rejected row, in the source database; None for no table
 RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed day; doubles after
+# A day's import that runs longer is stuck (a stalled proxy or source): Airflow ends it and retries.
+IMPORT_TIMEOUT = timedelta(hours=2)
 CLICKS_IN_TRACKLY = history_asset("clicks")  # updated by each day's import, with its counts
 
 # The same text works on every source: the placeholder is the source driver's own (? or %s), and the
@@ -100,6 +102,7 @@ with DAG(
         dry_run="{{ params.dry_run }}",
         rejects_table=REJECTS_TABLE,
         max_active_tis_per_dag=MAX_PARALLEL_DAYS,
+        execution_timeout=IMPORT_TIMEOUT,
         outlets=[CLICKS_IN_TRACKLY],
         map_index_template="{{ task.parameters[0].strftime('%Y-%m-%d') }}",
     ).expand(parameters=plan_days())

@@ -81,6 +81,8 @@ LEDGER_CONN_ID = "trackly_ledger"  # where the revenue ledger lives (never a SQL
 LEDGER_TABLE = "trackly_import_ledger"
 LEDGER_LOCK_TIMEOUT = timedelta(hours=1)  # how long a re-import waits for the import sending its day
 RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed import; doubles after
+# An import that runs longer is stuck (a stalled proxy or source): Airflow ends it and retries.
+IMPORT_TIMEOUT = timedelta(hours=2)
 # The Assets each day's imports update, with the day and the counts in the event's extra.
 SENDS_IN_TRACKLY = history_asset("sends")
 CLICKS_IN_TRACKLY = history_asset("clicks")
@@ -111,6 +113,7 @@ COMMON = {
     "dry_run": "{{ params.dry_run }}",
     "rejects_table": REJECTS_TABLE,
     "max_active_tis_per_dag": MAX_PARALLEL_DAYS,
+    "execution_timeout": IMPORT_TIMEOUT,
     # No map_index_template here: Airflow 3.0 cannot render the group's argument in one (the day is
     # the map index's place in plan_days' list; the run's own day is the last).
 }

@@ -78,6 +78,27 @@ def test_every_example_dag_imports_without_errors_or_warnings_of_ours():
     assert ours == []
 
 
+def test_every_example_import_task_has_an_execution_timeout():
+    """A stalled proxy or source cannot hold a worker slot for ever: Airflow ends the task."""
+    timeouts = {}
+    for name, dag_id in (
+        ("trackly_click_history_backfill.py", "trackly_click_history_backfill"),
+        ("trackly_history_migration.py", "trackly_history_migration"),
+    ):
+        for task in load_dag(DAGS_EXAMPLES / name, dag_id).tasks:
+            if task.task_id.startswith(("import_", "migrate_day.import_")):
+                timeouts[task.task_id] = task.execution_timeout
+    assert timeouts == dict.fromkeys(
+        [
+            "import_clicks",
+            "migrate_day.import_sends",
+            "migrate_day.import_clicks",
+            "migrate_day.import_revenue",
+        ],
+        timedelta(hours=2),
+    )
+
+
 def test_parsing_opens_no_connection(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the DAG file opened a connection at parse time")

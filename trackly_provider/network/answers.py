@@ -12,6 +12,8 @@ import zlib
 
 import httpx
 
+from trackly_provider.redact import redact_phone_numbers
+
 ACCEPT_ENCODING = "gzip, deflate"  # what the hook asks for: the encodings read_answer inflates
 ERROR_BODY_BYTES = 65_536  # of an error status's body: enough for its text, the rest is dropped
 
@@ -90,7 +92,7 @@ def describe_answer(response: httpx.Response, body: bytes) -> str:
     portal or proxy?)"``. Never any of the body's text.
     """
     raw_type = response.headers.get("content-type", "").split(";")[0].strip()
-    content_type = "".join(c for c in raw_type[:80] if c.isalnum() or c in "/+.-_")
+    content_type = redact_phone_numbers("".join(c for c in raw_type[:80] if c.isalnum() or c in "/+.-_"))
     content_type = content_type or ("an unreadable content type" if raw_type else "no content type")
     size = f"{len(body):,} bytes" if body else "no body"
     described = f"{content_type}, {size}"
