@@ -39,7 +39,13 @@ from trackly_provider.network.deadlines import (
     request_deadline,
 )
 from trackly_provider.network.proxies import choose_proxy
-from trackly_provider.network.tls import certificate_failure, certificate_message, ssl_context, trust_source
+from trackly_provider.network.tls import (
+    certificate_failure,
+    certificate_message,
+    ssl_context,
+    tls_reason,
+    trust_source,
+)
 from trackly_provider.records import RECORD_TOO_LARGE
 from trackly_provider.redact import server_code, server_text
 from trackly_provider.request_bodies import send_pieces
@@ -421,6 +427,8 @@ class TracklyHook(BaseHook):
                 if not _retryable_error(exc):
                     raise
                 failure = str(exc) if isinstance(exc, RequestTimeoutReached) else type(exc).__name__
+                if tls_reason(exc):  # e.g. https to a port that speaks plain http: WRONG_VERSION_NUMBER
+                    failure += f" (TLS: {tls_reason(exc)})"
                 if not resend_when_unknown and not _certainly_unprocessed_error(exc):
                     raise TracklyOutcomeUnknownError(
                         f"{method} {path}: {failure} after the request was sent"

@@ -96,10 +96,21 @@ def _reason(exc: BaseException) -> str:
 
 def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate verification error behind ``exc`` (an httpx error), if that is its cause."""
+    cause = _cause_of_type(exc, ssl.SSLCertVerificationError)
+    return cause if isinstance(cause, ssl.SSLCertVerificationError) else None
+
+
+def tls_reason(exc: BaseException) -> str | None:
+    """OpenSSL's reason for a TLS failure behind ``exc`` (``WRONG_VERSION_NUMBER``...), else None."""
+    cause = _cause_of_type(exc, ssl.SSLError)
+    return (cause.reason or type(cause).__name__) if isinstance(cause, ssl.SSLError) else None
+
+
+def _cause_of_type(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
