@@ -1,0 +1,158 @@
+"""The pure choices of network/: which proxy, which CAs, how much of an answer is read (no server here)."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.network.answers import UnreadableEncoding, read_answer
+from trackly_provider.network.proxies import choose_proxy
+from trackly_provider.network.tls import trust_source
+from trackly_provider.redact import UNEXPECTED_CODE, server_code, server_text
+
+SANDBOX = "http://127.0.0.1:8765"
+TRACKLY = "https://app.tracklysms.com"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "extra", "environ", "expected"),
+    [
+        (TRACKLY, None, {}, None),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:3128"}, ("http://p:3128", "HTTPS_PROXY")),
+        (
+            TRACKLY,
+            None,
+            {"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:2"},
+            ("http://low:1", "HTTPS_PROXY"),
+        ),
+        (TRACKLY, None, {"HTTP_PROXY": "http://p:3128"}, None),  # an http proxy is for http URLs
+        (SANDBOX, None, {"HTTP_PROXY": "p:3128"}, ("http://p:3128", "HTTP_PROXY")),  # scheme-less: http
+        (TRACKLY, None, {"ALL_PROXY": "http://all:1"}, ("http://all:1", "ALL_PROXY")),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "tracklysms.com"}, None),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "no_proxy": "*"}, None),
+        (SANDBOX, None, {"HTTP_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1"}, None),
+        (
+            TRACKLY,
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.org"},
+            ("http://p:1", "HTTPS_PROXY"),
+        ),
+        # the extra wins, and NO_PROXY does not apply to it
+        (
+            TRACKLY,
+            "http://x:9",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"},
+            ("http://x:9", "extra 'proxy'"),
+        ),
+    ],
+)
+def test_the_proxy_comes_from_the_extra_then_the_environment(base_url, extra, environ, expected):
+    choice = choose_proxy("c", base_url, extra, environ)
+    assert (choice.url, choice.origin) == expected if expected else choice is None
+
+
+def test_a_proxy_is_shown_without_its_credentials():
+    choice = choose_proxy("c", TRACKLY, "http://user:s3cret@proxy.internal:3128", {})
+    assert choice.shown == "http://proxy.internal:3128"
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://p:21", "http://", "http://p:99999", "http://p:1/path", "socks5://p:1"]
+)
+def test_a_proxy_url_that_cannot_be_used_is_a_configuration_error_without_its_text(url):
+    with pytest.raises(TracklyConfigError) as raised:
+        choose_proxy("c", TRACKLY, url.replace("://", "://user:s3cret@", 1) if "p:" in url else url, {})
+    assert "give http://host:port" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("verify", "environ", "expected"),
+    [
+        (True, {}, ("certifi", None)),
+        (False, {"REQUESTS_CA_BUNDLE": "/r.pem"}, ("off", None)),
+        ("/x.pem", {"REQUESTS_CA_BUNDLE": "/r.pem"}, ("extra 'verify'", "/x.pem")),
+        (True, {"REQUESTS_CA_BUNDLE": "/r.pem", "SSL_CERT_FILE": "/s.pem"}, ("REQUESTS_CA_BUNDLE", "/r.pem")),
+        (True, {"CURL_CA_BUNDLE": "/c.pem", "SSL_CERT_FILE": "/s.pem"}, ("CURL_CA_BUNDLE", "/c.pem")),
+        (True, {"SSL_CERT_FILE": "/s.pem", "SSL_CERT_DIR": "/d"}, ("SSL_CERT_FILE", "/s.pem")),
+        (True, {"SSL_CERT_DIR": "/d"}, ("SSL_CERT_DIR", "/d")),
+        (True, {"REQUESTS_CA_BUNDLE": "  "}, ("certifi", None)),  # set but empty: not a bundle
+    ],
+)
+def test_the_trusted_cas_come_from_the_extra_then_the_environment(verify, environ, expected):
+    source = trust_source(verify, environ)
+    assert (source.origin, source.path) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [
+        ("invalid_phone", "invalid_phone"),
+        ("message_not_found", "message_not_found"),
+        ("+12025550123", UNEXPECTED_CODE),
+        ("contact_12025550123", UNEXPECTED_CODE),
+        ("Invalid Phone", UNEXPECTED_CODE),
+        ("a" * 65, UNEXPECTED_CODE),
+        (12025550123, UNEXPECTED_CODE),
+        (["x"], UNEXPECTED_CODE),
+    ],
+)
+def test_a_code_outside_the_apis_alphabet_is_unexpected_code(code, kept):
+    assert server_code(code) == kept
+
+
+def test_a_server_text_loses_phone_numbers_keys_and_control_characters_and_is_cut():
+    key = "trk_" + "A1" * 16
+    assert server_text(f"contact +1 (202) 555-0123 with key {key}\r\nnot\tfound") == (
+        "contact [redacted] with key [redacted] not found"
+    )
+    long = server_text("x" * 5000)
+    assert len(long) == 300 and long.endswith("…")
+
+
+def _streamed(chunks: list[bytes], encoding: str, consumed: list[int]) -> httpx.Response:
+    def chunks_read() -> Iterator[bytes]:
+        for chunk in chunks:
+            consumed.append(len(chunk))
+            yield chunk
+
+    return httpx.Response(200, headers={"content-encoding": encoding}, content=chunks_read())
+
+
+def test_a_gzip_bomb_is_inflated_one_byte_past_the_limit_and_read_no_further():
+    bomb = gzip.compress(b"\0" * (256 * 1024 * 1024), compresslevel=9)  # about 250 KB of gzip
+    chunks = [bomb[i : i + 65_536] for i in range(0, len(bomb), 65_536)]  # httpcore reads 64 KiB
+    consumed: list[int] = []
+    tracemalloc.start()
+    try:
+        body, complete = read_answer(_streamed(chunks, "gzip", consumed), 1_048_576)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (len(body), complete) == (1_048_576, False)
+    assert consumed == [65_536]  # 1 MiB of zeros inflates from the first chunk: the rest is never read
+    assert peak < 8 * 1_048_576  # the body and its copy; one 64 KiB chunk inflated whole is 64 MiB
+
+
+def test_an_answer_within_the_limit_is_read_whole_in_each_encoding():
+    text = b'{"lists": []}' * 100
+    for encoding, data in [
+        ("gzip", gzip.compress(text)),
+        ("deflate", zlib.compress(text)),
+        ("identity", text),
+        ("", text),
+    ]:
+        chunks = [data[i : i + 7] for i in range(0, len(data), 7)]
+        assert read_answer(_streamed(chunks, encoding, []), len(text)) == (text, True)
+    assert read_answer(_streamed([text], "identity", []), len(text) - 1) == (text[:-1], False)
+
+
+def test_an_encoding_not_asked_for_is_refused_by_name():
+    with pytest.raises(UnreadableEncoding, match="Content-Encoding 'br'"):
+        read_answer(_streamed([b"x"], "br", []), 100)
