@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from trackly_provider.exceptions import TracklyConfigError
 
 DEFAULT_BASE_URL = "https://app.tracklysms.com"
 API_KEY_PATTERN = re.compile(r"^trk_[A-Za-z0-9]{32}$")
 # What a path may hold (RFC 3986 section 3.3: unreserved, percent-encoded, sub-delims, ':', '@', '/').
-URL_PATH_PATTERN = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*$")
+URL_PATH_PATTERN = re.compile(r"^(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*$")
 TRUE_TEXTS = ("true", "yes", "on", "1")
 FALSE_TEXTS = ("false", "no", "off", "0")
 
@@ -167,10 +167,13 @@ def _gateway_path(host_path: str, schema_path: str, conn_id: str) -> str:
             "'https://gateway.example/trackly')."
         )
     path = host_path or schema_path
-    if not URL_PATH_PATTERN.match(path) or any(segment in (".", "..") for segment in path.split("/")):
+    if not URL_PATH_PATTERN.match(path) or any(
+        unquote(segment) in (".", "..") for segment in path.split("/")
+    ):
         raise TracklyConfigError(
             f"Connection '{conn_id}' has a Base URL path that cannot be used as given: it holds '.' or "
-            "'..' segments, or characters a URL path cannot (spaces, quotes, '<', '>', '\\', non-ASCII). "
+            "'..' segments (also as %2E), a '%' not followed by two hex digits, or characters a URL "
+            "path cannot hold (spaces, quotes, '<', '>', '\\', non-ASCII). "
             "Give the gateway's path as it appears in its URLs, percent-encoded, e.g. '/trackly'."
         )
     if path.endswith("/api/v2"):
