@@ -296,15 +296,20 @@ class ForwardProxy:
     every request whole (``LogEveryRequest``).
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path, scheme: str) -> None:
         self.process = process
         self.port = port
-        self.url = f"http://{LOOPBACK}:{port}"
+        self.url = f"{scheme}://{LOOPBACK}:{port}"
         self.log_path = log_path
 
     @classmethod
-    def start(cls, workdir: Path, basic_auth: str | None = None) -> ForwardProxy:
-        """Start it; ``basic_auth`` ("user:password") makes it require those proxy credentials."""
+    def start(
+        cls, workdir: Path, basic_auth: str | None = None, cert: ServerCert | None = None
+    ) -> ForwardProxy:
+        """
+        Start it; ``basic_auth`` ("user:password") makes it require those proxy credentials, and
+        ``cert`` makes clients talk TLS to it (an ``https://`` proxy URL).
+        """
         port_file, log_path = workdir / "proxy.port", workdir / "proxy.log"
         command = [
             sys.executable,
@@ -329,12 +334,14 @@ class ForwardProxy:
         ]
         if basic_auth:
             command += ["--basic-auth", basic_auth]
+        if cert:
+            command += ["--cert-file", str(cert.chain), "--key-file", str(cert.key)]
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             port = port_file.read_text().strip() if port_file.exists() else ""
             if port and _accepts(int(port)):
-                return cls(process, int(port), log_path)
+                return cls(process, int(port), log_path, "https" if cert else "http")
             if process.poll() is not None or time.monotonic() > deadline:
                 _end(process)
                 raise RuntimeError(f"proxy.py did not start within {START_TIMEOUT:.0f} s")
