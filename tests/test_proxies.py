@@ -167,18 +167,21 @@ def credentials_url(proxy: ForwardProxy, password: str = PROXY_PASSWORD) -> str:
     return f"http://{PROXY_USER}:{password}@127.0.0.1:{proxy.port}"
 
 
-def test_proxy_credentials_in_the_extra_are_sent_but_never_logged(
-    monkeypatch, https_sandbox, auth_proxy, pki, logged
+@pytest.mark.parametrize("origin", ["extra 'proxy'", "HTTPS_PROXY"])
+def test_proxy_credentials_are_sent_but_never_logged(
+    monkeypatch, https_sandbox, auth_proxy, pki, logged, origin
 ):
     """The proxy requires them (it would answer 407 without): the import passing proves they were sent."""
     logged()
-    import_one(monkeypatch, https_sandbox, pki, {"proxy": credentials_url(auth_proxy)})
+    if origin == "HTTPS_PROXY":
+        monkeypatch.setenv(origin, credentials_url(auth_proxy))
+        import_one(monkeypatch, https_sandbox, pki)
+    else:
+        import_one(monkeypatch, https_sandbox, pki, {"proxy": credentials_url(auth_proxy)})
     assert_went_through(auth_proxy, https_sandbox)
     messages = [message for _, message in logged()]
-    assert (
-        f"Trackly connection 'trackly_default' goes through proxy {auth_proxy.url} (from extra 'proxy')."
-        in (messages)
-    )
+    said = f"Trackly connection 'trackly_default' goes through proxy {auth_proxy.url} (from {origin})."
+    assert said in messages
     assert not [message for message in messages if PROXY_PASSWORD in message]
 
 
