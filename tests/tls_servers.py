@@ -17,11 +17,14 @@ Real TLS servers and a real forward proxy on loopback, for the trust, proxy and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.client
 import ipaddress
 import logging
+import os
 import re
+import signal
 import socket
 import socketserver
 import ssl
@@ -336,7 +339,9 @@ class ForwardProxy:
             command += ["--basic-auth", basic_auth]
         if cert:
             command += ["--cert-file", str(cert.chain), "--key-file", str(cert.key)]
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(  # its own process group: its acceptor and worker processes stop with it
+            command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             port = port_file.read_text().strip() if port_file.exists() else ""
@@ -372,12 +377,17 @@ def _accepts(port: int) -> bool:
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
+    """Stop proxy.py and every process it forked (its process group, which holds nothing else)."""
+    _signal_group(process, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    _signal_group(process, signal.SIGKILL)  # whatever did not stop in time, or outlived the main process
+    process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group is empty: every process of it has exited
+        os.killpg(process.pid, signum)
 
 
 @pytest.fixture
