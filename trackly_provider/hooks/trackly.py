@@ -32,20 +32,10 @@ from trackly_provider.network.answers import (
     describe_answer,
     read_answer,
 )
-from trackly_provider.network.deadlines import (
-    RequestTimeoutReached,
-    deadline_passed,
-    enforce_deadlines,
-    request_deadline,
-)
+from trackly_provider.network.deadlines import enforce_deadlines, request_deadline
+from trackly_provider.network.failures import attempt_failure, configuration_problem, failure_label
 from trackly_provider.network.proxies import choose_proxy
-from trackly_provider.network.tls import (
-    certificate_failure,
-    certificate_message,
-    ssl_context,
-    tls_reason,
-    trust_source,
-)
+from trackly_provider.network.tls import ssl_context, trust_source
 from trackly_provider.records import RECORD_TOO_LARGE
 from trackly_provider.redact import server_code, server_text
 from trackly_provider.request_bodies import send_pieces
@@ -61,6 +51,7 @@ from trackly_provider.settings import TracklySettings, parse_settings
 from trackly_provider.version_compat import BaseHook
 
 LISTS_PATH = "/api/v2/lists"
+TEST_BUTTON_SECONDS = 30.0  # the Test button makes one attempt, within this (or request_timeout if less)
 
 
 class TracklyAuth(httpx.Auth):
@@ -225,7 +216,7 @@ class TracklyHook(BaseHook):
         trust = trust_source(settings.verify)
         if trust.origin == "off":
             self.log.warning(
-                "TLS certificate verification is OFF for Trackly connection '%s' (extra verify=false): "
+                "TLS certificate verification is OFF for Trackly connection '%s' (verify is false): "
                 "anyone between this worker and %s can read the API key and the records. Trust the "
                 "server's CA instead (extra 'verify' set to its PEM bundle).",
                 self.trackly_conn_id,
@@ -240,9 +231,12 @@ class TracklyHook(BaseHook):
                 proxy.origin,
             )
         context = ssl_context(self.trackly_conn_id, trust, settings.client_cert, settings.client_key)
-        transport = httpx.HTTPTransport(
-            verify=context, limits=limits, proxy=proxy.url if proxy else None, trust_env=False
-        )
+        # An https:// proxy is verified with the same trust as Trackly (httpx would use certifi's).
+        via = None
+        if proxy is not None:
+            https_proxy = proxy.url.lower().startswith("https://")
+            via = httpx.Proxy(proxy.url, ssl_context=context) if https_proxy else httpx.Proxy(proxy.url)
+        transport = httpx.HTTPTransport(verify=context, limits=limits, proxy=via, trust_env=False)
         return enforce_deadlines(transport)
 
     def get_conn(self) -> httpx.Client:
@@ -372,15 +366,20 @@ class TracklyHook(BaseHook):
         self._sleep(delay)
         return delay
 
-    def check_access(self) -> None:
+    def check_access(self, *, once: bool = False) -> None:
         """
         Call ``GET /api/v2/lists``, a cheap authenticated read; raise what an import would meet.
 
         The answer must be Trackly's: a 200 JSON object with a ``lists`` array (the API page). A login
         page, captive portal or proxy that answers 200 raises ``TracklyResponseError`` saying what
-        came back; an error status raises as ``_api_error`` does.
+        came back; an error status raises as ``_api_error`` does. With ``once``, one attempt within
+        ``TEST_BUTTON_SECONDS`` (30 s), as the Test button must answer while the user waits.
         """
-        response = self._send("GET", LISTS_PATH, None)
+        if once:
+            timeout = min(self.settings.request_timeout, TEST_BUTTON_SECONDS)
+            response = self._send("GET", LISTS_PATH, None, attempts=1, request_timeout=timeout)
+        else:
+            response = self._send("GET", LISTS_PATH, None)
         if response.status_code != 200:
             raise self._api_error(response)
         body = _json_or_none(response)
@@ -395,40 +394,47 @@ class TracklyHook(BaseHook):
             )
 
     def test_connection(self) -> tuple[bool, str]:
-        """Report whether the key works (``check_access``), for the UI's Test button."""
+        """Report whether the key works (``check_access``, one attempt), for the UI's Test button."""
         try:
-            self.check_access()
+            self.check_access(once=True)
         except Exception as exc:
             return False, str(exc)
         return True, f"Connected to Trackly at {self.settings.base_url}."
 
     def _send(
-        self, method: str, path: str, content: bytes | memoryview | None, *, resend_when_unknown: bool = True
+        self,
+        method: str,
+        path: str,
+        content: bytes | memoryview | None,
+        *,
+        resend_when_unknown: bool = True,
+        attempts: int | None = None,
+        request_timeout: float | None = None,
     ) -> httpx.Response:
         """
         Send with retries on network faults, 429 and 5xx; return the first final response.
 
         With ``resend_when_unknown=False`` only failures that certainly left the request unprocessed
-        are retried (``_certainly_unprocessed_error``/``_status``); any other fault raises
-        ``TracklyOutcomeUnknownError`` at once.
+        are retried (``_certainly_unprocessed_error``/``_status``, and any fault before a byte of the
+        request left); any other fault raises ``TracklyOutcomeUnknownError`` at once. A fault no
+        retry can fix (a refused certificate, a proxy refusing its credentials) raises
+        ``TracklyConfigError`` at once. ``attempts`` and ``request_timeout`` override the connection's.
         """
         retry = self.settings.retry
-        for attempt in range(1, retry.max_attempts + 1):
+        max_attempts = attempts or retry.max_attempts
+        for attempt in range(1, max_attempts + 1):
             try:
-                response = self._attempt(method, path, content)
+                response = self._attempt(method, path, content, request_timeout)
             except httpx.HTTPError as exc:
-                failed = certificate_failure(exc)
-                if failed is not None:
-                    trust = trust_source(self.settings.verify)
-                    url = str(self.client.base_url).rstrip("/")
-                    raise TracklyConfigError(
-                        certificate_message(self.trackly_conn_id, url, failed, trust)
-                    ) from None
+                url = str(self.client.base_url).rstrip("/")
+                problem = configuration_problem(
+                    exc, self.trackly_conn_id, url, trust_source(self.settings.verify)
+                )
+                if problem:
+                    raise TracklyConfigError(problem) from None
                 if not _retryable_error(exc):
                     raise
-                failure = str(exc) if isinstance(exc, RequestTimeoutReached) else type(exc).__name__
-                if tls_reason(exc):  # e.g. https to a port that speaks plain http: WRONG_VERSION_NUMBER
-                    failure += f" (TLS: {tls_reason(exc)})"
+                failure = failure_label(exc)
                 if not resend_when_unknown and not _certainly_unprocessed_error(exc):
                     raise TracklyOutcomeUnknownError(
                         f"{method} {path}: {failure} after the request was sent"
@@ -442,14 +448,15 @@ class TracklyHook(BaseHook):
                 failure = f"HTTP {response.status_code}"
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait > retry.retry_after_max:
-                    raise TracklyTransientError(
-                        f"Trackly asked to wait {wait:.0f} s (Retry-After) before retrying {method} {path}, "
-                        f"more than retry_after_max={retry.retry_after_max:.0f} s on connection "
+                    raise TracklyTransientError(  # the value is the server's: not quoted
+                        f"Trackly asked to wait longer than retry_after_max={retry.retry_after_max:.0f} s "
+                        f"(Retry-After) before retrying {method} {path} on connection "
                         f"'{self.trackly_conn_id}'. Raise retry_after_max or rerun later."
                     )
-            if attempt == retry.max_attempts:
+            if attempt == max_attempts:
+                tries = "once" if attempt == 1 else f"{attempt} times"
                 raise TracklyRetriesExhaustedError(
-                    f"{method} {path} failed {attempt} times, the last with {failure}; giving up."
+                    f"{method} {path} failed {tries}, the last with {failure}; giving up."
                 )
             delay = wait if wait is not None else backoff_delay(attempt, retry)
             self.log.warning(
@@ -458,13 +465,15 @@ class TracklyHook(BaseHook):
                 path,
                 failure,
                 attempt,
-                retry.max_attempts,
+                max_attempts,
                 delay,
             )
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, method: str, path: str, content: bytes | memoryview | None) -> httpx.Response:
+    def _attempt(
+        self, method: str, path: str, content: bytes | memoryview | None, request_timeout: float | None = None
+    ) -> httpx.Response:
         """
         One attempt within ``request_timeout``: the answer read to at most ``max_response_bytes``.
 
@@ -481,13 +490,16 @@ class TracklyHook(BaseHook):
             payload = send_pieces(content)
         else:
             payload = content
-        with request_deadline(settings.request_timeout):
+        timeout = request_timeout or settings.request_timeout
+        with request_deadline(timeout) as attempt:
             request = self.client.build_request(method, path, content=payload, headers=headers)
             try:
                 streamed = self.client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                self._raise_if_deadline(exc)
-                raise
+            except httpx.TransportError as exc:
+                meant = attempt_failure(exc, attempt, timeout)
+                if meant is None:
+                    raise
+                raise meant from exc
             try:
                 ok = streamed.status_code == 200
                 limit = (
@@ -495,9 +507,11 @@ class TracklyHook(BaseHook):
                 )
                 try:
                     body, complete = read_answer(streamed, limit)
-                except httpx.TimeoutException as exc:
-                    self._raise_if_deadline(exc)
-                    raise
+                except httpx.TransportError as exc:
+                    meant = attempt_failure(exc, attempt, timeout)
+                    if meant is None:
+                        raise
+                    raise meant from exc
                 except (UnreadableEncoding, zlib.error) as exc:
                     if ok:
                         raise TracklyResponseError(
@@ -528,13 +542,6 @@ class TracklyHook(BaseHook):
         return httpx.Response(
             streamed.status_code, headers=kept, content=body, request=request, extensions=extensions
         )
-
-    def _raise_if_deadline(self, exc: httpx.TimeoutException) -> None:
-        """Raise ``RequestTimeoutReached`` if the deadline ended a request already (partly) sent."""
-        if deadline_passed() and not _certainly_unprocessed_error(exc):
-            raise RequestTimeoutReached(
-                f"request_timeout ({self.settings.request_timeout:g} s) reached"
-            ) from None
 
     def _json(self, response: httpx.Response) -> Any:
         """A 200's JSON body; a body that is not JSON raises ``TracklyResponseError`` saying what it is."""

@@ -9,6 +9,8 @@ would pass it ends in a timeout at the deadline, which httpx raises as ``Connect
 
 The deadline is set per thread of work with :func:`request_deadline` around one attempt, and read by a
 wrapper of httpcore's network backend that :func:`enforce_deadlines` installs in an httpx transport.
+The same wrapper notes whether any byte of the request itself was written (a proxy's ``CONNECT`` is
+not the request): an attempt that failed before that certainly left Trackly untouched.
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ import contextvars
 import ssl
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpcore
 import httpx
 
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "trackly_request_deadline", default=None
-)
+
+@dataclass
+class Attempt:
+    """One attempt's deadline (``time.monotonic`` seconds) and whether its request began to leave."""
+
+    deadline: float
+    request_written: bool = False
+
+
+_attempt: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("trackly_attempt", default=None)
 
 
 class DeadlineReached(httpcore.ReadTimeout):
@@ -36,28 +46,32 @@ class RequestTimeoutReached(httpx.ReadTimeout):
     """A request sent, at least in part, that ran out of its deadline: a lost answer, like a read timeout."""
 
 
+class RequestNotSent(httpx.ConnectError):
+    """An attempt that failed before any byte of its request left (a proxy refused the tunnel...)."""
+
+
 @contextlib.contextmanager
-def request_deadline(seconds: float) -> Iterator[None]:
-    """Every socket operation inside the block ends by ``seconds`` from now (``time.monotonic``)."""
-    token = _deadline.set(time.monotonic() + seconds)
+def request_deadline(seconds: float) -> Iterator[Attempt]:
+    """Every socket operation inside the block ends by ``seconds`` from now; yields the attempt."""
+    attempt = Attempt(time.monotonic() + seconds)
+    token = _attempt.set(attempt)
     try:
-        yield
+        yield attempt
     finally:
-        _deadline.reset(token)
+        _attempt.reset(token)
 
 
-def deadline_passed() -> bool:
-    """Whether the current block's deadline has passed (False outside :func:`request_deadline`)."""
-    deadline = _deadline.get()
-    return deadline is not None and time.monotonic() >= deadline
+def deadline_passed(attempt: Attempt) -> bool:
+    """Whether ``attempt``'s deadline has passed."""
+    return time.monotonic() >= attempt.deadline
 
 
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
     """``timeout`` cut to the time left before the deadline; raises ``error`` once none is left."""
-    deadline = _deadline.get()
-    if deadline is None:
+    attempt = _attempt.get()
+    if attempt is None:
         return timeout
-    left = deadline - time.monotonic()
+    left = attempt.deadline - time.monotonic()
     if left <= 0:
         raise error("the request's deadline (request_timeout) was reached")
     return left if timeout is None else min(timeout, left)
@@ -73,7 +87,11 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, _bounded(timeout, DeadlineReached))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+        timeout = _bounded(timeout, httpcore.WriteTimeout)
+        attempt = _attempt.get()
+        if attempt is not None and buffer and not buffer.startswith(b"CONNECT "):
+            attempt.request_written = True  # set before writing: a failed write may have sent a part
+        self._stream.write(buffer, timeout)
 
     def close(self) -> None:
         self._stream.close()

@@ -57,36 +57,50 @@ def ssl_context(
 
     :raises TracklyConfigError: a bundle, directory or client certificate that is missing or not PEM.
     """
-    context = ssl.create_default_context()
     if source.origin == "off":
+        context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
+        # Only this source: given a file or directory, the default context loads no other CAs (not
+        # the system's, not SSL_CERT_FILE's), so the first source found is the only one trusted.
         path = Path(source.path) if source.path else Path(certifi.where())
         try:
             if path.is_dir():
-                context.load_verify_locations(capath=str(path))
+                context = ssl.create_default_context(capath=str(path))
             else:
-                context.load_verify_locations(cafile=str(path))
+                context = ssl.create_default_context(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
             raise TracklyConfigError(
                 f"Connection '{conn_id}': the CA bundle from {source.origin} ({path}) cannot be read "
                 f"({_reason(exc)}). Point it at a readable PEM file or directory of CA certificates."
             ) from None
+        # A bundle may hold the issuing intermediate CA alone, as curl and Python 3.13 accept.
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     if client_cert:
         try:
-            context.load_cert_chain(client_cert, client_key)
-        except (OSError, ssl.SSLError) as exc:
+            context.load_cert_chain(client_cert, client_key, password=_no_passphrase)
+        except (OSError, ssl.SSLError, _PassphraseAsked) as exc:
             raise TracklyConfigError(
                 f"Connection '{conn_id}': the client certificate in extra 'client_cert' ({client_cert})"
                 + (f" with key 'client_key' ({client_key})" if client_key else "")
                 + f" cannot be loaded ({_reason(exc)}). Give PEM files; a key with a passphrase is "
-                "not supported."
+                "not supported (decrypt it: openssl pkey -in key.pem -out plain.pem)."
             ) from None
     return context
 
 
+class _PassphraseAsked(Exception):
+    """The client key is encrypted: OpenSSL would otherwise prompt on the worker's terminal."""
+
+
+def _no_passphrase() -> str:
+    raise _PassphraseAsked("the key is encrypted with a passphrase")
+
+
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, _PassphraseAsked):
+        return str(exc)
     if isinstance(exc, ssl.SSLError):
         return exc.reason or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
@@ -104,6 +118,30 @@ def tls_reason(exc: BaseException) -> str | None:
     """OpenSSL's reason for a TLS failure behind ``exc`` (``WRONG_VERSION_NUMBER``...), else None."""
     cause = _cause_of_type(exc, ssl.SSLError)
     return (cause.reason or type(cause).__name__) if isinstance(cause, ssl.SSLError) else None
+
+
+# OpenSSL reasons no retry can change: the port does not speak TLS, or the server refuses our
+# client certificate (or its absence). Each with the fix.
+_TLS_SETUP_FIXES = {
+    "WRONG_VERSION_NUMBER": "the port does not speak TLS (plain http?); for a local sandbox use http://",
+    "UNSUPPORTED_PROTOCOL": "the server and this worker share no TLS version",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server and this worker share no TLS version",
+    "CERTIFICATE_REQUIRED": "the server asks for a client certificate: set the extras 'client_cert' and "
+    "'client_key'",
+    "BAD_CERTIFICATE": "the server refused the client certificate: check the extras 'client_cert' and "
+    "'client_key'",
+    "CERTIFICATE_UNKNOWN": "the server refused the client certificate: check the extras 'client_cert' and "
+    "'client_key'",
+    "UNKNOWN_CA": "the server does not trust the CA of the client certificate in extra 'client_cert'",
+}
+
+
+def tls_setup_fix(reason: str) -> str | None:
+    """What fixes a TLS failure with OpenSSL ``reason`` that retrying cannot, else None."""
+    for name, fix in _TLS_SETUP_FIXES.items():
+        if name in reason:
+            return fix
+    return None
 
 
 def _cause_of_type(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
