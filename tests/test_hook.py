@@ -19,6 +19,7 @@ from trackly_provider.exceptions import (
     TracklyAuthError,
     TracklyConfigError,
     TracklyResponseError,
+    TracklyTransientError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
 
@@ -269,3 +270,30 @@ def test_a_pre_encoded_body_is_sent_as_is(make_hook):
     body = encode_records([RECORD, {**RECORD, "message_id": "m2"}])
     assert make_hook(handler).import_encoded(CLICKS, body, 2).success_count == 2
     assert seen == [body]
+
+
+def test_a_redirect_names_where_it_points_not_the_whole_location(make_hook):
+    location = "https://sso.example.com/login?next=%2Fapi%2Fv2%2Flists&phone=%2B12025550123"
+    hook = make_hook(lambda r: httpx.Response(302, headers={"location": location}))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.check_access()
+    assert str(raised.value) == (
+        "GET /api/v2/lists was redirected to sso.example.com (a login portal, or a Base URL that moved?): "
+        "Trackly's API does not redirect; check the Base URL (https://api.tracklysms.test) and any proxy on "
+        "the way: HTTP 302: Found (non-JSON body, no content type, no body)"
+    )
+
+
+def test_a_json_error_with_a_code_and_no_text_keeps_its_code(make_hook):
+    hook = make_hook(lambda r: httpx.Response(400, json={"code": "missing_records", "error": ""}))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert (raised.value.code, raised.value.error) == ("missing_records", "no error text")
+
+
+def test_a_retry_after_too_long_is_refused_without_quoting_the_servers_value(make_hook):
+    hook = make_hook(lambda r: httpx.Response(503, headers={"retry-after": "12025550123"}))
+    with pytest.raises(TracklyTransientError) as raised:
+        hook.import_clicks([RECORD])
+    assert "2025550123" not in str(raised.value)
+    assert "longer than retry_after_max=300 s (Retry-After)" in str(raised.value)

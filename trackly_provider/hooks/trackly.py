@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -77,9 +78,9 @@ def error_fields(response: httpx.Response) -> tuple[str | None, str]:
     is ``unexpected_code``, a text loses its phone numbers and keys and is cut.
     """
     body = _json_or_none(response)
-    if isinstance(body, dict) and (body.get("error") or body.get("message")):
-        code = body.get("code")
-        return (server_code(code) if code else None), server_text(body.get("error") or body.get("message"))
+    if isinstance(body, dict) and (body.get("code") or body.get("error") or body.get("message")):
+        code, text = body.get("code"), body.get("error") or body.get("message")
+        return (server_code(code) if code else None), (server_text(text) if text else "no error text")
     reason = server_text(response.reason_phrase or "error")
     return None, f"{reason} (non-JSON body, {describe_answer(response, response.content)})"
 
@@ -574,6 +575,13 @@ class TracklyHook(BaseHook):
                 "suspended or the key lacks access)",
             )
         context = f"Trackly answered {response.request.method} {response.request.url.path} with an error"
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("location", "")).hostname or "an unknown place"
+            context = (
+                f"{response.request.method} {response.request.url.path} was redirected to "
+                f"{server_text(target)[:100]} (a login portal, or a Base URL that moved?): Trackly's API "
+                f"does not redirect; check the Base URL ({self.settings.base_url}) and any proxy on the way"
+            )
         if status == 404 and code is None:
             context = (
                 f"Nothing answers {response.request.method} {response.request.url.path} at "
