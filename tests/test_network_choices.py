@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from trackly_provider.exceptions import TracklyConfigError
-from trackly_provider.network.answers import UnreadableEncoding, read_answer
+from trackly_provider.network.answers import UnreadableEncoding, _inflate, _inflater, read_answer
 from trackly_provider.network.proxies import choose_proxy
 from trackly_provider.network.tls import trust_source
 from trackly_provider.redact import UNEXPECTED_CODE, server_code, server_text
@@ -41,6 +41,80 @@ TRACKLY = "https://app.tracklysms.com"
             TRACKLY,
             None,
             {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.org"},
+            ("http://p:1", "HTTPS_PROXY"),
+        ),
+        # NO_PROXY as curl and requests read it
+        (
+            TRACKLY,
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "a.example tracklysms.com,b.example"},
+            None,
+        ),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": " a.example ,  *"}, None),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".tracklysms.com"}, None),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*.tracklysms.com"}, None),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "TRACKLYSMS.COM."}, None),
+        (
+            "https://app.tracklysms.com.",
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "tracklysms.com"},
+            None,
+        ),
+        (TRACKLY, None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "app.tracklysms.com:443"}, None),
+        (
+            TRACKLY,
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "app.tracklysms.com:8443"},
+            ("http://p:1", "HTTPS_PROXY"),
+        ),
+        (
+            "https://app.tracklysms.com:8443",
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "tracklysms.com:8443"},
+            None,
+        ),
+        (SANDBOX, None, {"HTTP_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1:8765"}, None),
+        ("http://127.0.0.1", None, {"HTTP_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1:80"}, None),
+        (
+            "http://127.0.0.1",
+            None,
+            {"HTTP_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1:443"},
+            ("http://p:1", "HTTP_PROXY"),
+        ),
+        (
+            "https://badtracklysms.com",
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "tracklysms.com"},
+            ("http://p:1", "HTTPS_PROXY"),
+        ),
+        ("http://[::1]:8765", None, {"HTTP_PROXY": "http://p:1", "NO_PROXY": "::1"}, None),
+        ("http://[::1]:8765", None, {"HTTP_PROXY": "http://p:1", "NO_PROXY": "[::1]"}, None),
+        ("http://[::1]:8765", None, {"HTTP_PROXY": "http://p:1", "NO_PROXY": "[::1]:8765"}, None),
+        (
+            "http://[::1]:8765",
+            None,
+            {"HTTP_PROXY": "http://p:1", "NO_PROXY": "[::1]:9"},
+            ("http://p:1", "HTTP_PROXY"),
+        ),
+        ("https://10.20.30.40", None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, None),
+        (
+            "https://11.20.30.40",
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"},
+            ("http://p:1", "HTTPS_PROXY"),
+        ),
+        ("https://[fd00::1:2]", None, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "fd00::/8"}, None),
+        (
+            "https://[fe80::1]",
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "fd00::/8"},
+            ("http://p:1", "HTTPS_PROXY"),
+        ),
+        # an address is not a name: no suffix matching for it
+        (
+            "https://110.0.0.1",
+            None,
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "0.0.1"},
             ("http://p:1", "HTTPS_PROXY"),
         ),
         # the extra wins, and NO_PROXY does not apply to it
@@ -116,6 +190,14 @@ def test_a_server_text_loses_phone_numbers_keys_and_control_characters_and_is_cu
     assert len(long) == 300 and long.endswith("…")
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["202_555_0123", "202,555,0123", "+1_202_555_0123", "+1,202,555,0123", "202, 555, 0123"],
+)
+def test_a_server_text_loses_phone_numbers_broken_by_underscores_or_commas(written):
+    assert server_text(f"no contact {written}: not found") == "no contact [redacted]: not found"
+
+
 def _streamed(chunks: list[bytes], encoding: str, consumed: list[int]) -> httpx.Response:
     def chunks_read() -> Iterator[bytes]:
         for chunk in chunks:
@@ -156,3 +238,76 @@ def test_an_answer_within_the_limit_is_read_whole_in_each_encoding():
 def test_an_encoding_not_asked_for_is_refused_by_name():
     with pytest.raises(UnreadableEncoding, match="Content-Encoding 'br'"):
         read_answer(_streamed([b"x"], "br", []), 100)
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # no zlib header or checksum
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 7, 65_536])
+def test_a_raw_deflate_body_without_zlib_header_is_inflated(chunk_size):
+    text = b'{"lists": []}' * 100
+    data = _raw_deflate(text)
+    assert data[:2] != zlib.compress(text)[:2]  # truly headerless
+    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
+    assert read_answer(_streamed(chunks, "deflate", []), len(text)) == (text, True)
+
+
+def test_a_raw_deflate_bomb_is_inflated_one_byte_past_the_limit_and_read_no_further():
+    bomb = _raw_deflate(b"\0" * (256 * 1024 * 1024))
+    chunks = [bomb[i : i + 65_536] for i in range(0, len(bomb), 65_536)]
+    consumed: list[int] = []
+    tracemalloc.start()
+    try:
+        body, complete = read_answer(_streamed(chunks, "deflate", consumed), 1_048_576)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (len(body), complete) == (1_048_576, False)
+    assert consumed == [65_536]
+    assert peak < 8 * 1_048_576
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 65_536])
+def test_every_member_of_a_multi_member_gzip_body_is_inflated(chunk_size):
+    first, second, third = b'{"lists": ', b'[{"id": "l1"}]' * 50, b"}"
+    data = gzip.compress(first) + gzip.compress(second) + b"\0\0\0" + gzip.compress(third)
+    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
+    whole = first + second + third
+    assert read_answer(_streamed(chunks, "gzip", []), len(whole)) == (whole, True)
+
+
+def test_a_multi_member_gzip_bomb_is_bounded_across_its_members():
+    member = gzip.compress(b"\0" * (512 * 1024), compresslevel=9)  # about 500 bytes each
+    data = member * 2048  # 1 GiB once inflated, about 1 MB of gzip
+    chunks = [data[i : i + 65_536] for i in range(0, len(data), 65_536)]
+    consumed: list[int] = []
+    tracemalloc.start()
+    try:
+        body, complete = read_answer(_streamed(chunks, "gzip", consumed), 1_048_576)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (len(body), complete) == (1_048_576, False)
+    assert consumed == [65_536]  # the first chunk's members pass the limit: the rest is never read
+    assert peak < 8 * 1_048_576  # the first chunk's members inflated whole would be about 64 MiB
+
+
+def test_one_inflation_step_yields_exactly_its_room_across_gzip_members_and_pieces():
+    """The bound read_answer relies on (its own result is cut to the limit, so it cannot show this)."""
+    member = gzip.compress(b"\0" * 512 * 1024)
+    in_one_piece = _inflate(_inflater("gzip"), [member * 3], 700_000)
+    in_pieces = _inflate(_inflater("gzip"), [member, member, member], 700_000)
+    assert sum(map(len, in_one_piece)) == sum(map(len, in_pieces)) == 700_000
+
+
+def test_bytes_after_the_last_gzip_member_that_are_not_gzip_are_dropped():
+    text = b'{"lists": []}'
+    data = gzip.compress(text) + b"<html>proxy footer</html>"
+    assert read_answer(_streamed([data], "gzip", []), 1000) == (text, True)
+
+
+def test_a_corrupt_first_gzip_member_still_fails():
+    with pytest.raises(zlib.error):
+        read_answer(_streamed([b"\x1f\x8bnot gzip at all"], "gzip", []), 1000)

@@ -7,8 +7,10 @@ from typing import Any
 
 # Seven or more digits, optionally led by '+' and broken by what phone_numbers accepts between
 # them: spaces (no-break ones too), dots, slashes, parentheses and dashes of every kind (U+2010 to
-# U+2015, the minus sign U+2212).
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()./\u2010-\u2015\u2212-]{5,}\d")  # re reads the \u escapes
+# U+2015, the minus sign U+2212); and by '_' and ',' ("202_555_0123", "202,555,0123"), which a
+# server or a driver may echo back though phone_numbers refuses them. A number written with
+# thousands separators ("1,048,576") is redacted too: a lost number is better than a leaked phone.
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s()./,_\u2010-\u2015\u2212-]{5,}\d")  # re reads the \u escapes
 # A Trackly API key (trk_ and 32 letters or digits), also when a server echoes one back.
 _API_KEY_LIKE = re.compile(r"trk_[A-Za-z0-9]{32}")
 # The alphabet of the API's error codes: every documented one is lower-case words joined by '_'.

@@ -26,14 +26,75 @@ class UnreadableEncoding(Exception):
     """The answer came in a Content-Encoding this provider does not inflate."""
 
 
-def _inflater(encoding: str) -> zlib._Decompress | None:
+class _Inflater:
+    """
+    Inflates one Content-Encoding, bounded by the caller's room: ``gzip`` (every member of a
+    multi-member body, as gzip and urllib3 read it; zero padding or bytes that are not a gzip member
+    after the first are dropped) or ``deflate``, zlib-wrapped as RFC 9110 says or raw (no header),
+    as some servers send it and httpx used to accept: the first two bytes tell which.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._member: zlib._Decompress | None = None
+        self._members = 0  # gzip members started
+        self._pending = b""  # input not handed to a decompressor yet
+        self._done = False  # the stream ended: what follows is dropped
+
+    def inflate(self, data: bytes, room: int) -> list[bytes]:
+        """
+        Inflate ``data`` after what is left of earlier input, stopping once ``room`` bytes came out
+        (input past that point stays pending; the caller stops reading then).
+
+        :raises zlib.error: the stream is corrupt (a later gzip member's corruption ends the body).
+        """
+        self._pending += data
+        out: list[bytes] = []
+        produced = 0
+        while self._pending and not self._done and produced < room:
+            if self._member is None:
+                self._member = self._next_decompressor()
+                if self._member is None:
+                    break  # only zero padding, or a deflate stream's first byte: wait for more
+            try:
+                inflated = self._member.decompress(self._pending, room - produced)
+            except zlib.error:
+                if self._members > 1:  # after a whole first member, as urllib3: drop the rest
+                    self._done = True
+                    break
+                raise
+            out.append(inflated)
+            produced += len(inflated)
+            if self._member.eof:
+                self._pending = self._member.unused_data
+                self._member = None
+                self._done = not self._gzip  # one deflate stream per body; gzip may hold more members
+            else:
+                self._pending = self._member.unconsumed_tail
+        return out
+
+    def _next_decompressor(self) -> zlib._Decompress | None:
+        """A decompressor for the stream starting at ``_pending``; None while more bytes are needed."""
+        if self._gzip:
+            if self._members:
+                self._pending = self._pending.lstrip(b"\0")  # zero padding between members
+                if not self._pending:
+                    return None
+            self._members += 1
+            return zlib.decompressobj(zlib.MAX_WBITS | 16)
+        if len(self._pending) < 2:
+            return None
+        first, second = self._pending[0], self._pending[1]
+        zlib_header = (first & 0x0F) == 8 and (first << 8 | second) % 31 == 0
+        return zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+
+
+def _inflater(encoding: str) -> _Inflater | None:
     """A decompressor for one Content-Encoding value; None for identity."""
     if encoding in ("", "identity"):
         return None
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(zlib.MAX_WBITS | 16)
-    if encoding == "deflate":  # RFC 9110 says zlib-wrapped; some servers send raw deflate
-        return zlib.decompressobj(zlib.MAX_WBITS | 32)
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return _Inflater(encoding)
     raise UnreadableEncoding(
         f"Content-Encoding {encoding[:40]!r}, which is not one this provider reads ({ACCEPT_ENCODING})"
     )
@@ -70,18 +131,15 @@ def read_answer(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     return bytes(body), True
 
 
-def _inflate(inflater: zlib._Decompress, pieces: list[bytes], room: int) -> list[bytes]:
+def _inflate(inflater: _Inflater, pieces: list[bytes], room: int) -> list[bytes]:
     """Inflate ``pieces`` in order, stopping once ``room`` bytes came out (the caller then stops)."""
     out: list[bytes] = []
     produced = 0
     for piece in pieces:
-        data = piece
-        while data and not inflater.eof and produced < room:
-            inflated = inflater.decompress(data, room - produced)
-            out.append(inflated)
-            produced += len(inflated)
-            data = inflater.unconsumed_tail
-        if produced >= room or inflater.eof:
+        inflated = inflater.inflate(piece, room - produced)
+        out += inflated
+        produced += sum(map(len, inflated))
+        if produced >= room:
             break
     return out
 

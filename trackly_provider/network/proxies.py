@@ -3,13 +3,15 @@ Which forward proxy, if any, the hook uses to reach its one Trackly host.
 
 The connection extra ``proxy`` wins and is used for every request. Otherwise the environment decides,
 as for requests and httpx: ``HTTPS_PROXY`` (or ``HTTP_PROXY`` for a plain-http sandbox), then
-``ALL_PROXY``, lower-case names first, skipped for hosts listed in ``NO_PROXY``.
+``ALL_PROXY``, lower-case names first, skipped for hosts listed in ``NO_PROXY`` (read as curl and
+requests read it: see ``bypasses_proxy``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-import urllib.request
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 from trackly_provider.exceptions import TracklyConfigError
 
 PROXY_SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,80 @@ def choose_proxy(
         url = lowered.get(name, "").strip()
         if not url:
             continue
-        host = urlsplit(base_url).netloc
-        no_proxy = lowered.get("no_proxy", "")
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        if no_proxy and bypass(host, {"no": no_proxy}):
+        if bypasses_proxy(base_url, lowered.get("no_proxy", "")):
             return None
         return _checked(conn_id, ProxyChoice(url if "://" in url else f"http://{url}", name.upper()))
     return None
+
+
+def bypasses_proxy(base_url: str, no_proxy: str) -> bool:
+    """
+    Whether ``NO_PROXY`` (its value ``no_proxy``) sends requests to ``base_url`` around the proxy.
+
+    Read as curl and requests read it, case-insensitively: entries are separated by commas and/or
+    spaces; ``*`` bypasses every host; a leading ``.`` or ``*.`` and a trailing ``.`` are ignored,
+    so ``example.com`` matches ``example.com`` and its subdomains (``api.example.com``) but never
+    ``badexample.com``; an IP address (IPv6 with or without brackets: ``::1``, ``[::1]``) matches
+    that address; a CIDR block (``10.0.0.0/8``, ``fd00::/8``) matches the IP addresses inside it;
+    ``host:port`` matches only that port, the base URL's port being its scheme's default (443 for
+    https, 80 for http) when it names none.
+    """
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        port = None
+    address = _ip_address(host)
+    for entry in re.split(r"[,\s]+", no_proxy.lower()):
+        if entry == "*":
+            return True
+        name, entry_port = _entry_host_and_port(entry)
+        if not name or (entry_port is not None and entry_port != port):
+            continue
+        if "/" in name:
+            if address is not None and _in_network(address, name):
+                return True
+        elif address is not None or _ip_address(name) is not None:
+            if address is not None and address == _ip_address(name):
+                return True
+        elif host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def _entry_host_and_port(entry: str) -> tuple[str, int | None]:
+    """
+    ``(host, port)`` of one lower-cased NO_PROXY entry: ``[::1]:8080`` -> ``("::1", 8080)``,
+    ``*.a.b.`` -> ``("a.b", None)``; ``("", None)`` for an entry whose port is not a number.
+    """
+    port: int | None = None
+    if entry.startswith("["):  # [IPv6] or [IPv6]:port
+        inside, _, rest = entry[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+        return inside, port
+    if entry.count(":") == 1:  # host:port; more than one ':' is a bare IPv6 address
+        name, _, text = entry.partition(":")
+        if not text.isdigit():
+            return "", None  # not a port: an entry that matches nothing
+        entry, port = name, int(text)
+    entry = entry.removeprefix("*.").lstrip(".").rstrip(".")
+    return entry, port
+
+
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _in_network(address: ipaddress.IPv4Address | ipaddress.IPv6Address, cidr: str) -> bool:
+    try:
+        return address in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
 
 
 def _checked(conn_id: str, choice: ProxyChoice) -> ProxyChoice:
