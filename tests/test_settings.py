@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from trackly_provider.exceptions import TracklyConfigError
-from trackly_provider.settings import build_base_url, parse_settings, validate_api_key
+from trackly_provider.settings import (
+    KNOWN_EXTRAS,
+    build_base_url,
+    parse_settings,
+    unknown_extras,
+    validate_api_key,
+)
 
 KEY = "trk_" + "a1B2" * 8
 
@@ -86,3 +92,132 @@ def test_defaults_bound_every_wait_as_the_readme_says():
 def test_non_numeric_extra_is_a_clear_error():
     with pytest.raises(TracklyConfigError, match="'read_timeout' must be a finite number, got 'soon'"):
         parse_settings("c", host=None, port=None, password=KEY, extras={"read_timeout": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("extras", "message"),
+    [
+        ({"backoff_base": -1}, "extra 'backoff_base' must be zero or more seconds, got -1."),
+        ({"backoff_base": "-0.5"}, "extra 'backoff_base' must be zero or more seconds, got '-0.5'."),
+        ({"max_attempts": 0.5}, "extra 'max_attempts' must be a whole number of at least 1, got 0.5."),
+        ({"max_attempts": 0}, "extra 'max_attempts' must be a whole number of at least 1, got 0."),
+        ({"max_attempts": "2.5"}, "extra 'max_attempts' must be a whole number of at least 1, got '2.5'."),
+        (
+            {"max_response_bytes": 0.5},
+            "extra 'max_response_bytes' must be a whole number of at least 1, got 0.5.",
+        ),
+        (
+            {"max_response_bytes": -1},
+            "extra 'max_response_bytes' must be a whole number of at least 1, got -1.",
+        ),
+    ],
+)
+def test_a_retry_or_size_extra_that_cannot_work_is_a_clear_error(extras, message):
+    with pytest.raises(TracklyConfigError) as raised:
+        parse_settings("c", host=None, port=None, password=KEY, extras=extras)
+    assert str(raised.value) == f"Connection 'c' {message}"
+
+
+def test_zero_backoff_and_whole_counts_written_as_text_or_floats_are_accepted():
+    settings = parse_settings(
+        "c",
+        host=None,
+        port=None,
+        password=KEY,
+        extras={"backoff_base": 0, "max_attempts": "3", "max_response_bytes": 2048.0},
+    )
+    assert (settings.retry.backoff_base, settings.retry.max_attempts, settings.max_response_bytes) == (
+        0.0,
+        3,
+        2048,
+    )
+    assert type(settings.retry.max_attempts) is int and type(settings.max_response_bytes) is int
+
+
+def test_no_extra_the_connection_reads_is_reported_unknown():
+    assert unknown_extras(dict.fromkeys(KNOWN_EXTRAS, "x")) == []
+
+
+def test_the_extras_parse_settings_reads_are_exactly_the_known_ones():
+    """Every known extra changes the settings (so KNOWN_EXTRAS cannot list one nobody reads)."""
+    values = {
+        "connect_timeout": 3,
+        "read_timeout": 4,
+        "request_timeout": 5,
+        "max_response_bytes": 6,
+        "max_attempts": 7,
+        "backoff_base": 8,
+        "backoff_max": 9,
+        "retry_after_max": 10,
+        "verify": "/ca.pem",
+        "client_cert": "/c.pem",
+        "client_key": "/k.pem",
+        "proxy": "http://p:1",
+    }
+    assert set(values) == set(KNOWN_EXTRAS)
+    for name, value in values.items():
+        base = {"client_cert": "/c.pem"} if name == "client_key" else {}  # a key needs its cert
+        before = parse_settings("c", host=None, port=None, password=KEY, extras=base)
+        after = parse_settings("c", host=None, port=None, password=KEY, extras={**base, name: value})
+        assert after != before, name
+
+
+def test_unknown_extras_name_the_close_extra_or_the_one_to_use_instead_of_http_hooks():
+    messages = unknown_extras(
+        {
+            "request_timout": 30,
+            "VERIFY": False,
+            "proxies": {"https": "http://user:s3cret@p:1"},
+            "cert": "/c.pem",
+            "timeout": 30,
+            "verify_ssl": False,
+            "colour": "blue",
+            "read_timeout": 60,
+        }
+    )
+    assert messages == [
+        "extra 'request_timout' is not read by this provider; did you mean 'request_timeout'?",
+        "extra 'VERIFY' is not read by this provider; did you mean 'verify'?",
+        "extra 'proxies' is not read by this provider (it is Airflow's HttpHook's): use 'proxy', one "
+        "proxy URL such as 'http://proxy.internal:3128'",
+        "extra 'cert' is not read by this provider (it is Airflow's HttpHook's): use 'client_cert' (and "
+        "'client_key' when the key is in its own file)",
+        "extra 'timeout' is not read by this provider (it is Airflow's HttpHook's): use 'request_timeout' "
+        "(seconds per attempt), or 'connect_timeout' and 'read_timeout'",
+        "extra 'verify_ssl' is not read by this provider (it is Airflow's HttpHook's): use 'verify' (true, "
+        "false or the path of a PEM CA bundle)",
+        "extra 'colour' is not read by this provider",
+    ]
+    assert "s3cret" not in " ".join(messages)
+
+
+@pytest.mark.parametrize(
+    ("host", "schema", "expected"),
+    [
+        ("https://gw.example/gw/API/V2", None, "https://gw.example/gw"),
+        ("https://gw.example/gw/Api/v2/", None, "https://gw.example/gw"),
+        ("https://gw.example/API/V2", None, "https://gw.example"),
+        ("gw.example", "trackly/API/v2", "https://gw.example/trackly"),
+    ],
+)
+def test_a_trailing_api_v2_is_dropped_in_any_case(host, schema, expected):
+    assert build_base_url(host, None, "c", schema) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "schema"),
+    [
+        ("https://gw.example//trackly", None),
+        ("https://gw.example/a//b", None),
+        ("gw.example//trackly", None),
+        ("gw.example", "a//b"),
+        ("https://gw.example//trackly", "trackly"),
+    ],
+)
+def test_a_gateway_path_with_an_empty_segment_is_a_configuration_error(host, schema):
+    with pytest.raises(TracklyConfigError) as raised:
+        build_base_url(host, None, "c", schema)
+    assert str(raised.value) == (
+        "Connection 'c' has a Base URL path with an empty segment ('//'), which servers and proxies "
+        "read in different ways. Give the gateway's path with single slashes, e.g. '/trackly'."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
@@ -19,6 +20,28 @@ API_KEY_PATTERN = re.compile(r"^trk_[A-Za-z0-9]{32}$")
 URL_PATH_PATTERN = re.compile(r"^(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*$")
 TRUE_TEXTS = ("true", "yes", "on", "1")
 FALSE_TEXTS = ("false", "no", "off", "0")
+# Every connection extra this provider reads (TracklySettings' fields of the same names).
+KNOWN_EXTRAS = (
+    "connect_timeout",
+    "read_timeout",
+    "request_timeout",
+    "max_response_bytes",
+    "max_attempts",
+    "backoff_base",
+    "backoff_max",
+    "retry_after_max",
+    "verify",
+    "client_cert",
+    "client_key",
+    "proxy",
+)
+# Extras of Airflow's HttpHook that people copy over, and what to use here instead.
+HTTP_HOOK_EXTRAS = {
+    "proxies": "use 'proxy', one proxy URL such as 'http://proxy.internal:3128'",
+    "cert": "use 'client_cert' (and 'client_key' when the key is in its own file)",
+    "timeout": "use 'request_timeout' (seconds per attempt), or 'connect_timeout' and 'read_timeout'",
+    "verify_ssl": "use 'verify' (true, false or the path of a PEM CA bundle)",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,30 @@ class TracklySettings:
         return attempts * self.request_timeout + (attempts - 1) * longest_wait
 
 
+def unknown_extras(extras: Mapping[str, Any]) -> list[str]:
+    """
+    One message per extra this provider does not read (in the extras' order; ``[]`` when all are
+    known), for the hook to log as warnings: a misspelt extra would otherwise be silently ignored.
+    A close name is suggested (``"extra 'request_timout' is not read by this provider; did you mean
+    'request_timeout'?"``); HttpHook's ``proxies``, ``cert``, ``timeout`` and ``verify_ssl`` get
+    the extra to use instead. Names only, never values (a value may be a secret).
+    """
+    messages = []
+    for key in extras:
+        if key in KNOWN_EXTRAS:
+            continue
+        name = str(key)
+        message = f"extra {name[:60]!r} is not read by this provider"
+        if name in HTTP_HOOK_EXTRAS:
+            message += f" (it is Airflow's HttpHook's): {HTTP_HOOK_EXTRAS[name]}"
+        else:
+            close = difflib.get_close_matches(name.lower(), KNOWN_EXTRAS, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        messages.append(message)
+    return messages
+
+
 def lineage_namespace(base_url: str) -> str:
     """``trackly://<host[:port]>[/path]``: the OpenLineage namespace of a Trackly's datasets."""
     return "trackly://" + base_url.split("://", 1)[-1].rstrip("/")
@@ -102,7 +149,7 @@ def build_base_url(host: str | None, port: int | None, conn_id: str, schema: str
     The host may be a URL with a scheme (https by default) and a path (Trackly behind a gateway);
     the schema, where a URI connection (``trackly://:KEY@gateway.example/trackly``) puts its path,
     is that path, or the scheme when it is ``http`` or ``https`` (as Airflow's HttpHook reads it).
-    A trailing ``/api/v2`` is dropped. Raises ``TracklyConfigError`` for what cannot be used, never
+    A trailing ``/api/v2`` (any case) is dropped. Raises ``TracklyConfigError`` for what cannot be used, never
     quoting the host (it may hold a password).
     """
     raw = (host or "").strip() or DEFAULT_BASE_URL
@@ -160,6 +207,12 @@ def _gateway_path(host_path: str, schema_path: str, conn_id: str) -> str:
     """The path Trackly sits under (``""`` or ``/a/b``), from the host's path or the schema field."""
     host_path = host_path.rstrip("/")
     schema_path = "/" + schema_path.strip("/") if schema_path.strip("/") else ""
+    if "//" in host_path or "//" in schema_path:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has a Base URL path with an empty segment ('//'), which "
+            "servers and proxies read in different ways. Give the gateway's path with single "
+            "slashes, e.g. '/trackly'."
+        )
     if host_path and schema_path and host_path != schema_path:
         raise TracklyConfigError(
             f"Connection '{conn_id}' has a path in its Base URL ({host_path!r}) and another in its "
@@ -176,7 +229,7 @@ def _gateway_path(host_path: str, schema_path: str, conn_id: str) -> str:
             "path cannot hold (spaces, quotes, '<', '>', '\\', non-ASCII). "
             "Give the gateway's path as it appears in its URLs, percent-encoded, e.g. '/trackly'."
         )
-    if path.endswith("/api/v2"):
+    if path.lower().endswith("/api/v2"):
         path = path[: -len("/api/v2")]
     return path
 
@@ -210,7 +263,8 @@ def _optional_text(extras: Mapping[str, Any], name: str, conn_id: str) -> str | 
     return value.strip()
 
 
-def _number(extras: Mapping[str, Any], name: str, default: float, conn_id: str) -> float:
+def _finite(extras: Mapping[str, Any], name: str, default: float, conn_id: str) -> float:
+    """A finite number, as a JSON number or text (not a bool)."""
     value = extras.get(name, default)
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
@@ -220,11 +274,31 @@ def _number(extras: Mapping[str, Any], name: str, default: float, conn_id: str) 
         raise TracklyConfigError(
             f"Connection '{conn_id}' extra '{name}' must be a finite number, got {repr(value)[:40]}."
         )
-    if number <= 0 and name != "backoff_base":
-        raise TracklyConfigError(
-            f"Connection '{conn_id}' extra '{name}' must be positive, got {repr(value)[:40]}."
-        )
     return number
+
+
+def _number(extras: Mapping[str, Any], name: str, default: float, conn_id: str) -> float:
+    """A positive finite number of seconds (``backoff_base``: zero or more)."""
+    number = _finite(extras, name, default, conn_id)
+    shown = repr(extras.get(name, default))[:40]
+    if name == "backoff_base" and number < 0:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' extra '{name}' must be zero or more seconds, got {shown}."
+        )
+    if number <= 0 and name != "backoff_base":
+        raise TracklyConfigError(f"Connection '{conn_id}' extra '{name}' must be positive, got {shown}.")
+    return number
+
+
+def _whole_number(extras: Mapping[str, Any], name: str, default: int, conn_id: str) -> int:
+    """A whole number of at least 1 (``3``, ``3.0`` or ``"3"``), for counts (attempts, bytes)."""
+    number = _finite(extras, name, default, conn_id)
+    if number < 1 or not number.is_integer():
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' extra '{name}' must be a whole number of at least 1, got "
+            f"{repr(extras.get(name, default))[:40]}."
+        )
+    return int(number)
 
 
 def parse_settings(
@@ -239,7 +313,7 @@ def parse_settings(
 ) -> TracklySettings:
     """Validate a connection's fields; hook arguments in ``overrides`` win over the extras."""
     merged = {**extras, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    attempts = int(_number(merged, "max_attempts", RetrySettings.max_attempts, conn_id))
+    attempts = _whole_number(merged, "max_attempts", RetrySettings.max_attempts, conn_id)
     client_cert = _optional_text(merged, "client_cert", conn_id)
     client_key = _optional_text(merged, "client_key", conn_id)
     if client_key and not client_cert:
@@ -253,8 +327,8 @@ def parse_settings(
         connect_timeout=_number(merged, "connect_timeout", TracklySettings.connect_timeout, conn_id),
         read_timeout=_number(merged, "read_timeout", TracklySettings.read_timeout, conn_id),
         request_timeout=_number(merged, "request_timeout", TracklySettings.request_timeout, conn_id),
-        max_response_bytes=int(
-            _number(merged, "max_response_bytes", TracklySettings.max_response_bytes, conn_id)
+        max_response_bytes=_whole_number(
+            merged, "max_response_bytes", TracklySettings.max_response_bytes, conn_id
         ),
         verify=_flag_or_path(merged, "verify", conn_id),
         client_cert=str(Path(client_cert).expanduser()) if client_cert else None,
