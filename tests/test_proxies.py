@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import set_trackly_connection
 from trackly_provider.api_types import ImportResult
-from trackly_provider.exceptions import TracklyError
+from trackly_provider.exceptions import TracklyConfigError, TracklyRetriesExhaustedError
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.sandbox import SANDBOX_API_KEY
 
@@ -185,19 +185,32 @@ def test_proxy_credentials_are_sent_but_never_logged(
     assert not [message for message in messages if PROXY_PASSWORD in message]
 
 
-@pytest.mark.parametrize("failure", ["wrong-password", "proxy-down"])
+# failure: (what the hook raises, words its message holds)
+PROXY_FAILURES = {
+    "wrong-password": (
+        TracklyConfigError,
+        "the proxy refused its credentials (407 Proxy Authentication Required)",
+    ),
+    "proxy-down": (TracklyRetriesExhaustedError, "Connection refused"),
+}
+
+
+@pytest.mark.parametrize("failure", PROXY_FAILURES)
 def test_proxy_credentials_never_appear_in_a_failure(
     monkeypatch, https_sandbox, auth_proxy, pki, logged, failure
 ):
+    """A refused password is a configuration error (no retry can fix it); a proxy down is retried."""
     if failure == "wrong-password":
         url = credentials_url(auth_proxy, password="Wr0ngPassw0rd")
         secret = "Wr0ngPassw0rd"
     else:
         auth_proxy.stop()
         url, secret = credentials_url(auth_proxy), PROXY_PASSWORD
+    expected, words = PROXY_FAILURES[failure]
     logged()
-    with pytest.raises(TracklyError) as raised:
+    with pytest.raises(expected) as raised:
         import_one(monkeypatch, https_sandbox, pki, {"proxy": url})
+    assert words in str(raised.value)
     told = "".join(traceback.format_exception(raised.value))
     assert secret not in told
     assert f"{PROXY_USER}:" not in told
@@ -215,11 +228,6 @@ def tls_proxy(tmp_path, pki):
     proxy.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap (issue 22 test report): httpx checks an https:// proxy's certificate with its "
-    "default CAs, not the hook's context; the refusal is then reported as the Trackly URL's certificate",
-)
 def test_an_https_proxy_is_trusted_through_the_extra_verify_too(monkeypatch, https_sandbox, tls_proxy, pki):
     """The spec's ``proxy``: "http://[user:pass@]host:port (or https://)"; the private CA that the
     extra ``verify`` trusts signed both the proxy's and the sandbox's certificates."""

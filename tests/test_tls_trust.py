@@ -105,21 +105,13 @@ def test_the_first_trust_source_found_wins(monkeypatch, tls_server: ServerFactor
     assert_one_click_arrived(server, import_one(hook))
 
 
-MERGED_BY_OPENSSL = pytest.mark.xfail(
-    strict=True,
-    reason="product gap (issue 22 test report): ssl.create_default_context() also loads OpenSSL's default "
-    "paths, which read SSL_CERT_FILE/SSL_CERT_DIR (and the system store), so the winning bundle is merged "
-    "with them instead of replacing them",
-)
-
-
 @pytest.mark.parametrize(
     "loser",
     [
         "REQUESTS_CA_BUNDLE",
         "CURL_CA_BUNDLE",
-        pytest.param("SSL_CERT_FILE", marks=MERGED_BY_OPENSSL),
-        pytest.param("SSL_CERT_DIR", marks=MERGED_BY_OPENSSL),
+        "SSL_CERT_FILE",  # which OpenSSL's default paths would read: only the extra may count
+        "SSL_CERT_DIR",
     ],
 )
 def test_a_winning_bundle_replaces_the_others_instead_of_adding_to_them(
