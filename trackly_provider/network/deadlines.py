@@ -32,6 +32,7 @@ class Attempt:
     """One attempt's deadline (``time.monotonic`` seconds) and whether its request began to leave."""
 
     deadline: float
+    watched: bool = False  # a connection of enforce_deadlines' served it (else nothing below is known)
     request_written: bool = False
 
 
@@ -71,6 +72,7 @@ def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
     attempt = _attempt.get()
     if attempt is None:
         return timeout
+    attempt.watched = True
     left = attempt.deadline - time.monotonic()
     if left <= 0:
         raise error("the request's deadline (request_timeout) was reached")

@@ -29,14 +29,16 @@ def attempt_failure(
     The fault an attempt's ``exc`` stands for, or None when it is ``exc`` itself.
 
     ``RequestNotSent`` (a ``ConnectError``: certainly unprocessed) when no byte of the request left,
-    as when a proxy refused or never answered its ``CONNECT``; ``RequestTimeoutReached`` (a
-    ``ReadTimeout``: a lost answer) when the deadline ended an attempt whose request had left.
+    as when a proxy refused or never answered its ``CONNECT`` (known only on a transport of
+    ``deadlines.enforce_deadlines``: elsewhere any fault may follow the request);
+    ``RequestTimeoutReached`` (a ``ReadTimeout``: a lost answer) when the deadline ended an attempt
+    whose request had left.
     """
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return None  # already certainly unprocessed
     timed_out = isinstance(exc, httpx.TimeoutException) and deadline_passed(attempt)
     what = f"request_timeout ({request_timeout:g} s) reached" if timed_out else failure_label(exc)
-    if not attempt.request_written:
+    if attempt.watched and not attempt.request_written:
         return RequestNotSent(f"{what} before the request was sent")
     if timed_out:
         return RequestTimeoutReached(what)
