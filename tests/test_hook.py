@@ -23,6 +23,8 @@ from trackly_provider.exceptions import (
 )
 from trackly_provider.hooks.trackly import TracklyHook
 
+pytest_plugins = ["tests.tls_servers"]  # the logged fixture
+
 KEY = "trk_0123456789abcdef0123456789ABCDEF"
 RECORD = {
     "message_id": "m1",
@@ -297,3 +299,18 @@ def test_a_retry_after_too_long_is_refused_without_quoting_the_servers_value(mak
         hook.import_clicks([RECORD])
     assert "2025550123" not in str(raised.value)
     assert "longer than retry_after_max=300 s (Retry-After)" in str(raised.value)
+
+
+def test_an_extra_the_provider_does_not_read_is_a_warning_naming_the_one_to_use(make_hook, logged):
+    hook = make_hook(
+        lambda r: httpx.Response(200, json={"lists": []}),
+        extra={"request_timout": 5, "proxies": {"https": "http://p:3128"}, "read_timeout": 3},
+    )
+    logged()
+    hook.check_access()
+    assert [message for level, message in logged() if level == "warning"] == [
+        "Trackly connection 'trackly_default': extra 'request_timout' is not read by this provider; did "
+        "you mean 'request_timeout'?",
+        "Trackly connection 'trackly_default': extra 'proxies' is not read by this provider (it is "
+        "Airflow's HttpHook's): use 'proxy', one proxy URL such as 'http://proxy.internal:3128'",
+    ]

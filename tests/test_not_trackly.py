@@ -79,11 +79,6 @@ def test_a_json_200_without_a_lists_array_fails_the_connection_test(monkeypatch,
     assert "not Trackly's" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 22 spec: 'Connected to Trackly' only for a 200 application/json body; check_access "
-    "reads the body whatever its content type",
-)
 def test_a_lists_array_in_another_content_type_fails_the_connection_test(monkeypatch):
     with running(json_answer({"lists": []}, content_type="text/plain")) as server:
         set_trackly_connection(monkeypatch, server.url, KEY)

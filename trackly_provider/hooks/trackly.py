@@ -48,7 +48,7 @@ from trackly_provider.retry import (
     backoff_delay,
     parse_retry_after,
 )
-from trackly_provider.settings import TracklySettings, parse_settings
+from trackly_provider.settings import TracklySettings, parse_settings, unknown_extras
 from trackly_provider.version_compat import BaseHook
 
 LISTS_PATH = "/api/v2/lists"
@@ -80,7 +80,7 @@ def error_fields(response: httpx.Response) -> tuple[str | None, str]:
     body = _json_or_none(response)
     if isinstance(body, dict) and (body.get("code") or body.get("error") or body.get("message")):
         code, text = body.get("code"), body.get("error") or body.get("message")
-        return (server_code(code) if code else None), (server_text(text) if text else "no error text")
+        return (server_code(code) if code else None), (server_text(text) if text else "") or "no error text"
     reason = server_text(response.reason_phrase or "error")
     return None, f"{reason} (non-JSON body, {describe_answer(response, response.content)})"
 
@@ -179,6 +179,8 @@ class TracklyHook(BaseHook):
     def settings(self) -> TracklySettings:
         """The connection's validated settings (raises a clear error on a malformed key or URL)."""
         conn = self.get_connection(self.trackly_conn_id)
+        for unknown in unknown_extras(conn.extra_dejson):
+            self.log.warning("Trackly connection '%s': %s", self.trackly_conn_id, unknown)
         return parse_settings(
             self.trackly_conn_id,
             host=conn.host,
@@ -384,8 +386,10 @@ class TracklyHook(BaseHook):
         if response.status_code != 200:
             raise self._api_error(response)
         body = _json_or_none(response)
-        if not (isinstance(body, dict) and isinstance(body.get("lists"), list)):
-            kind = "JSON without a 'lists' array" if body is not None else "not JSON"
+        json_type = response.headers.get("content-type", "").split(";")[0].strip().lower().endswith("json")
+        if not (json_type and isinstance(body, dict) and isinstance(body.get("lists"), list)):
+            kind = "not JSON" if body is None else "JSON without a 'lists' array"
+            kind = kind if json_type or body is None else "not a JSON content type"
             raise TracklyResponseError(
                 f"GET {response.request.url.path} answered {response.status_code} with "
                 f"{describe_answer(response, response.content)}: "
