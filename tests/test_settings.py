@@ -221,3 +221,14 @@ def test_a_gateway_path_with_an_empty_segment_is_a_configuration_error(host, sch
         "Connection 'c' has a Base URL path with an empty segment ('//'), which servers and proxies "
         "read in different ways. Give the gateway's path with single slashes, e.g. '/trackly'."
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "schema"),
+    [("gw.exa\tmple", None), ("https://gw.example/track\nly", None), ("gw.example", "track ly")],
+)
+def test_whitespace_inside_a_base_url_is_an_error_not_dropped(host, schema):
+    with pytest.raises(
+        TracklyConfigError, match="space, tab, newline or control character inside its Base URL"
+    ):
+        build_base_url(host, None, "c", schema)

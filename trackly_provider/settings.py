@@ -153,6 +153,11 @@ def build_base_url(host: str | None, port: int | None, conn_id: str, schema: str
     quoting the host (it may hold a password).
     """
     raw = (host or "").strip() or DEFAULT_BASE_URL
+    if any(c.isspace() or not c.isprintable() for c in raw + (schema or "").strip()):
+        raise TracklyConfigError(  # urlsplit would drop tabs and newlines without a word
+            f"Connection '{conn_id}' has a space, tab, newline or control character inside its Base URL "
+            "or schema: remove it."
+        )
     schema = (schema or "").strip()
     scheme_from_schema = schema.lower() if schema.lower() in ("http", "https") else None
     if scheme_from_schema and "://" in raw and not raw.lower().startswith(f"{scheme_from_schema}://"):
