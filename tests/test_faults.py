@@ -88,8 +88,8 @@ def test_a_timed_out_request_that_landed_is_counted_once_on_rerun(
 
     assert failed.state == "failed"
     assert (
-        "POST /api/v2/history/clicks failed 2 times, the last with ReadTimeout; giving up. 0 of 100 rows "
-        "read were confirmed before the failure. Rerunning the task is safe"
+        "POST /api/v2/history/clicks failed 2 times, the last with ReadTimeout (timed out); giving up. "
+        "0 of 100 rows read were confirmed before the failure. Rerunning the task is safe"
     ) in task_output()
     sandbox.set_faults()  # the API recovers
     rerun = airflow.run_operator(batch_size=100, max_in_flight=1)

@@ -177,7 +177,7 @@ REFUSED = {
     "percent-encoded-dot": ("https://gw.example/%2E/trackly", None, None, ["'.'", "%2E"]),
     "half-encoded-dot-dot": ("gw.example", "trackly/.%2E", None, ["'..'", "%2E"]),
     "broken-percent-escape": ("https://gw.example/trackly%zz", None, None, ["'%' not followed by two hex"]),
-    "space-in-path": ("https://gw.example/track ly", None, None, ["spaces", "percent-encoded"]),
+    "space-in-path": ("https://gw.example/track ly", None, None, ["space, tab, newline", "remove it"]),
     "angle-brackets-in-path": ("https://gw.example/<trackly>", None, None, ["'<'", "percent-encoded"]),
     "backslash-in-path": ("https://gw.example/trackly\\admin", None, None, ["'\\'", "percent-encoded"]),
     "quote-in-schema": ("gw.example", 'track"ly', None, ["quotes", "percent-encoded"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -12,8 +13,9 @@ import pytest
 
 from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.network.answers import UnreadableEncoding, _inflate, _inflater, read_answer
+from trackly_provider.network.failures import configuration_problem
 from trackly_provider.network.proxies import choose_proxy
-from trackly_provider.network.tls import trust_source
+from trackly_provider.network.tls import TrustSource, trust_source
 from trackly_provider.redact import UNEXPECTED_CODE, server_code, server_text
 
 SANDBOX = "http://127.0.0.1:8765"
@@ -311,3 +313,34 @@ def test_bytes_after_the_last_gzip_member_that_are_not_gzip_are_dropped():
 def test_a_corrupt_first_gzip_member_still_fails():
     with pytest.raises(zlib.error):
         read_answer(_streamed([b"\x1f\x8bnot gzip at all"], "gzip", []), 1000)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["its limit is 5,000,000 bytes", "SUBSTRING(message, 1, 10000)", "1,048,576 bytes", "row 12 34 56"],
+)
+def test_numbers_that_no_phone_is_written_as_are_kept(text):
+    assert server_text(text) == text
+
+
+def _tls_failure(reason: str) -> httpx.ConnectError:
+    """An httpx error caused by OpenSSL's ``reason`` (built: the real one is proven in test_tls_trust)."""
+    cause = ssl.SSLError(1, reason.lower())
+    cause.reason = reason
+    failure = httpx.ConnectError("TLS failed")
+    failure.__cause__ = cause
+    return failure
+
+
+def test_plain_http_where_tls_was_expected_is_a_configuration_error_unless_a_proxy_answered():
+    failure = _tls_failure("WRONG_VERSION_NUMBER")
+    trust = TrustSource("certifi", None)
+    assert configuration_problem(failure, "c", "https://127.0.0.1:8765", trust) == (
+        "Connection 'c': TLS with https://127.0.0.1:8765 failed (WRONG_VERSION_NUMBER): the port does not "
+        "speak TLS (plain http?); for a local sandbox use http://. Not retried."
+    )
+    assert configuration_problem(failure, "c", "https://127.0.0.1:8765", trust, via_proxy=True) is None
+    required = _tls_failure("TLSV13_ALERT_CERTIFICATE_REQUIRED")
+    assert "set the extras 'client_cert'" in str(
+        configuration_problem(required, "c", "u", trust, via_proxy=True)
+    )

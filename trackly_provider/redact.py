@@ -8,9 +8,11 @@ from typing import Any
 # Seven or more digits, optionally led by '+' and broken by what phone_numbers accepts between
 # them: spaces (no-break ones too), dots, slashes, parentheses and dashes of every kind (U+2010 to
 # U+2015, the minus sign U+2212); and by '_' and ',' ("202_555_0123", "202,555,0123"), which a
-# server or a driver may echo back though phone_numbers refuses them. A number written with
-# thousands separators ("1,048,576") is redacted too: a lost number is better than a leaked phone.
+# server or a driver may echo back though phone_numbers refuses them. Kept: runs of fewer than 7
+# digits, and numbers grouped in thousands ("1,048,576", "5,000,000"), which no phone is written as.
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s()./,_\u2010-\u2015\u2212-]{5,}\d")  # re reads the \u escapes
+_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+")
+MIN_PHONE_DIGITS = 7
 # A Trackly API key (trk_ and 32 letters or digits), also when a server echoes one back.
 _API_KEY_LIKE = re.compile(r"trk_[A-Za-z0-9]{32}")
 # The alphabet of the API's error codes: every documented one is lower-case words joined by '_'.
@@ -21,7 +23,14 @@ SERVER_TEXT_LIMIT = 300  # characters of a server's error text kept, "…" inclu
 
 def redact_phone_numbers(text: str) -> str:
     """Replace anything that looks like a phone number with ``[redacted]``."""
-    return _PHONE_LIKE.sub("[redacted]", text)
+    return _PHONE_LIKE.sub(_redacted, text)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    found = match.group()
+    if _THOUSANDS.fullmatch(found) or sum(c.isdigit() for c in found) < MIN_PHONE_DIGITS:
+        return found
+    return "[redacted]"
 
 
 def server_code(code: Any) -> str:
