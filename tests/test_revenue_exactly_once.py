@@ -6,6 +6,7 @@ Revenue exactly once however the import is set up: dates written into the SQL by
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SELECT_ALL, clicks, load_dag
+from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SELECT_ALL, clicks, load_dag, set_trackly_connection
 from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
 from trackly_provider.ledger import has_jinja_beyond_placeholder
 
@@ -176,3 +177,31 @@ def test_dates_in_jinja_beside_parameters_need_a_ledger_partition(
 )
 def test_jinja_other_than_the_placeholder_is_told_apart(sql, beyond):
     assert has_jinja_beyond_placeholder(sql) is beyond
+
+
+@pytest.mark.reads_failed_task_log
+def test_revenue_whose_requests_never_reached_trackly_is_sent_by_the_rerun_not_held_unknown(
+    airflow, sandbox, postgres_source, monkeypatch, task_output
+):
+    rows = [revenue_row(n, revenue=Decimal("10.00")) for n in range(5)]
+    postgres_source.load("revenue", REVENUE_COLUMNS, rows)
+    with socket.socket() as closed:  # a port nothing listens on: every attempt fails to connect
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    set_trackly_connection(
+        monkeypatch, f"http://127.0.0.1:{port}", sandbox.api_key, {"max_attempts": 2, "backoff_base": 0.01}
+    )
+    first = airflow.run_operator(
+        "RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL, batch_size=2
+    )
+    assert first.state == "failed"
+    assert "failed 2 times, the last with ConnectError" in task_output()
+    assert postgres_source.query(f"SELECT state, records FROM {LEDGER_TABLE}") == []  # nothing unknown
+
+    set_trackly_connection(monkeypatch, sandbox.url, sandbox.api_key)  # Trackly reachable again
+    rerun = airflow.run_operator(
+        "RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL, batch_size=2
+    )
+    assert rerun.state == "success"
+    assert counts(rerun.xcom) == (5, 5, 0, 0)
+    assert Decimal(sandbox.state()["total_revenue"]) == Decimal("50.00")

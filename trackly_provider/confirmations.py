@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
+import logging
+from collections.abc import Iterator
 
 from trackly_provider.api_types import ImportResult, RecordError
 from trackly_provider.batch_window import Batch
 from trackly_provider.entities import Entity
+from trackly_provider.exceptions import TracklyApiError, TracklyConfigError, TracklyTransientError
 from trackly_provider.fingerprints import Fingerprints, fingerprint_text
 from trackly_provider.ledger import UNKNOWN, ImportLedger, Sent
 from trackly_provider.records import Record, RowRejection
@@ -16,6 +20,13 @@ OUTCOME_UNKNOWN = "outcome_unknown"  # sent, no answer: Trackly may or may not h
 UNKNOWN_OUTCOME_CHOICES = ("fail", "resend", "assume_imported")
 REPORTED_FINGERPRINTS = 20
 SHOWN_REQUESTS = 10
+# What the hook raises for a request of an entity Trackly does not deduplicate only when that request
+# stored nothing: every attempt failed before it reached Trackly (TracklyRetriesExhaustedError, a
+# 429's Retry-After too long), a configuration no request got past (a refused certificate, a proxy's
+# 407), or a whole-request error answer (4xx). Any fault after which it may have stored records is
+# TracklyOutcomeUnknownError instead (hooks/trackly.py, _send).
+log = logging.getLogger(__name__)
+NOT_STORED_ERRORS = (TracklyTransientError, TracklyConfigError, TracklyApiError)
 EARLIER_UNKNOWN = "an earlier run got no answer for this record; not sent again (see on_unknown_outcome)"
 
 
@@ -48,6 +59,7 @@ class Confirmations:
         self._waiting: list[int] = []  # fingerprints of the records screened in since the last batch
         # id() of a batch in flight -> its ledger row's batch_id and the records it holds
         self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}
+        self._not_sent: list[Batch] = []  # batches whose request certainly stored nothing (any thread)
         self.skipped_confirmed = 0
         self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
         self.unknown_count = 0  # records of this run whose outcome is unknown
@@ -98,6 +110,38 @@ class Confirmations:
             batch_id, sent = row
             answers = [None if p in unknown else p not in rejected for p in range(len(batch))]
             self.ledger.settle(batch_id, sent, answers)
+
+    def note_not_sent(self, batch: Batch) -> None:
+        """A batch whose request certainly stored nothing (``NOT_STORED_ERRORS``); from any thread."""
+        self._not_sent.append(batch)
+
+    @contextlib.contextmanager
+    def forgetting_not_sent(self) -> Iterator[None]:
+        """
+        Around the sending: when it fails, the batches noted as not sent leave the ledger (as if
+        rejected), so that a rerun sends them; never ``unknown``, since nothing of them was stored.
+        Entered before the batch window, so it runs once every sending thread has stopped.
+        """
+        try:
+            yield
+        except BaseException:
+            for batch in self._not_sent:
+                row = self._ledger_rows.pop(id(batch), None)
+                if row is None:
+                    continue
+                batch_id, sent = row
+                try:
+                    self.ledger.settle(batch_id, sent, [False] * len(sent))
+                except Exception as exc:  # the failure that got here is the one to report
+                    log.warning(
+                        "Could not take %d records Trackly never received out of ledger row %s (%s); "
+                        "they stay of unknown outcome.",
+                        len(sent),
+                        batch_id,
+                        type(exc).__name__,
+                    )
+            self._not_sent.clear()
+            raise
 
     def finish(self) -> None:
         """Once every batch is answered: settle in the ledger what this run resolved of earlier runs'."""

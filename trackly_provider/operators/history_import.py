@@ -19,6 +19,7 @@ from trackly_provider.api_types import ImportResult
 from trackly_provider.assets import annotate_asset_events, asset_event_extra
 from trackly_provider.batch_window import Batch, BatchWindow
 from trackly_provider.confirmations import (
+    NOT_STORED_ERRORS,
     UNKNOWN_OUTCOME_CHOICES,
     Confirmations,
     unknown_outcome_result,
@@ -414,6 +415,10 @@ class HistoryImportOperator(BaseOperator):
                     return hook.import_encoded(entity, batch.body, len(batch))
                 except TracklyOutcomeUnknownError as exc:
                     return unknown_outcome_result(len(batch), str(exc))
+                except NOT_STORED_ERRORS:
+                    if book is not None and not entity.deduplicated:
+                        book.note_not_sent(batch)  # left out of the ledger once every thread is done
+                    raise
                 except TracklyResponseError as exc:
                     if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
                         raise TracklyResponseError(
@@ -458,7 +463,10 @@ class HistoryImportOperator(BaseOperator):
 
             batch_size = self.batch_size
             before_send = book.record_sending if book is not None else None
-            with BatchWindow(send, count, self.max_in_flight, before_send) as window:
+            with (
+                book.forgetting_not_sent() if book is not None else nullcontext(),
+                BatchWindow(send, count, self.max_in_flight, before_send) as window,
+            ):
                 submit = count_unsent if tally.dry_run else window.submit
                 records: list[Record] = []
                 row_indexes: list[int] = []
