@@ -232,3 +232,17 @@ def test_whitespace_inside_a_base_url_is_an_error_not_dropped(host, schema):
         TracklyConfigError, match="space, tab, newline or control character inside its Base URL"
     ):
         build_base_url(host, None, "c", schema)
+
+
+def test_an_unknown_extra_whose_name_may_hold_a_secret_is_not_named():
+    names = {"http://u:Pr0xyS3cret@proxy:3128": 1, "trk_" + "a1" * 16: 1, "+12025550123": 1, "x" * 61: 1}
+    warnings = unknown_extras(names)
+    assert len(warnings) == 4
+    assert all(warning.startswith("an extra whose name is not a word") for warning in warnings)
+    assert not any(secret in " ".join(warnings) for secret in ("S3cret", "a1a1", "2025550123", "xxx"))
+
+
+def test_an_airflow_2_prefixed_extra_is_named_without_its_prefix():
+    assert unknown_extras({"extra__trackly__proxy": "http://p:3128"}) == [
+        "extra 'extra__trackly__proxy' is not read by this provider; name it 'proxy', without the prefix"
+    ]

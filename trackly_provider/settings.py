@@ -13,9 +13,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.redact import server_text
 
 DEFAULT_BASE_URL = "https://app.tracklysms.com"
 API_KEY_PATTERN = re.compile(r"^trk_[A-Za-z0-9]{32}$")
+EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,59}")  # shown in a warning only if it is one
+CONN_TYPE = "trackly"
 # What a path may hold (RFC 3986 section 3.3: unreserved, percent-encoded, sub-delims, ':', '@', '/').
 URL_PATH_PATTERN = re.compile(r"^(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*$")
 TRUE_TEXTS = ("true", "yes", "on", "1")
@@ -101,7 +104,19 @@ def unknown_extras(extras: Mapping[str, Any]) -> list[str]:
         if key in KNOWN_EXTRAS:
             continue
         name = str(key)
-        message = f"extra {name[:60]!r} is not read by this provider"
+        if not EXTRA_NAME.fullmatch(name) or server_text(name) != name:  # a URL, key, phone: not logged
+            messages.append(
+                "an extra whose name is not a word (letters, digits, '_', '-', '.') is not read by this "
+                "provider; its name is not shown, in case it holds a secret"
+            )
+            continue
+        bare = name.removeprefix(f"extra__{CONN_TYPE}__")
+        if bare != name and bare in KNOWN_EXTRAS:
+            messages.append(
+                f"extra {name!r} is not read by this provider; name it {bare!r}, without the prefix"
+            )
+            continue
+        message = f"extra {name!r} is not read by this provider"
         if name in HTTP_HOOK_EXTRAS:
             message += f" (it is Airflow's HttpHook's): {HTTP_HOOK_EXTRAS[name]}"
         else:

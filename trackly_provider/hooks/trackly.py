@@ -165,6 +165,7 @@ class TracklyHook(BaseHook):
         }
         self._transport = transport
         self._sleep = sleep
+        self._via_proxy = False  # set when the transport is opened
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -226,6 +227,7 @@ class TracklyHook(BaseHook):
                 settings.base_url,
             )
         proxy = choose_proxy(self.trackly_conn_id, settings.base_url, settings.proxy)
+        self._via_proxy = proxy is not None
         if proxy is not None:
             self.log.info(
                 "Trackly connection '%s' goes through proxy %s (from %s).",
@@ -433,7 +435,11 @@ class TracklyHook(BaseHook):
             except httpx.HTTPError as exc:
                 url = str(self.client.base_url).rstrip("/")
                 problem = configuration_problem(
-                    exc, self.trackly_conn_id, url, trust_source(self.settings.verify)
+                    exc,
+                    self.trackly_conn_id,
+                    url,
+                    trust_source(self.settings.verify),
+                    via_proxy=self._via_proxy,
                 )
                 if problem:
                     raise TracklyConfigError(problem) from None

@@ -55,17 +55,20 @@ def failure_label(exc: BaseException) -> str:
     return f"{label} (TLS: {reason})" if reason and reason not in label else label
 
 
-def configuration_problem(exc: BaseException, conn_id: str, url: str, trust: TrustSource) -> str | None:
+def configuration_problem(
+    exc: BaseException, conn_id: str, url: str, trust: TrustSource, *, via_proxy: bool = False
+) -> str | None:
     """
     Why ``exc`` is a configuration error no retry can fix, with the fix; None if it is not one: a
     refused server certificate, a TLS set-up failure (``tls.tls_setup_fix``), or a proxy that
-    refused its credentials (407).
+    refused its credentials (407). Through a proxy, plain http where TLS was expected is the
+    proxy's answer inside the tunnel (its upstream down, say), not Trackly's port: retried.
     """
     failed = certificate_failure(exc)
     if failed is not None:
         return certificate_message(conn_id, url, failed, trust)
     reason = tls_reason(exc)
-    fix = tls_setup_fix(reason) if reason else None
+    fix = tls_setup_fix(reason) if reason and not (via_proxy and "WRONG_VERSION_NUMBER" in reason) else None
     if fix:
         return f"Connection '{conn_id}': TLS with {url} failed ({reason}): {fix}. Not retried."
     proxy_error = _proxy_error(exc)
