@@ -31,6 +31,16 @@ LEDGER_TABLE = "trackly_import_ledger"  # the revenue operator's default, droppe
 Click = tuple[Any, Any, Any, Any, Any]
 
 
+# A well-formed key and one valid click, for the tests that drive TracklyHook directly.
+HOOK_KEY = "trk_0123456789abcdef0123456789ABCDEF"
+CLICK_RECORD = {
+    "message_id": "m1",
+    "offer_id": "o1",
+    "phone_number": "+12025559876",
+    "timestamp": "2025-11-15T00:00:00Z",
+}
+
+
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
 

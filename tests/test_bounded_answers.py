@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.helpers import REPO, set_trackly_connection
+from tests.helpers import CLICK_RECORD, HOOK_KEY, REPO, set_trackly_connection
 from tests.hostile_servers import GIB, brotli, gzip_bomb, gzip_bomb_body, huge, running
 from trackly_provider.exceptions import (
     TracklyResponseError,
@@ -26,13 +26,7 @@ from trackly_provider.exceptions import (
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.sandbox import SANDBOX_API_KEY
 
-KEY = "trk_0123456789abcdef0123456789ABCDEF"
-RECORD = {
-    "message_id": "m1",
-    "offer_id": "o1",
-    "phone_number": "+12025559876",
-    "timestamp": "2025-11-15T00:00:00Z",
-}
+KEY, RECORD = HOOK_KEY, CLICK_RECORD
 HUGE_200 = {
     "Content-Length": huge("length"),
     "chunked": huge("chunked"),

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import clicks, set_trackly_connection
+from tests.helpers import CLICK_RECORD, HOOK_KEY, clicks, set_trackly_connection
 from tests.hostile_servers import json_answer, login_page, not_found_page, running
 from trackly_provider.exceptions import TracklyResponseError
 from trackly_provider.hooks.trackly import TracklyHook
 
-KEY = "trk_0123456789abcdef0123456789ABCDEF"
-RECORD = {
-    "message_id": "m1",
-    "offer_id": "o1",
-    "phone_number": "+12025559876",
-    "timestamp": "2025-11-15T00:00:00Z",
-}
+KEY, RECORD = HOOK_KEY, CLICK_RECORD
 
 
 @pytest.fixture

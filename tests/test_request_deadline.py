@@ -12,18 +12,12 @@ import time
 
 import pytest
 
-from tests.helpers import clicks, set_trackly_connection
+from tests.helpers import CLICK_RECORD, HOOK_KEY, clicks, set_trackly_connection
 from tests.hostile_servers import running, trickle
 from trackly_provider.exceptions import TracklyOutcomeUnknownError, TracklyRetriesExhaustedError
 from trackly_provider.hooks.trackly import TracklyHook
 
-KEY = "trk_0123456789abcdef0123456789ABCDEF"
-RECORD = {
-    "message_id": "m1",
-    "offer_id": "o1",
-    "phone_number": "+12025559876",
-    "timestamp": "2025-11-15T00:00:00Z",
-}
+KEY, RECORD = HOOK_KEY, CLICK_RECORD
 DEADLINE = 3.0
 SLACK = 1.5  # scheduling noise, closing the connection
 EARLY = 0.1  # the deadline may not fire before request_timeout (nor at read_timeout, 2 s)

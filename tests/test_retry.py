@@ -13,7 +13,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from tests.helpers import set_trackly_connection
+from tests.helpers import CLICK_RECORD, HOOK_KEY, set_trackly_connection
 from trackly_provider.api_types import ImportResult, RecordError
 from trackly_provider.exceptions import (
     TracklyApiError,
@@ -27,13 +27,7 @@ from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.retry import backoff_delay, parse_retry_after
 from trackly_provider.settings import RetrySettings
 
-KEY = "trk_0123456789abcdef0123456789ABCDEF"
-RECORD = {
-    "message_id": "m1",
-    "offer_id": "o1",
-    "phone_number": "+12025559876",
-    "timestamp": "2025-11-15T00:00:00Z",
-}
+KEY, RECORD = HOOK_KEY, CLICK_RECORD
 HTML_503 = httpx.Response(
     503, text="<html><h1>503 Service Unavailable</h1></html>", headers={"content-type": "text/html"}
 )

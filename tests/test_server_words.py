@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.helpers import REJECTS_TABLE, clicks, set_trackly_connection
+from tests.helpers import CLICK_RECORD, HOOK_KEY, REJECTS_TABLE, clicks, set_trackly_connection
 from tests.hostile_servers import (
     FOREIGN_KEY,
     PHONE,
@@ -25,13 +25,7 @@ from tests.hostile_servers import (
 from trackly_provider.exceptions import TracklyApiError
 from trackly_provider.hooks.trackly import TracklyHook
 
-KEY = "trk_0123456789abcdef0123456789ABCDEF"
-RECORD = {
-    "message_id": "m1",
-    "offer_id": "o1",
-    "phone_number": "+12025559876",
-    "timestamp": "2025-11-15T00:00:00Z",
-}
+KEY, RECORD = HOOK_KEY, CLICK_RECORD
 # The servers' phone number's digits 2025550123, whatever separates them.
 PHONE_DIGITS = re.compile(r"\D{0,3}".join("2025550123"))
 CODE = re.compile(r"^[a-z][a-z_]{0,63}$")
