@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-import zlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,18 +27,13 @@ from trackly_provider.exceptions import (
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
 from trackly_provider.network.answers import (
     ACCEPT_ENCODING,
-    ERROR_BODY_BYTES,
-    UnreadableEncoding,
     describe_answer,
-    read_answer,
 )
-from trackly_provider.network.deadlines import enforce_deadlines, request_deadline
-from trackly_provider.network.failures import attempt_failure, configuration_problem, failure_label
-from trackly_provider.network.proxies import choose_proxy
-from trackly_provider.network.tls import ssl_context, trust_source
+from trackly_provider.network.failures import configuration_problem, failure_label
+from trackly_provider.network.tls import trust_source
+from trackly_provider.network.transport import open_transport, send_once
 from trackly_provider.records import RECORD_TOO_LARGE
 from trackly_provider.redact import server_code, server_text
-from trackly_provider.request_bodies import send_pieces
 from trackly_provider.retry import (
     _certainly_unprocessed_error,
     _certainly_unprocessed_status,
@@ -216,33 +210,8 @@ class TracklyHook(BaseHook):
         )
 
     def _open_transport(self, limits: httpx.Limits) -> httpx.HTTPTransport:
-        settings = self.settings
-        trust = trust_source(settings.verify)
-        if trust.origin == "off":
-            self.log.warning(
-                "TLS certificate verification is OFF for Trackly connection '%s' (verify is false): "
-                "anyone between this worker and %s can read the API key and the records. Trust the "
-                "server's CA instead (extra 'verify' set to its PEM bundle).",
-                self.trackly_conn_id,
-                settings.base_url,
-            )
-        proxy = choose_proxy(self.trackly_conn_id, settings.base_url, settings.proxy)
-        self._via_proxy = proxy is not None
-        if proxy is not None:
-            self.log.info(
-                "Trackly connection '%s' goes through proxy %s (from %s).",
-                self.trackly_conn_id,
-                proxy.shown,
-                proxy.origin,
-            )
-        context = ssl_context(self.trackly_conn_id, trust, settings.client_cert, settings.client_key)
-        # An https:// proxy is verified with the same trust as Trackly (httpx would use certifi's).
-        via = None
-        if proxy is not None:
-            https_proxy = proxy.url.lower().startswith("https://")
-            via = httpx.Proxy(proxy.url, ssl_context=context) if https_proxy else httpx.Proxy(proxy.url)
-        transport = httpx.HTTPTransport(verify=context, limits=limits, proxy=via, trust_env=False)
-        return enforce_deadlines(transport)
+        transport, self._via_proxy = open_transport(self.trackly_conn_id, self.settings, limits, self.log)
+        return transport
 
     def get_conn(self) -> httpx.Client:
         return self.client
@@ -431,7 +400,15 @@ class TracklyHook(BaseHook):
         max_attempts = attempts or retry.max_attempts
         for attempt in range(1, max_attempts + 1):
             try:
-                response = self._attempt(method, path, content, request_timeout)
+                response = send_once(
+                    self.client,
+                    method,
+                    path,
+                    content,
+                    request_timeout=request_timeout or self.settings.request_timeout,
+                    max_response_bytes=self.settings.max_response_bytes,
+                    conn_id=self.trackly_conn_id,
+                )
             except httpx.HTTPError as exc:
                 url = str(self.client.base_url).rstrip("/")
                 problem = configuration_problem(
@@ -481,78 +458,6 @@ class TracklyHook(BaseHook):
             )
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _attempt(
-        self, method: str, path: str, content: bytes | memoryview | None, request_timeout: float | None = None
-    ) -> httpx.Response:
-        """
-        One attempt within ``request_timeout``: the answer read to at most ``max_response_bytes``.
-
-        Returns a response whose ``content`` is the decompressed body (an error status's cut to
-        64 KiB, judged by its status alone). A 200 too large, or in an encoding not read, raises
-        ``TracklyResponseError``: it is not retried (the same server would answer the same).
-        """
-        settings = self.settings
-        headers = None
-        payload: bytes | Iterator[bytes] | None = None
-        if isinstance(content, memoryview):
-            # A pooled body (request_bodies.py): in pieces made as they are sent, one length.
-            headers = {"Content-Length": str(len(content))}
-            payload = send_pieces(content)
-        else:
-            payload = content
-        timeout = request_timeout or settings.request_timeout
-        with request_deadline(timeout) as attempt:
-            request = self.client.build_request(method, path, content=payload, headers=headers)
-            try:
-                streamed = self.client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                meant = attempt_failure(exc, attempt, timeout)
-                if meant is None:
-                    raise
-                raise meant from exc
-            try:
-                ok = streamed.status_code == 200
-                limit = (
-                    settings.max_response_bytes if ok else min(settings.max_response_bytes, ERROR_BODY_BYTES)
-                )
-                try:
-                    body, complete = read_answer(streamed, limit)
-                except httpx.TransportError as exc:
-                    meant = attempt_failure(exc, attempt, timeout)
-                    if meant is None:
-                        raise
-                    raise meant from exc
-                except (UnreadableEncoding, zlib.error) as exc:
-                    if ok:
-                        raise TracklyResponseError(
-                            f"Trackly's answer to {method} {path} cannot be read: "
-                            + (
-                                str(exc)
-                                if isinstance(exc, UnreadableEncoding)
-                                else "its compressed body is corrupt"
-                            )
-                            + "."
-                        ) from None
-                    body, complete = b"", True
-            finally:
-                streamed.close()
-        if ok and not complete:
-            raise TracklyResponseError(
-                f"Trackly's answer to {method} {path} is larger than max_response_bytes "
-                f"({limit:,} bytes once decompressed; a real answer is a few kilobytes), so it was not "
-                "read. Something other than Trackly may be answering: check the Base URL and proxy, or "
-                f"raise the extra max_response_bytes on connection '{self.trackly_conn_id}'."
-            )
-        kept = [
-            (name, value)
-            for name, value in streamed.headers.multi_items()
-            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
-        ]
-        extensions = {k: v for k, v in streamed.extensions.items() if k in ("reason_phrase", "http_version")}
-        return httpx.Response(
-            streamed.status_code, headers=kept, content=body, request=request, extensions=extensions
-        )
 
     def _json(self, response: httpx.Response) -> Any:
         """A 200's JSON body; a body that is not JSON raises ``TracklyResponseError`` saying what it is."""

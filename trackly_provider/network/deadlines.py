@@ -39,10 +39,6 @@ class Attempt:
 _attempt: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("trackly_attempt", default=None)
 
 
-class DeadlineReached(httpcore.ReadTimeout):
-    """Raised by a socket operation started at or after the request's deadline (httpx: ReadTimeout)."""
-
-
 class RequestTimeoutReached(httpx.ReadTimeout):
     """A request sent, at least in part, that ran out of its deadline: a lost answer, like a read timeout."""
 
@@ -86,7 +82,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _bounded(timeout, DeadlineReached))
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         timeout = _bounded(timeout, httpcore.WriteTimeout)
