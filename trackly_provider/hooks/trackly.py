@@ -25,10 +25,7 @@ from trackly_provider.exceptions import (
     TracklyTransientError,
 )
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
-from trackly_provider.network.answers import (
-    ACCEPT_ENCODING,
-    describe_answer,
-)
+from trackly_provider.network.answers import ACCEPT_ENCODING, describe_answer, media_type
 from trackly_provider.network.failures import configuration_problem, failure_label
 from trackly_provider.network.tls import trust_source
 from trackly_provider.network.transport import open_transport, send_once
@@ -174,14 +171,15 @@ class TracklyHook(BaseHook):
     def settings(self) -> TracklySettings:
         """The connection's validated settings (raises a clear error on a malformed key or URL)."""
         conn = self.get_connection(self.trackly_conn_id)
-        for unknown in unknown_extras(conn.extra_dejson):
+        extras = conn.extra_dejson  # parsed from JSON on each read
+        for unknown in unknown_extras(extras):
             self.log.warning("Trackly connection '%s': %s", self.trackly_conn_id, unknown)
         return parse_settings(
             self.trackly_conn_id,
             host=conn.host,
             port=conn.port,
             password=conn.password,
-            extras=conn.extra_dejson,
+            extras=extras,
             overrides=self._overrides,
             schema=conn.schema,
         )
@@ -357,7 +355,7 @@ class TracklyHook(BaseHook):
         if response.status_code != 200:
             raise self._api_error(response)
         body = _json_or_none(response)
-        json_type = response.headers.get("content-type", "").split(";")[0].strip().lower().endswith("json")
+        json_type = media_type(response).lower().endswith("json")
         if not (json_type and isinstance(body, dict) and isinstance(body.get("lists"), list)):
             kind = "not JSON" if body is None else "JSON without a 'lists' array"
             kind = kind if json_type or body is None else "not a JSON content type"

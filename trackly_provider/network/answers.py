@@ -144,12 +144,17 @@ def _inflate(inflater: _Inflater, pieces: list[bytes], room: int) -> list[bytes]
     return out
 
 
+def media_type(response: httpx.Response) -> str:
+    """The answer's Content-Type without its parameters (``"text/html"``), as sent; ``""`` if none."""
+    return response.headers.get("content-type", "").split(";")[0].strip()
+
+
 def describe_answer(response: httpx.Response, body: bytes) -> str:
     """
     What came back, for a message: ``"text/html, 5,120 bytes (an HTML page: a login page, captive
     portal or proxy?)"``. Never any of the body's text.
     """
-    raw_type = response.headers.get("content-type", "").split(";")[0].strip()
+    raw_type = media_type(response)
     content_type = redact_phone_numbers("".join(c for c in raw_type[:80] if c.isalnum() or c in "/+.-_"))
     content_type = content_type or ("an unreadable content type" if raw_type else "no content type")
     size = f"{len(body):,} bytes" if body else "no body"
