@@ -25,9 +25,9 @@ import httpx
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook
 
+from trackly_provider.database.source import open_streaming_cursor
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 from trackly_provider.sandbox import SANDBOX_API_KEY
-from trackly_provider.sql_source import open_streaming_cursor
 
 BATCH = 1000
 T = TypeVar("T")

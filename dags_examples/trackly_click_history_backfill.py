@@ -55,10 +55,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG
 
-from trackly_provider.assets import history_asset
-from trackly_provider.daily_runs import plan_days_task, range_params
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
-from trackly_provider.version_compat import CronDataIntervalTimetable
+from trackly_provider.utils.assets import history_asset
+from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
@@ -82,7 +81,7 @@ ORDER BY clicked_at, message_id
 
 with DAG(
     dag_id="trackly_click_history_backfill",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=daily_timetable(),
     start_date=START_DATE,
     catchup=True,
     max_active_runs=MAX_ACTIVE_RUNS,

@@ -18,7 +18,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
-from trackly_provider.assets import history_asset
+from trackly_provider.utils.assets import history_asset
 
 CLICKS_IN_TRACKLY = history_asset("clicks")
 

@@ -62,14 +62,13 @@ from datetime import datetime, timedelta
 import pendulum
 from airflow.sdk import DAG, task_group
 
-from trackly_provider.assets import history_asset
-from trackly_provider.daily_runs import plan_days_task, range_params
 from trackly_provider.operators import (
     ClickHistoryImportOperator,
     RevenueHistoryImportOperator,
     SendHistoryImportOperator,
 )
-from trackly_provider.version_compat import CronDataIntervalTimetable
+from trackly_provider.utils.assets import history_asset
+from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
@@ -120,7 +119,7 @@ COMMON = {
 
 with DAG(
     dag_id="trackly_history_migration",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=daily_timetable(),
     start_date=START_DATE,
     catchup=True,
     max_active_runs=MAX_ACTIVE_RUNS,

@@ -84,7 +84,15 @@ AIRFLOW_VERSION = tuple(int(part) for part in metadata.version("apache-airflow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Airflow 3.0's ``dag.test()`` drops a failed task's log, so its message cannot be read there."""
+    """
+    Mark each test by its folder (``unit`` or ``integration``), so ``-m unit`` selects the fast ones.
+
+    Airflow 3.0's ``dag.test()`` drops a failed task's log, so its message cannot be read there.
+    """
+    for item in items:
+        kind = item.path.parent.name
+        if kind in ("unit", "integration"):
+            item.add_marker(kind)
     if AIRFLOW_VERSION < (3, 1):
         skip = pytest.mark.skip(reason="Airflow 3.0's dag.test() keeps no log of a failed task")
         for item in items:

@@ -390,7 +390,7 @@ def register_history_assets() -> None:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from trackly_provider.assets import history_asset
+    from trackly_provider.utils.assets import history_asset
 
     with create_session() as session:
         for entity in ("sends", "clicks", "revenue"):

@@ -1,5 +1,5 @@
 """
-The tables of tests/test_source_values.py: for each database (and MySQL driver) and entity, a real
+The tables of tests/integration/test_source_values.py: for each database (and MySQL driver) and entity, a real
 table whose columns have that database's usual types, holding good rows around one row per unusual
 value, and what must become of every row.
 
@@ -31,9 +31,9 @@ from typing import Any
 from uuid import UUID
 
 from tests.helpers import MariaDbSource, PostgresSource
-from trackly_provider.api_limits import MAX_BODY_BYTES
-from trackly_provider.entities import CLICKS, REVENUE, SENDS, Entity
-from trackly_provider.values import FIXES
+from trackly_provider.trackly_api.entities import CLICKS, REVENUE, SENDS, Entity
+from trackly_provider.trackly_api.limits import MAX_BODY_BYTES
+from trackly_provider.trackly_api.values import FIXES
 
 REJECTS_TABLE = "values_rejects"
 LEDGER_TABLE = "values_ledger"

@@ -12,9 +12,6 @@ import httpx
 import orjson
 
 from trackly_provider import __version__
-from trackly_provider.api_limits import MAX_BODY_BYTES, MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
-from trackly_provider.api_types import ImportResult, RecordError, encode_records, parse_import_result
-from trackly_provider.entities import CLICKS, REVENUE, SENDS, Entity
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
@@ -25,21 +22,26 @@ from trackly_provider.exceptions import (
     TracklyTransientError,
 )
 from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
-from trackly_provider.network.answers import ACCEPT_ENCODING, describe_answer, media_type
-from trackly_provider.network.failures import configuration_problem, failure_label
-from trackly_provider.network.tls import trust_source
-from trackly_provider.network.transport import open_transport, send_once
-from trackly_provider.records import RECORD_TOO_LARGE
-from trackly_provider.redact import server_code, server_text
-from trackly_provider.retry import (
-    _certainly_unprocessed_error,
-    _certainly_unprocessed_status,
-    _retryable_error,
-    _retryable_status,
-    backoff_delay,
-    parse_retry_after,
+from trackly_provider.hooks.network.answers import ACCEPT_ENCODING, describe_answer, media_type
+from trackly_provider.hooks.network.failures import configuration_problem, failure_label
+from trackly_provider.hooks.network.tls import trust_source
+from trackly_provider.hooks.network.transport import open_transport, send_once
+from trackly_provider.hooks.retry import parse_retry_after
+from trackly_provider.hooks.settings import TracklySettings, parse_settings, unknown_extras
+from trackly_provider.trackly_api.entities import CLICKS, REVENUE, SENDS, Entity
+from trackly_provider.trackly_api.limits import (
+    MAX_BODY_BYTES,
+    MAX_ERRORS_LISTED,
+    MAX_RECORDS_PER_REQUEST,
+    RECORD_TOO_LARGE,
 )
-from trackly_provider.settings import TracklySettings, parse_settings, unknown_extras
+from trackly_provider.trackly_api.redact import server_code, server_text
+from trackly_provider.trackly_api.results import (
+    ImportResult,
+    RecordError,
+    encode_records,
+    parse_import_result,
+)
 from trackly_provider.version_compat import BaseHook
 
 LISTS_PATH = "/api/v2/lists"
@@ -334,7 +336,7 @@ class TracklyHook(BaseHook):
 
     def wait_before_retry(self, attempt: int) -> float:
         """Sleep the connection's backoff before retry ``attempt`` (1 = the first retry); return it."""
-        delay = backoff_delay(attempt, self.settings.retry)
+        delay = self.settings.retry.backoff(attempt)
         self._sleep(delay)
         return delay
 
@@ -388,11 +390,12 @@ class TracklyHook(BaseHook):
         """
         Send with retries on network faults, 429 and 5xx; return the first final response.
 
-        With ``resend_when_unknown=False`` only failures that certainly left the request unprocessed
-        are retried (``_certainly_unprocessed_error``/``_status``, and any fault before a byte of the
-        request left); any other fault raises ``TracklyOutcomeUnknownError`` at once. A fault no
-        retry can fix (a refused certificate, a proxy refusing its credentials) raises
-        ``TracklyConfigError`` at once. ``attempts`` and ``request_timeout`` override the connection's.
+        With ``resend_when_unknown=False`` only failures that certainly left the request
+        unprocessed are retried (``RetryPolicy.certainly_unprocessed_error``/``_status``, and any
+        fault before a byte of the request left); any other fault raises
+        ``TracklyOutcomeUnknownError`` at once. A fault no retry can fix (a refused certificate, a
+        proxy refusing its credentials) raises ``TracklyConfigError`` at once. ``attempts`` and
+        ``request_timeout`` override the connection's.
         """
         retry = self.settings.retry
         max_attempts = attempts or retry.max_attempts
@@ -418,18 +421,18 @@ class TracklyHook(BaseHook):
                 )
                 if problem:
                     raise TracklyConfigError(problem) from None
-                if not _retryable_error(exc):
+                if not retry.is_retryable_error(exc):
                     raise
                 failure = failure_label(exc)
-                if not resend_when_unknown and not _certainly_unprocessed_error(exc):
+                if not resend_when_unknown and not retry.certainly_unprocessed_error(exc):
                     raise TracklyOutcomeUnknownError(
                         f"{method} {path}: {failure} after the request was sent"
                     ) from None
                 wait = None
             else:
-                if not _retryable_status(response.status_code):
+                if not retry.is_retryable_status(response.status_code):
                     return response
-                if not resend_when_unknown and not _certainly_unprocessed_status(response.status_code):
+                if not resend_when_unknown and not retry.certainly_unprocessed_status(response.status_code):
                     raise TracklyOutcomeUnknownError(f"{method} {path}: HTTP {response.status_code}")
                 failure = f"HTTP {response.status_code}"
                 wait = parse_retry_after(response.headers.get("Retry-After"))
@@ -444,7 +447,7 @@ class TracklyHook(BaseHook):
                 raise TracklyRetriesExhaustedError(
                     f"{method} {path} failed {tries}, the last with {failure}; giving up."
                 )
-            delay = wait if wait is not None else backoff_delay(attempt, retry)
+            delay = wait if wait is not None else retry.backoff(attempt)
             self.log.warning(
                 "Trackly %s %s failed with %s (attempt %d of %d); retrying in %.2f s.",
                 method,

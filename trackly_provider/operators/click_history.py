@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from trackly_provider.entities import CLICKS
 from trackly_provider.operators.history_import import HistoryImportOperator
+from trackly_provider.trackly_api.entities import CLICKS
 
 
 class ClickHistoryImportOperator(HistoryImportOperator):

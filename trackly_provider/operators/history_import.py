@@ -14,17 +14,10 @@ import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseOperator
 
-from trackly_provider.api_limits import MAX_RECORDS_PER_REQUEST
-from trackly_provider.api_types import ImportResult
-from trackly_provider.assets import annotate_asset_events, asset_event_extra
-from trackly_provider.batch_window import Batch, BatchWindow
-from trackly_provider.confirmations import (
-    NOT_STORED_ERRORS,
-    UNKNOWN_OUTCOME_CHOICES,
-    Confirmations,
-    unknown_outcome_result,
-)
-from trackly_provider.entities import Entity
+from trackly_provider.database.ledger import ImportLedger, import_partition
+from trackly_provider.database.rejects import RejectsTable, TaskInstanceId
+from trackly_provider.database.source import sql_hook, stream_query
+from trackly_provider.database.tables import checked_table_name
 from trackly_provider.exceptions import (
     TracklyConfigError,
     TracklyErrorRateExceededError,
@@ -35,7 +28,14 @@ from trackly_provider.exceptions import (
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.import_arguments import (
+from trackly_provider.operators._engine.batch_window import Batch, BatchWindow
+from trackly_provider.operators._engine.confirmations import (
+    NOT_STORED_ERRORS,
+    UNKNOWN_OUTCOME_CHOICES,
+    Confirmations,
+    unknown_outcome_result,
+)
+from trackly_provider.operators._engine.import_arguments import (
     as_flag,
     as_seconds,
     check_choice,
@@ -43,21 +43,21 @@ from trackly_provider.import_arguments import (
     checked_region,
     ledger_table_of,
 )
-from trackly_provider.ledger import ImportLedger, import_partition
-from trackly_provider.native_memory import release_freed_memory
-from trackly_provider.partitions import describe_bounds
-from trackly_provider.records import (
+from trackly_provider.operators._engine.native_memory import release_freed_memory
+from trackly_provider.operators._engine.records import (
     MissingColumnsError,
     Record,
     RowRejection,
     make_record_builder,
     plan_columns,
 )
-from trackly_provider.rejects import RejectsTable, TaskInstanceId
-from trackly_provider.request_bodies import BodyBuffers
-from trackly_provider.sql_source import sql_hook, stream_query
-from trackly_provider.sql_tables import checked_table_name
-from trackly_provider.tally import ImportTally
+from trackly_provider.operators._engine.tally import ImportTally
+from trackly_provider.trackly_api.entities import Entity
+from trackly_provider.trackly_api.limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.trackly_api.request_bodies import BodyBuffers
+from trackly_provider.trackly_api.results import ImportResult
+from trackly_provider.utils.assets import annotate_asset_events, asset_event_extra
+from trackly_provider.utils.partitions import describe_bounds
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -322,7 +322,7 @@ class HistoryImportOperator(BaseOperator):
 
     def _lineage(self, tally: ImportTally | None) -> OperatorLineage | None:
         try:
-            from trackly_provider.lineage import import_lineage
+            from trackly_provider.utils.lineage import import_lineage
         except ImportError:  # the optional OpenLineage provider is not installed
             return None
         namespace = self.trackly_hook.settings.lineage_namespace

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-from trackly_provider.api_limits import MAX_BODY_BYTES
+from trackly_provider.trackly_api.limits import MAX_BODY_BYTES
 
 FAULT_KINDS = (
     "reset",

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from trackly_provider.api_limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
-from trackly_provider.iso8601 import parse_iso_datetime
 from trackly_provider.sandbox import CONTACTLESS_ID_PREFIX, UNKNOWN_ID_PREFIX
+from trackly_provider.trackly_api.iso8601 import parse_iso_datetime
+from trackly_provider.trackly_api.limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
 
 KNOWN_LIST_IDS = frozenset({"1"})  # the one list ``GET /api/v2/lists`` shows
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # +6834002 (Niue) is a whole number

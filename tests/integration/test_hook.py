@@ -1,0 +1,316 @@
+"""TracklyHook against httpx.MockTransport: headers, request shape, error mapping, connection test.
+
+MockTransport stands in for the network here only; the operator tests use the sandbox over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.helpers import set_trackly_connection
+from trackly_provider import __version__
+from trackly_provider.exceptions import (
+    TracklyApiError,
+    TracklyAuthError,
+    TracklyConfigError,
+    TracklyResponseError,
+    TracklyTransientError,
+)
+from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.trackly_api.entities import CLICKS
+from trackly_provider.trackly_api.results import ImportResult, RecordError
+
+pytest_plugins = ["tests.tls_servers"]  # the logged fixture
+
+KEY = "trk_0123456789abcdef0123456789ABCDEF"
+RECORD = {
+    "message_id": "m1",
+    "offer_id": "o1",
+    "phone_number": "+12025559876",
+    "timestamp": "2025-11-15T14:35:22+00:00",
+}
+
+
+def ok_body(records: list, **overrides):
+    body = {"success_count": len(records), "error_count": 0, "duplicates_skipped": 0, "errors": []}
+    return {**body, **overrides}
+
+
+@pytest.fixture
+def make_hook(monkeypatch):
+    def make(handler, *, key=KEY, host="api.tracklysms.test", extra=None, **kwargs):
+        set_trackly_connection(monkeypatch, host, key, extra)
+        return TracklyHook(transport=httpx.MockTransport(handler), sleep=lambda _: None, **kwargs)
+
+    return make
+
+
+def test_import_posts_records_with_key_and_provider_user_agent(make_hook):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=ok_body(json.loads(request.content)["records"]))
+
+    result = make_hook(handler, key=f"{KEY}\n").import_clicks([RECORD])
+    (request,) = seen
+    assert str(request.url) == "https://api.tracklysms.test/api/v2/history/clicks"
+    assert request.method == "POST"
+    assert request.headers["X-Api-Key"] == KEY
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["User-Agent"] == f"airflow-provider-trackly/{__version__}"
+    assert "Authorization" not in request.headers
+    assert json.loads(request.content) == {"records": [RECORD]}
+    assert result == ImportResult(1, 0, 0, [])
+
+
+def test_one_pooled_connection_serves_every_request(sandbox):
+    """Over real HTTP: five imports in a row reach the sandbox on one kept-alive TCP connection."""
+    hook = TracklyHook()
+    try:
+        for n in range(5):
+            hook.import_clicks([{**RECORD, "message_id": f"msg-{n}"}])
+    finally:
+        hook.close()
+    assert sandbox.state()["requests_seen"] == 5
+    assert sandbox.state()["import_connections"] == 1
+
+
+@pytest.mark.parametrize("count", [0, 1001])
+def test_batch_outside_1_to_1000_is_refused_before_any_request(make_hook, count):
+    hook = make_hook(lambda r: pytest.fail("no request may be sent"))
+    with pytest.raises(ValueError, match=f"1 to 1000 records per request, got {count}"):
+        hook.import_clicks([RECORD] * count)
+
+
+def test_per_record_errors_are_parsed(make_hook):
+    body = {
+        "success_count": 1,
+        "error_count": 1,
+        "duplicates_skipped": 1,
+        "errors": [{"index": 2, "code": "message_not_found", "error": "No message exists"}],
+    }
+    hook = make_hook(lambda r: httpx.Response(200, json=body))
+    assert hook.import_clicks([RECORD] * 3) == ImportResult(
+        1, 1, 1, [RecordError(2, "message_not_found", "No message exists")]
+    )
+
+
+def test_counts_that_do_not_add_up_fail_loudly(make_hook):
+    hook = make_hook(lambda r: httpx.Response(200, json=ok_body([1, 2])))
+    with pytest.raises(TracklyResponseError, match=r"sent 3 records.*= 2\. Not trusting"):
+        hook.import_clicks([RECORD] * 3)
+
+
+def test_error_index_out_of_range_fails_loudly(make_hook):
+    body = {
+        "success_count": 0,
+        "error_count": 1,
+        "duplicates_skipped": 0,
+        "errors": [{"index": 5, "code": "save_error", "error": "x"}],
+    }
+    hook = make_hook(lambda r: httpx.Response(200, json=body))
+    with pytest.raises(TracklyResponseError, match=r"index is outside 0\.\.0"):
+        hook.import_clicks([RECORD])
+
+
+def _counts(success: int, errors: int, listed: object) -> dict[str, object]:
+    return {"success_count": success, "error_count": errors, "duplicates_skipped": 0, "errors": listed}
+
+
+ERROR_0 = {"index": 0, "code": "message_not_found", "error": "No message exists"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # The issue's answer: 5 records, 3 stored and 2 errors, but the same record listed twice.
+        (_counts(3, 2, [ERROR_0, ERROR_0]), "listing the record at index 0 twice among its errors"),
+        (_counts(3, 2, {"0": ERROR_0}), "'errors' as a JSON dict, not a list"),
+        (_counts(3, 2, "index 0 failed"), "'errors' as a JSON str, not a list"),
+        (_counts(3, 2, 2), "'errors' as a JSON int, not a list"),
+        (_counts(3, 2, [ERROR_0, "save_error"]), "an error entry that is not a JSON object"),
+        (_counts(4, 1, [{**ERROR_0, "index": True}]), r"index is outside 0\.\.4"),
+        (_counts(3, 1, [ERROR_0]), r"sent 5 records.*= 4\. Not trusting"),
+        (_counts(3, 1, [ERROR_0, {**ERROR_0, "index": 1}]), "listing 2 errors but counting 1"),
+    ],
+)
+def test_an_answer_that_contradicts_itself_is_one_clear_response_error(make_hook, body, message):
+    hook = make_hook(lambda r: httpx.Response(200, json=body))
+    with pytest.raises(TracklyResponseError, match=message):
+        hook.import_revenue([RECORD] * 5)
+
+
+def test_401_is_an_auth_error_naming_the_connection_with_the_api_code(make_hook):
+    hook = make_hook(
+        lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"})
+    )
+    with pytest.raises(TracklyAuthError) as raised:
+        hook.import_clicks([RECORD])
+    assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
+    assert str(raised.value) == (
+        "Trackly rejected the API key of connection 'trackly_default'; check the key in the "
+        "connection's password field: HTTP 401 invalid_api_key: Invalid API key"
+    )
+
+
+def test_403_keeps_the_api_code(make_hook):
+    hook = make_hook(lambda r: httpx.Response(403, json={"error": "Suspended", "code": "account_suspended"}))
+    with pytest.raises(TracklyAuthError) as raised:
+        hook.import_clicks([RECORD])
+    assert raised.value.code == "account_suspended"
+
+
+def test_other_api_errors_name_the_request_and_keep_the_code(make_hook):
+    hook = make_hook(lambda r: httpx.Response(409, json={"error": "Busy importing", "code": "import_locked"}))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert (raised.value.status, raised.value.code) == (409, "import_locked")
+    assert str(raised.value) == (
+        "Trackly answered POST /api/v2/history/clicks with an error: HTTP 409 import_locked: Busy importing"
+    )
+
+
+@pytest.mark.parametrize(
+    ("response", "described"),
+    [
+        (
+            httpx.Response(
+                404, text="<html>nope</html>", headers={"content-type": "text/html; charset=utf-8"}
+            ),
+            "HTTP 404: Not Found (non-JSON body, text/html, 17 bytes (an HTML page: a login page, "
+            "captive portal or proxy?))",
+        ),
+        (httpx.Response(499, content=b"nope!!"), "HTTP 499: error (non-JSON body, no content type, 6 bytes)"),
+    ],
+)
+def test_a_non_json_error_body_is_described_not_shown(make_hook, response, described):
+    hook = make_hook(lambda r: response)
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert str(raised.value).endswith(f": {described}")
+
+
+def test_403_without_code_says_the_account_may_be_suspended(make_hook):
+    hook = make_hook(lambda r: httpx.Response(403, json={"error": "Account suspended"}))
+    with pytest.raises(
+        TracklyAuthError, match=r"account may be suspended.*HTTP 403: Account suspended"
+    ) as raised:
+        hook.import_clicks([RECORD])
+    assert raised.value.code is None
+
+
+def test_404_with_non_json_body_is_an_api_error_describing_the_body(make_hook):
+    hook = make_hook(
+        lambda r: httpx.Response(404, text="<html>nope</html>", headers={"content-type": "text/html"})
+    )
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert not isinstance(raised.value, TracklyAuthError)
+    assert (raised.value.status, raised.value.code) == (404, None)
+    assert "Not Found (non-JSON body, text/html, 17 bytes (an HTML page" in str(raised.value)
+
+
+def test_400_with_message_field_uses_it(make_hook):
+    hook = make_hook(lambda r: httpx.Response(400, json={"message": "records must be an array"}))
+    with pytest.raises(TracklyApiError, match="HTTP 400: records must be an array"):
+        hook.import_clicks([RECORD])
+
+
+def test_200_with_non_json_body_is_untrusted(make_hook):
+    hook = make_hook(lambda r: httpx.Response(200, text="OK"))
+    with pytest.raises(TracklyResponseError) as raised:
+        hook.import_clicks([RECORD])
+    assert str(raised.value) == (
+        "Trackly answered POST /api/v2/history/clicks with 200 text/plain, 2 bytes: not a JSON object, "
+        "so the batch is not counted."
+    )
+
+
+def test_malformed_key_fails_before_any_request(make_hook):
+    hook = make_hook(lambda r: pytest.fail("no request may be sent"), key="trk_tooshort")
+    with pytest.raises(TracklyConfigError, match="'trackly_default' has a malformed API key"):
+        hook.import_clicks([RECORD])
+
+
+def test_connection_test_reads_lists(make_hook):
+    paths = []
+
+    def handler(request):
+        paths.append((request.method, request.url.path))
+        return httpx.Response(200, json={"lists": []})
+
+    assert make_hook(handler).test_connection() == (
+        True,
+        "Connected to Trackly at https://api.tracklysms.test.",
+    )
+    assert paths == [("GET", "/api/v2/lists")]
+
+
+def test_connection_test_reports_a_rejected_key(make_hook):
+    hook = make_hook(
+        lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"})
+    )
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "rejected the API key" in message
+    assert KEY not in message
+
+
+def test_a_pre_encoded_body_is_sent_as_is(make_hook):
+    from trackly_provider.trackly_api.results import encode_records
+
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(200, json=ok_body(json.loads(request.content)["records"]))
+
+    body = encode_records([RECORD, {**RECORD, "message_id": "m2"}])
+    assert make_hook(handler).import_encoded(CLICKS, body, 2).success_count == 2
+    assert seen == [body]
+
+
+def test_a_redirect_names_where_it_points_not_the_whole_location(make_hook):
+    location = "https://sso.example.com/login?next=%2Fapi%2Fv2%2Flists&phone=%2B12025550123"
+    hook = make_hook(lambda r: httpx.Response(302, headers={"location": location}))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.check_access()
+    assert str(raised.value) == (
+        "GET /api/v2/lists was redirected to sso.example.com (a login portal, or a Base URL that moved?): "
+        "Trackly's API does not redirect; check the Base URL (https://api.tracklysms.test) and any proxy on "
+        "the way: HTTP 302: Found (non-JSON body, no content type, no body)"
+    )
+
+
+def test_a_json_error_with_a_code_and_no_text_keeps_its_code(make_hook):
+    hook = make_hook(lambda r: httpx.Response(400, json={"code": "missing_records", "error": ""}))
+    with pytest.raises(TracklyApiError) as raised:
+        hook.import_clicks([RECORD])
+    assert (raised.value.code, raised.value.error) == ("missing_records", "no error text")
+
+
+def test_a_retry_after_too_long_is_refused_without_quoting_the_servers_value(make_hook):
+    hook = make_hook(lambda r: httpx.Response(503, headers={"retry-after": "12025550123"}))
+    with pytest.raises(TracklyTransientError) as raised:
+        hook.import_clicks([RECORD])
+    assert "2025550123" not in str(raised.value)
+    assert "longer than retry_after_max=300 s (Retry-After)" in str(raised.value)
+
+
+def test_an_extra_the_provider_does_not_read_is_a_warning_naming_the_one_to_use(make_hook, logged):
+    hook = make_hook(
+        lambda r: httpx.Response(200, json={"lists": []}),
+        extra={"request_timout": 5, "proxies": {"https": "http://p:3128"}, "read_timeout": 3},
+    )
+    logged()
+    hook.check_access()
+    assert [message for level, message in logged() if level == "warning"] == [
+        "Trackly connection 'trackly_default': extra 'request_timout' is not read by this provider; did "
+        "you mean 'request_timeout'?",
+        "Trackly connection 'trackly_default': extra 'proxies' is not read by this provider (it is "
+        "Airflow's HttpHook's): use 'proxy', one proxy URL such as 'http://proxy.internal:3128'",
+    ]

@@ -1,0 +1,218 @@
+"""The ledger's table on each real database, its partition names, and record fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import MySQLdb
+import pendulum
+import pytest
+
+from tests.helpers import SOURCE_CONN_ID, MariaDbSource, PostgresSource
+from trackly_provider.database.ledger import (
+    CONFIRMED,
+    UNKNOWN,
+    ImportLedger,
+    default_partition,
+    import_partition,
+)
+from trackly_provider.database.ledger_lock import PartitionLock
+from trackly_provider.database.source import sql_hook
+from trackly_provider.exceptions import TracklyConfigError, TracklyPartitionLockedError
+from trackly_provider.operators._engine.fingerprints import Fingerprints, fingerprint_text
+
+RECORD = {"message_id": "m1", "offer_id": "o1", "revenue": 12.5, "timestamp": datetime(2025, 11, 15, 10)}
+
+
+def test_identical_records_get_distinct_fingerprints_numbered_in_order():
+    first, second = Fingerprints(), Fingerprints()
+    a = [first.of(dict(RECORD)) for _ in range(3)]
+    assert len(set(a)) == 3
+    # Another run (another process) names the same copies the same way, in any order of other records.
+    assert second.of({**RECORD, "message_id": "other"}) not in a
+    assert [second.of(dict(RECORD)) for _ in range(3)] == a
+
+
+def test_fingerprints_depend_on_every_value_not_on_key_order_or_zone():
+    prints = Fingerprints()
+    base = prints.of(RECORD)
+    assert Fingerprints().of(dict(reversed(RECORD.items()))) == base
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    same_instant = {**RECORD, "timestamp": datetime(2025, 11, 15, 15, 30, tzinfo=kolkata)}
+    assert Fingerprints().of(same_instant) != base  # sent as another text: another record for Trackly
+    assert Fingerprints().of({**RECORD, "revenue": 12.51}) != base
+    assert -(2**63) <= base < 2**63
+    assert fingerprint_text(-1) == "ffffffffffffffff"
+
+
+def test_the_default_partition_names_the_day_whatever_the_datetime_class_or_zone():
+    day = [pendulum.datetime(2025, 11, 1), pendulum.datetime(2025, 11, 2)]
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    same = [datetime(2025, 11, 1, 5, 30, tzinfo=kolkata), datetime(2025, 11, 2)]
+    expected = 'revenue/trackly_default/["2025-11-01T00:00:00+00:00","2025-11-02T00:00:00+00:00"]'
+    assert default_partition("revenue", "trackly_default", day, "SELECT 1") == expected
+    # The parameters name the rows: an edited query keeps its days' partitions.
+    assert default_partition("revenue", "trackly_default", same, "SELECT 2 -- edited") == expected
+    long = default_partition("revenue", "t", {"ids": "x" * 300}, "SELECT 1")
+    assert long.startswith("revenue/t/sha256:") and len(long) == len("revenue/t/sha256:") + 32
+
+
+DAY_1 = "SELECT * FROM sales WHERE sold_at >= '2025-11-01T00:00:00+00:00' AND sold_at < '2025-11-02'"
+DAY_2 = DAY_1.replace("11-01", "11-02").replace("11-02'", "11-03'")
+
+
+@pytest.mark.parametrize("empty", [None, [], (), {}, ""])
+def test_a_query_without_parameters_is_named_by_its_rendered_text(empty):
+    first = default_partition("revenue", "trackly_default", empty, DAY_1)
+    assert first == "revenue/trackly_default/sql:" + hashlib.sha256(DAY_1.encode()).hexdigest()[:32]
+    assert default_partition("revenue", "trackly_default", None, f"\n  {DAY_1}\n") == first
+    assert default_partition("revenue", "trackly_default", empty, DAY_2) != first
+    assert default_partition("clicks", "trackly_default", empty, DAY_1) != first
+
+
+@pytest.mark.parametrize("source", ["sqlite", "postgres", "mariadb"])
+def test_the_ledger_keeps_each_partition_across_connections(request, source, airflow_home):
+    request.getfixturevalue(f"{source}_source")
+    hook = sql_hook(SOURCE_CONN_ID)
+    table = "trackly_ledger_test"
+    sent = [(1, 0, "m0"), (2, 1, "m1"), (3, 2, "m2"), (-(2**63), 3, None)]
+    try:
+        with ImportLedger(hook, table, "day-1") as ledger:
+            assert (ledger.confirmed_before, ledger.unknown_before) == (0, 0)
+            first = ledger.record_sending(sent)
+            ledger.settle(first, sent, [True, None, False, True])  # stored, no answer, rejected, stored
+            ledger.finish()
+        with ImportLedger(hook, table, "day-2") as other_day:
+            other = other_day.record_sending([(1, 0, "m0")])
+            assert other_day.unknown_requests() == [(other, 0, 1)]  # written before the request goes
+            other_day.settle(other, [(1, 0, "m0")], [True])
+        with ImportLedger(hook, table, "day-1") as rerun:
+            assert (rerun.confirmed_before, rerun.unknown_before) == (2, 1)
+            assert [rerun.state_of(f) for f in (1, -(2**63), 2, 3)] == [CONFIRMED, CONFIRMED, UNKNOWN, None]
+            assert rerun.unknown_requests() == [(first, 1, 1)]
+            rerun.assume_imported((2, 5, "m1"))  # the user checked: Trackly has it
+            rerun.finish()
+        with ImportLedger(hook, table, "day-1") as again:
+            assert (again.confirmed_before, again.unknown_before) == (3, 0)
+            assert again.unknown_requests() == []
+    finally:
+        connection = hook.get_conn()
+        connection.cursor().execute(f"DROP TABLE {table}")
+        connection.commit()
+        connection.close()
+
+
+def request_without_answer(hook) -> str:
+    """Records 7 and 8 of partition ``day`` sent by one request that got no answer: its batch id."""
+    with ImportLedger(hook, "ledger", "day") as ledger:
+        lost = ledger.record_sending([(7, 0, "a"), (8, 1, "b")])
+        ledger.settle(lost, [(7, 0, "a"), (8, 1, "b")], [None, None])
+    return lost
+
+
+def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sqlite_source, airflow_home):
+    hook = sql_hook(SOURCE_CONN_ID)
+    lost = request_without_answer(hook)
+    with ImportLedger(hook, "ledger", "day") as resend:
+        again = resend.record_sending([(7, 0, "a")])  # on_unknown_outcome="resend", for one of the two
+        resend.settle(again, [(7, 0, "a")], [True])
+        resend.finish()
+        assert resend.unknown_requests() == [(lost, 0, 1)]
+    with ImportLedger(hook, "ledger", "day") as after:
+        assert (after.confirmed_before, after.unknown_before) == (1, 1)
+        assert [after.state_of(f) for f in (7, 8)] == [CONFIRMED, UNKNOWN]
+
+
+def test_a_crash_after_a_record_was_sent_again_leaves_it_confirmed_not_unknown(sqlite_source, airflow_home):
+    hook = sql_hook(SOURCE_CONN_ID)
+    request_without_answer(hook)
+    with ImportLedger(hook, "ledger", "day") as resend:
+        again = resend.record_sending([(7, 0, "a")])
+        resend.settle(again, [(7, 0, "a")], [True])  # then the worker dies: finish() never runs
+    with ImportLedger(hook, "ledger", "day") as after:
+        assert (after.confirmed_before, after.unknown_before) == (1, 1)
+
+
+def test_a_partition_is_named_within_200_characters_whatever_the_connection_id():
+    days = [[f"2025-11-0{day}T00:00:00+00:00"] for day in (1, 2)]
+    keys = [default_partition("revenue", "c" * 195, day, "SELECT 1") for day in days]
+    assert keys[0] != keys[1]
+    assert all(len(key) == 200 and key.startswith("revenue/ccc") for key in keys)
+
+
+@pytest.mark.parametrize("spelling", ["public.trackly_lock_test", "TRACKLY_LOCK_TEST"])
+def test_the_partition_lock_names_the_partition_not_the_table_s_spelling(postgres_source, spelling):
+    first, second = PostgresSource.connect(), PostgresSource.connect()
+    try:
+        PartitionLock(first, "trackly_lock_test", "revenue/day-1", 0, "import A").acquire()
+        with pytest.raises(TracklyPartitionLockedError, match=r"'revenue/day-1' \(table " + spelling):
+            PartitionLock(second, spelling, "revenue/day-1", 0, "import B").acquire()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_mysql_locks_are_per_database_and_its_partition_keys_exact(mariadb_source, airflow_home):
+    other_database = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", database="information_schema")
+    test_database = MariaDbSource.connect()
+    try:
+        PartitionLock(other_database, "ledger", "revenue/day-1", 0, "staging").acquire()
+        PartitionLock(test_database, "ledger", "revenue/day-1", 0, "production").acquire()  # not blocked
+    finally:
+        other_database.close()
+        test_database.close()
+    hook = sql_hook(SOURCE_CONN_ID)
+    try:
+        with ImportLedger(hook, "trackly_case_test", '["Offer-A"]') as ledger:
+            ledger.settle(ledger.record_sending([(1, 0, "m1")]), [(1, 0, "m1")], [True])
+        for other in ('["offer-a"]', '["Offer-A"] ', '["Öffer-A"]'):
+            with ImportLedger(hook, "trackly_case_test", other) as ledger:
+                assert ledger.confirmed_before == 0, other
+    finally:
+        connection = hook.get_conn()
+        connection.cursor().execute("DROP TABLE trackly_case_test")
+        connection.commit()
+        connection.close()
+
+
+def test_a_lock_taken_at_once_reports_no_wait_however_slow_its_query(tmp_path):
+    ticks = itertools.count(0, 0.06)  # every read of the clock 60 ms later
+    lock = PartitionLock(
+        sqlite3.connect(tmp_path / "ledger.db"), "t", "day", 10, "me", clock=lambda: next(ticks)
+    )
+    lock.acquire()
+    assert (lock.waited_for, lock.waited) == (None, 0.0)
+
+
+def test_a_ledger_that_fails_to_open_releases_its_sqlite_lock(tmp_path, monkeypatch, airflow_home):
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    broken = sqlite3.connect(path)
+    broken.execute("CREATE TABLE ledger_t (partition_key TEXT)")  # not the ledger's columns
+    broken.commit()
+    hook = sql_hook("trackly_ledger")
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0).__enter__()
+    broken.execute("DROP TABLE ledger_t")
+    broken.commit()
+    with ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0) as ledger:  # in the same process
+        assert ledger.lock is not None
+
+
+def test_an_import_s_partition_is_its_ledger_partition_or_named_by_its_rows():
+    day = ["2025-11-01T00:00:00+00:00"]
+    named = import_partition("revenue", "c", day, "SELECT {{ ds }}", "SELECT '{{ ds }}'", "revenue/x")
+    assert named == "revenue/x"
+    assert import_partition("revenue", "c", day, "SELECT ?", "SELECT {{ task.sql_placeholder }}", None) == (
+        default_partition("revenue", "c", day, "SELECT ?")
+    )
+    with pytest.raises(TracklyConfigError, match="ledger_partition must be at most 200 characters, got 201"):
+        import_partition("revenue", "c", day, "SELECT 1", "SELECT 1", "p" * 201)
+    with pytest.raises(
+        TracklyConfigError, match=r"or set ledger_partition \(e\.g\. 'revenue/\{\{ ds \}\}'\)"
+    ):
+        import_partition("revenue", "c", day, "SELECT '2025-11-01'", "SELECT '{{ ds }}'", None)

@@ -1,0 +1,191 @@
+"""What the ledger knows of each record of one import, and what the import's answers add to it."""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from trackly_provider.database.ledger import UNKNOWN, ImportLedger, Sent
+from trackly_provider.exceptions import TracklyApiError, TracklyConfigError, TracklyTransientError
+from trackly_provider.operators._engine.batch_window import Batch
+from trackly_provider.operators._engine.fingerprints import Fingerprints, fingerprint_text
+from trackly_provider.operators._engine.records import Record, RowRejection
+from trackly_provider.operators._engine.tally import ImportTally
+from trackly_provider.trackly_api.entities import Entity
+from trackly_provider.trackly_api.results import ImportResult, RecordError
+
+OUTCOME_UNKNOWN = "outcome_unknown"  # sent, no answer: Trackly may or may not have stored the record
+UNKNOWN_OUTCOME_CHOICES = ("fail", "resend", "assume_imported")
+REPORTED_FINGERPRINTS = 20
+SHOWN_REQUESTS = 10
+# What the hook raises for a request of an entity Trackly does not deduplicate only when that request
+# stored nothing: every attempt failed before it reached Trackly (TracklyRetriesExhaustedError, a
+# 429's Retry-After too long), a configuration no request got past (a refused certificate, a proxy's
+# 407), or a whole-request error answer (4xx). Any fault after which it may have stored records is
+# TracklyOutcomeUnknownError instead (hooks/trackly.py, _send).
+log = logging.getLogger(__name__)
+NOT_STORED_ERRORS = (TracklyTransientError, TracklyConfigError, TracklyApiError)
+EARLIER_UNKNOWN = "an earlier run got no answer for this record; not sent again (see on_unknown_outcome)"
+
+
+def unknown_outcome_result(record_count: int, reason: str) -> ImportResult:
+    """A batch whose request got no trustworthy answer: every record's outcome is unknown."""
+    error = f"no trustworthy answer from Trackly ({reason}); it may or may not have stored this record"
+    return ImportResult(
+        0, record_count, 0, [RecordError(i, OUTCOME_UNKNOWN, error) for i in range(record_count)]
+    )
+
+
+class Confirmations:
+    """
+    Screens each valid record against the ledger before it is sent, and records each batch.
+
+    A record the ledger holds as confirmed is left out and counted as a duplicate. One an earlier
+    run sent without an answer is sent again when Trackly deduplicates the entity; otherwise it is
+    left out and counted as an ``outcome_unknown`` error, unless the user chose ``resend`` or
+    ``assume_imported``. A dry run reads the ledger and writes nothing.
+    """
+
+    def __init__(self, ledger: ImportLedger, entity: Entity, on_unknown: str, tally: ImportTally) -> None:
+        self.ledger = ledger
+        self._key_field = entity.key_field
+        self._deduplicated = entity.deduplicated
+        self._on_unknown = "resend" if entity.deduplicated else on_unknown
+        self._tally = tally
+        self._write = not tally.dry_run
+        self._fingerprints = Fingerprints()
+        self._waiting: list[int] = []  # fingerprints of the records screened in since the last batch
+        # id() of a batch in flight -> its ledger row's batch_id and the records it holds
+        self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}
+        self._not_sent: list[Batch] = []  # batches whose request certainly stored nothing (any thread)
+        self.skipped_confirmed = 0
+        self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
+        self.unknown_count = 0  # records of this run whose outcome is unknown
+
+    def screen(self, index: int, record: Record) -> bool:
+        """True to send the record (its fingerprint waits for the next batch); False if left out."""
+        fingerprint = self._fingerprints.of(record)
+        state = self.ledger.state_of(fingerprint)
+        if state is None or (state == UNKNOWN and self._on_unknown == "resend"):
+            self._waiting.append(fingerprint)
+            return True
+        message_id = record[self._key_field]
+        if state == UNKNOWN and self._on_unknown == "fail":
+            self._note_unknown(index, fingerprint)
+            self._tally.reject_row(index, RowRejection(OUTCOME_UNKNOWN, EARLIER_UNKNOWN, message_id))  # type: ignore[arg-type]
+            return False
+        if state == UNKNOWN and self._write:  # assume_imported: the user checked that Trackly has it
+            self.ledger.assume_imported((fingerprint, index, message_id))  # type: ignore[arg-type]
+        self.skipped_confirmed += 1
+        self._tally.duplicates_skipped += 1
+        return False
+
+    def take_fingerprints(self) -> list[int]:
+        """The fingerprints of the records screened in since the last call, for their batch."""
+        waiting, self._waiting = self._waiting, []
+        return waiting
+
+    def record_sending(self, batch: Batch) -> None:
+        """Before a batch is sent: its records are ``unknown`` until Trackly answers."""
+        if self._write and batch.fingerprints:
+            sent: list[Sent] = list(
+                zip(batch.fingerprints, batch.row_indexes, batch.message_ids, strict=True)
+            )
+            self._ledger_rows[id(batch)] = (self.ledger.record_sending(sent), sent)
+
+    def record_answer(self, batch: Batch, result: ImportResult) -> None:
+        """After the answer: stored or duplicate is confirmed, rejected forgotten, no answer stays unknown."""
+        unknown = {error.index for error in result.errors if error.code == OUTCOME_UNKNOWN}
+        rejected = {error.index for error in result.errors} - unknown
+        if result.unlisted_errors:  # which of the records not listed failed is not known: all stay unknown
+            unknown.update(position for position in range(len(batch)) if position not in rejected)
+        if not self._deduplicated:  # a record Trackly deduplicates is simply sent again by a rerun
+            prints = batch.fingerprints or [0] * len(batch)
+            for position in sorted(unknown):
+                self._note_unknown(batch.row_indexes[position], prints[position])
+        row = self._ledger_rows.pop(id(batch), None)
+        if row is not None:
+            batch_id, sent = row
+            answers = [None if p in unknown else p not in rejected for p in range(len(batch))]
+            self.ledger.settle(batch_id, sent, answers)
+
+    def note_not_sent(self, batch: Batch) -> None:
+        """A batch whose request certainly stored nothing (``NOT_STORED_ERRORS``); from any thread."""
+        self._not_sent.append(batch)
+
+    @contextlib.contextmanager
+    def forgetting_not_sent(self) -> Iterator[None]:
+        """
+        Around the sending: when it fails, the batches noted as not sent leave the ledger (as if
+        rejected), so that a rerun sends them; never ``unknown``, since nothing of them was stored.
+        Entered before the batch window, so it runs once every sending thread has stopped.
+        """
+        try:
+            yield
+        except BaseException:
+            for batch in self._not_sent:
+                row = self._ledger_rows.pop(id(batch), None)
+                if row is None:
+                    continue
+                batch_id, sent = row
+                try:
+                    self.ledger.settle(batch_id, sent, [False] * len(sent))
+                except Exception as exc:  # the failure that got here is the one to report
+                    log.warning(
+                        "Could not take %d records Trackly never received out of ledger row %s (%s); "
+                        "they stay of unknown outcome.",
+                        len(sent),
+                        batch_id,
+                        type(exc).__name__,
+                    )
+            self._not_sent.clear()
+            raise
+
+    def finish(self) -> None:
+        """Once every batch is answered: settle in the ledger what this run resolved of earlier runs'."""
+        if self._write:
+            self.ledger.finish()
+
+    def _note_unknown(self, row_index: int, fingerprint: int) -> None:
+        """Count a record of unknown outcome; keep the lowest-indexed ones for the failure message."""
+        self.unknown_count += 1
+        bisect.insort(self.unknown_examples, (row_index, fingerprint))
+        del self.unknown_examples[REPORTED_FINGERPRINTS:]
+
+    def summary(self) -> dict[str, object]:
+        """The ledger's part of the XCom summary."""
+        return {
+            "table": self.ledger.table,
+            "partition": self.ledger.partition,
+            "confirmed_before": self.ledger.confirmed_before,
+            "unknown_before": self.ledger.unknown_before,
+            "skipped_confirmed": self.skipped_confirmed,
+            "lock_waited_seconds": round(self.ledger.lock.waited, 1) if self.ledger.lock else 0.0,
+        }
+
+    def unknown_message(self, entity_name: str) -> str:
+        """The failure message when records have an unknown outcome: what happened and what to do."""
+        requests = self.ledger.unknown_requests()
+        in_ledger = sum(count for _, _, count in requests)
+        listed = "; ".join(
+            f"{batch_id} (from row {row}, {count} records)"
+            for batch_id, row, count in requests[:SHOWN_REQUESTS]
+        )
+        prints = ", ".join(fingerprint_text(fingerprint) for _, fingerprint in self.unknown_examples)
+        rows = ", ".join(str(row) for row, _ in self.unknown_examples)
+        return (
+            f"{self.unknown_count} {entity_name} records have an unknown outcome: their request got no "
+            "answer (connection lost, timeout after sending, or a 5xx), or an answer that did not say "
+            "which of them failed or contradicted itself, so Trackly may or may not have stored them. "
+            f"They were not sent again: Trackly does not skip {entity_name} it already has, so "
+            f"sending them twice could count them twice. First rows: {rows}; fingerprints: "
+            f"{prints}. Ledger table {self.ledger.table}, partition_key '{self.ledger.partition}', "
+            f"state '{UNKNOWN}': {in_ledger} records in {len(requests)} request(s), the first by "
+            f"batch_id: {listed}. Check in Trackly whether they were stored (their message ids are "
+            "in the rows' message_ids), then rerun with on_unknown_outcome='assume_imported' if they "
+            "were, or on_unknown_outcome='resend' if they were not; or settle one request at a time "
+            "by setting its row's state to 'confirmed' (stored) or deleting its row (not stored). "
+            "Every other record was imported and is counted in XCom 'return_value'."
+        )

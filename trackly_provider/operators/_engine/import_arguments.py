@@ -1,0 +1,95 @@
+"""The import operators' argument checks, made when a DAG is parsed or a task starts (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+
+from trackly_provider.database.tables import checked_table_name
+from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.operators._engine.batch_window import MAX_IN_FLIGHT_LIMIT
+from trackly_provider.trackly_api.entities import Entity
+from trackly_provider.trackly_api.limits import MAX_RECORDS_PER_REQUEST
+from trackly_provider.trackly_api.phone_numbers import is_known_region
+
+DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
+MAX_SECONDS = 1e9  # about 31 years
+
+
+def check_limits(batch_size: int, max_error_rate: float, max_in_flight: int) -> None:
+    """Refuse a batch size, error rate or in-flight count out of range, saying what is allowed."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise ValueError(f"batch_size must be a whole number from 1 to 1000, got {batch_size!r}.")
+    if not 1 <= batch_size <= MAX_RECORDS_PER_REQUEST:
+        raise ValueError(
+            f"batch_size must be from 1 to {MAX_RECORDS_PER_REQUEST} (the API's limit per request), "
+            f"got {batch_size}."
+        )
+    if not 0.0 <= max_error_rate <= 1.0:
+        raise ValueError(f"max_error_rate must be between 0.0 and 1.0, got {max_error_rate!r}.")
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+        raise ValueError(f"max_in_flight must be a whole number, got {max_in_flight!r}.")
+    if not 1 <= max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+        raise ValueError(f"max_in_flight must be from 1 to {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight}.")
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise TracklyConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+
+
+def as_flag(name: str, value: bool | str) -> bool:
+    """A boolean argument, given as a bool or as a template's rendering of one (``"True"``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise TracklyConfigError(f"{name} must be True or False, got {value!r}.")
+
+
+def as_seconds(name: str, value: float | timedelta) -> float:
+    """A duration given as seconds (a number >= 0) or a ``timedelta``, in seconds (at most 10**9)."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or (isinstance(seconds, float) and not math.isfinite(seconds))
+    ):
+        raise TracklyConfigError(f"{name} must be a number of seconds or a timedelta, got {value!r}.")
+    if seconds < 0:
+        raise TracklyConfigError(f"{name} must not be negative, got {value!r}.")
+    return float(min(seconds, MAX_SECONDS))  # a whole number past a float's range: forever all the same
+
+
+def ledger_table_of(entity: Entity, value: str | None) -> str | None:
+    """
+    The ledger table an import keeps, or None for none.
+
+    None: the entity's default, ``trackly_import_ledger`` where Trackly does not deduplicate the
+    entity (revenue), no ledger where it does. Empty or blank text (an empty Variable, a template
+    that renders to nothing) means ``trackly_import_ledger``: a ledger is never switched off by
+    accident. Anything else must be a table name.
+    """
+    if value is None:
+        return None if entity.deduplicated else DEFAULT_LEDGER_TABLE
+    if not isinstance(value, str):
+        raise TracklyConfigError(f"ledger_table must be a table name or None, got {type(value).__name__}.")
+    return checked_table_name(value.strip() or DEFAULT_LEDGER_TABLE, "ledger_table")
+
+
+def checked_region(value: str | None) -> str | None:
+    """
+    ``default_region`` in capitals: None, or a CLDR region code libphonenumber knows (``"US"``, ``"gb"``).
+
+    :raises TracklyConfigError: for anything else (``"USA"``, ``"XX"``, ``1``), saying what to give.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and is_known_region(value.strip().upper()):
+        return value.strip().upper()
+    raise TracklyConfigError(
+        f"default_region must be a two-letter CLDR region code, such as 'US', 'GB' or 'FR' "
+        f"(the country of numbers written without a country code), or None; got {value!r}."
+    )

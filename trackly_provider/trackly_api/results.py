@@ -1,0 +1,134 @@
+"""Typed values for what the history endpoints answer, and their strict parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from trackly_provider.exceptions import TracklyResponseError
+from trackly_provider.trackly_api.iso8601 import utc_iso
+from trackly_provider.trackly_api.redact import server_code, server_text
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One rejected record: its position in the request's array, the API's code and text."""
+
+    index: int
+    code: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The counts of one ``POST /api/v2/history/<entity>`` request."""
+
+    success_count: int
+    error_count: int
+    duplicates_skipped: int
+    errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.success_count + self.error_count + self.duplicates_skipped
+
+    @property
+    def unlisted_errors(self) -> int:
+        """Errors the answer counted but did not list (it lists at most 100)."""
+        return self.error_count - len(self.errors)
+
+    def __add__(self, other: ImportResult) -> ImportResult:
+        """Combine two results whose error indexes already refer to the same array."""
+        return ImportResult(
+            self.success_count + other.success_count,
+            self.error_count + other.error_count,
+            self.duplicates_skipped + other.duplicates_skipped,
+            [*self.errors, *other.errors],
+        )
+
+    def shifted(self, offset: int) -> ImportResult:
+        """The same result with every error index moved by ``offset`` (for a split batch's second half)."""
+        errors = [RecordError(e.index + offset, e.code, e.error) for e in self.errors]
+        return ImportResult(self.success_count, self.error_count, self.duplicates_skipped, errors)
+
+
+def encode_records(records: Sequence[Mapping[str, Any]]) -> bytes:
+    """
+    The request body of ``POST /api/v2/history/<entity>`` (compact JSON, UTF-8).
+
+    Datetimes are written as ISO 8601 with their offset; naive ones as UTC (``+00:00``).
+    """
+    return orjson.dumps({"records": list(records)}, default=encode_value, option=orjson.OPT_NAIVE_UTC)
+
+
+def encode_value(value: Any) -> Any:
+    """What orjson does not write itself: datetime subclasses such as ``pendulum.DateTime``."""
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    raise TypeError(f"a record value of type {type(value).__name__} cannot be sent as JSON")
+
+
+def _count(body: dict[str, Any], name: str) -> int:
+    value = body.get(name, 0 if name == "duplicates_skipped" else None)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TracklyResponseError(f"Trackly answered 200 without a valid '{name}' count; cannot trust it.")
+    return value
+
+
+def parse_import_result(body: Any, records_sent: int) -> ImportResult:
+    """
+    Parse and check a 200 body; an answer that contradicts itself raises ``TracklyResponseError``.
+
+    ``errors`` must be a list (or absent) of objects, each naming a distinct record by an
+    ``index`` within the request's array (the API page: indexes refer to that request's
+    records); it lists no more entries than ``error_count``, and the three counts add up to
+    ``records_sent``. Codes and texts are the server's words, filtered (``redact.server_code``,
+    ``redact.server_text``) before anything else sees them.
+    """
+    if not isinstance(body, dict):
+        raise TracklyResponseError("Trackly answered 200 with a body that is not a JSON object.")
+    listed = body.get("errors")
+    if listed is None:
+        listed = []
+    if not isinstance(listed, list):
+        raise TracklyResponseError(
+            f"Trackly answered 200 with 'errors' as a JSON {type(listed).__name__}, not a list; "
+            "cannot tell which records failed."
+        )
+    errors: list[RecordError] = []
+    seen: set[int] = set()
+    for item in listed:
+        if not isinstance(item, dict):
+            raise TracklyResponseError("Trackly answered 200 with an error entry that is not a JSON object.")
+        index = item.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < records_sent:
+            raise TracklyResponseError(
+                f"Trackly answered 200 with an error entry whose index is outside 0..{records_sent - 1}."
+            )
+        if index in seen:
+            raise TracklyResponseError(
+                f"Trackly answered 200 listing the record at index {index} twice among its errors; "
+                "cannot tell which records failed."
+            )
+        seen.add(index)
+        code = server_code(item["code"]) if item.get("code") else "unknown"
+        errors.append(RecordError(index, code, server_text(item.get("error") or "")))
+    result = ImportResult(
+        _count(body, "success_count"), _count(body, "error_count"), _count(body, "duplicates_skipped"), errors
+    )
+    if result.unlisted_errors < 0:
+        raise TracklyResponseError(
+            f"Trackly answered 200 listing {len(errors)} errors but counting {result.error_count}."
+        )
+    if result.total != records_sent:
+        raise TracklyResponseError(
+            f"Trackly's counts do not add up: sent {records_sent} records, got success "
+            f"{result.success_count} + errors {result.error_count} + duplicates "
+            f"{result.duplicates_skipped} = {result.total}. Not trusting this response; the batch "
+            "is not counted."
+        )
+    return result

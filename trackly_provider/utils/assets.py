@@ -1,0 +1,35 @@
+"""Airflow Assets for Trackly's history endpoints, and what an import tells about each update."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from airflow.sdk import Asset
+
+from trackly_provider.database.ledger import parameters_json
+from trackly_provider.hooks.settings import DEFAULT_BASE_URL, lineage_namespace
+from trackly_provider.trackly_api.entities import Entity
+
+if TYPE_CHECKING:  # types only: utils never loads the engine
+    from airflow.sdk import Context
+
+    from trackly_provider.operators._engine.tally import ImportTally
+
+
+def history_asset(entity_name: str, base_url: str = DEFAULT_BASE_URL) -> Asset:
+    """``trackly://<host>/history/<entity>``: the dataset the import names in its OpenLineage events."""
+    return Asset(f"{lineage_namespace(base_url)}/history/{entity_name}")
+
+
+def asset_event_extra(entity: Entity, parameters: Any, tally: ImportTally) -> dict[str, Any]:
+    """The entity, the partition (the query's parameters: a day's bounds) and the import's counts."""
+    return {"entity": entity.name, "partition": orjson.loads(parameters_json(parameters)), **tally.counts()}
+
+
+def annotate_asset_events(context: Context, outlets: Iterable[Any], extra: dict[str, Any]) -> None:
+    """Put ``extra`` on the event of every Asset among the task's outlets."""
+    for outlet in outlets:
+        if isinstance(outlet, Asset):
+            context["outlet_events"][outlet].extra.update(extra)

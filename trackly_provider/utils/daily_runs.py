@@ -1,0 +1,105 @@
+"""What the example DAGs share: the daily schedule, the manual-range params and the days a run imports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from airflow.sdk import Param, task
+
+from trackly_provider.utils.partitions import MAX_RANGE_DAYS, PartitionRangeError, plan_partitions
+from trackly_provider.version_compat import AirflowFailException, CronDataIntervalTimetable
+
+
+def daily_timetable() -> CronDataIntervalTimetable:
+    """
+    The example DAGs' schedule: one run a day at 00:00 UTC, whose data interval is the UTC day before.
+
+    ``CronDataIntervalTimetable("0 0 * * *", timezone="UTC")``, imported from ``airflow.sdk`` on
+    Airflow 3.2 and later, and from ``airflow.timetables.interval`` before. A cron string such as
+    ``"@daily"`` would give each run a zero-length interval in Airflow 3 (``plan_days`` refuses it).
+    """
+    return CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+
+
+def range_params() -> dict[str, Param]:
+    """The trigger form's ``start_date``, ``end_date`` and ``dry_run``."""
+    return {
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="First day to import (YYYY-MM-DD, UTC). Leave empty for the run's interval.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description=f"Last day to import, inclusive (at most {MAX_RANGE_DAYS} days).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Read and validate the rows and check the API key, but send nothing.",
+        ),
+    }
+
+
+def days_of_run(
+    params: dict[str, Any],
+    dag_run: Any,
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    *,
+    late_rows_days: int,
+    first_day: date,
+) -> list[list[datetime]]:
+    """
+    The ``[start, end)`` bounds of each day a run imports: the params' range, or the run's interval
+    after the ``late_rows_days`` days before it (not for backfill runs, which import their days).
+
+    A manual run without a logical date has no data interval; with no params it imports the last
+    complete UTC day, as a manual run with a logical date of now would. A bad range, or a
+    zero-length or reversed data interval (a schedule such as ``"@daily"``, which in Airflow 3
+    gives runs no interval), fails at once as ``AirflowFailException``: no retry can fix either.
+    """
+    try:
+        return plan_partitions(
+            params.get("start_date"),
+            params.get("end_date"),
+            data_interval_start,
+            data_interval_end,
+            dag_run.run_after,
+            late_rows_days=0 if dag_run.run_type == "backfill" else late_rows_days,
+            first_day=first_day,
+        )
+    except PartitionRangeError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def plan_days_task(*, late_rows_days: int, first_day: date) -> Any:
+    """
+    The ``plan_days`` task of a daily import DAG: call it in the DAG, expand the imports over it.
+
+    No retries: a failure here is a wrong param or a schedule without intervals, which no retry
+    can fix.
+    """
+
+    @task(task_id="plan_days", retries=0)
+    def plan_days(
+        params: dict[str, Any],
+        dag_run: Any = None,
+        data_interval_start: datetime | None = None,
+        data_interval_end: datetime | None = None,
+    ) -> list[list[datetime]]:
+        """The days to import: the params' range, or the run's interval and the late-rows days."""
+        return days_of_run(
+            params,
+            dag_run,
+            data_interval_start,
+            data_interval_end,
+            late_rows_days=late_rows_days,
+            first_day=first_day,
+        )
+
+    return plan_days
