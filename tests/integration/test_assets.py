@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.helpers import clicks
-from tests.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
+from tests.integration.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
 from trackly_provider.utils.assets import history_asset
 
 CLICKS_URI = "trackly://app.tracklysms.com/history/clicks"

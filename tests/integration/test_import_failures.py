@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.helpers import LEDGER_CONN_ID, PostgresSource, clicks, set_trackly_connection, wait_for
-from tests.test_sends_and_revenue import (
+from tests.integration.test_sends_and_revenue import (
     REVENUE_COLUMNS,
     REVENUE_SQL,
     SEND_COLUMNS,

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import LEDGER_CONN_ID, SOURCE_CONN_ID, AirflowRunner, PostgresSource, Sandbox, wait_for
-from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
+from tests.integration.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
 from trackly_provider.database.ledger import ImportLedger
 from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import sql_hook

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import OPENLINEAGE_EVENTS
 from tests.helpers import SELECT_ALL, AirflowRunner, clicks, phone
-from tests.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
-from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, revenue_row
+from tests.integration.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
+from tests.integration.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, revenue_row
 
 pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
 

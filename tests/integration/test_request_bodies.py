@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_hook import RECORD
+from tests.integration.test_hook import RECORD
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.trackly_api.entities import CLICKS
 from trackly_provider.trackly_api.request_bodies import BUFFER_STEP, SEND_PIECE, BodyBuffers, send_pieces

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SELECT_ALL, clicks, load_dag, set_trackly_connection
-from tests.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
+from tests.integration.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
 from trackly_provider.database.ledger import has_jinja_beyond_placeholder
 
 JINJA_DAY_SQL = (
