@@ -28,6 +28,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The inner loop: tests/unit only (no Airflow run, database or network), seconds.
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
