@@ -1,4 +1,4 @@
-"""``make demo`` and ``make demo-migration``, the README's first commands, run as users run them."""
+"""``make demo`` (the README's first command) and ``make demo-migration``, run as users run them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """
 Days that read nothing, on real SQLite, PostgreSQL and MariaDB through real Airflow: an import of 0
-rows warns with the bounds it used, and epoch-integer timestamps read with the README's conversions.
+rows warns with the bounds it used, and epoch-integer timestamps read with the conversions of
+docs/deployment.md ("Days that read nothing").
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ EPOCH_CLICKS = {
     "next-first": NEXT_DAY.timestamp(),
 }
 IN_THE_DAY = ["day-first", "day-noon", "day-last"]
-# The README's conversions ("Days that read nothing"): the column converted for the value sent, the
-# day's bounds converted for the comparison (an index on the column still serves).
+# The conversions of docs/deployment.md ("Days that read nothing"): the column converted for the value
+# sent, the day's bounds converted for the comparison (an index on the column still serves).
 CONVERTED = {
     "sqlite": "SELECT message_id, offer_id, phone_number, datetime(clicked_at, 'unixepoch') AS timestamp "
     f"FROM {TABLE} WHERE clicked_at >= CAST(strftime('%s', ?) AS INTEGER) "

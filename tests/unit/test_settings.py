@@ -76,8 +76,8 @@ def test_extras_set_timeouts_and_retries_and_hook_arguments_win():
     assert (settings.retry.max_attempts, settings.retry.backoff_max) == (7, 9.0)
 
 
-def test_defaults_bound_every_wait_as_the_readme_says():
-    """As the README documents: timeouts 10 and 60 s, 5 attempts, backoff 1 to 60 s, Retry-After 300 s."""
+def test_defaults_bound_every_wait_as_the_connection_page_says():
+    """As docs/connection.md says: timeouts 10 and 60 s, 5 attempts, backoff 1 to 60 s, Retry-After 300 s."""
     settings = parse_settings("c", host=None, port=None, password=KEY, extras={})
     assert (settings.connect_timeout, settings.read_timeout) == (10.0, 60.0)
     retry = settings.retry
