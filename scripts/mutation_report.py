@@ -8,7 +8,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 KILLED = {"killed", "timeout"}  # a mutant that makes a test hang is caught too
-PURE = {"records", "tally", "batch_window", "retry", "settings", "partitions", "api_types", "redact"}
+# Modules that do I/O or run Airflow; every other mutated module is pure code (docs/architecture.md).
+NOT_PURE = {"hooks.trackly", "operators._engine.import_run"}
 
 
 def module_of(mutant: str) -> str:
@@ -35,7 +36,7 @@ def main() -> int:
     for module, counts in sorted(statuses.items()):
         total, killed = sum(counts.values()), sum(counts[s] for s in KILLED)
         print(f"| {module} | {total} | {killed} | {killed / total:.1%} |")
-        for group in ("all", "pure") if module in PURE else ("all",):
+        for group in ("all",) if module in NOT_PURE else ("all", "pure"):
             totals[group].update(total=total, killed=killed)
     for group, counts in totals.items():
         total, killed = counts["total"], counts["killed"]
