@@ -18,6 +18,7 @@ import httpx
 
 from benchmarks.approach import measured
 from benchmarks.run import DOCS, PG_DSN, REPO, TABLE, WORK, machine, prepare_postgres, reset_sandbox
+from tests.databases import postgres_connection
 from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.sandbox.process import running_sandbox
 
@@ -67,15 +68,7 @@ def run_step(url: str, rows: int, ledger: bool, fresh: bool, latency_ms: int) ->
         drop_ledger()
     env = {
         **os.environ,
-        "AIRFLOW_CONN_BENCH_SOURCE": json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": "127.0.0.1",
-                "port": 5432,
-                "login": "postgres",
-                "schema": "test",
-            }
-        ),
+        "AIRFLOW_CONN_BENCH_SOURCE": json.dumps(postgres_connection()),
         "AIRFLOW_CONN_BENCH_TRACKLY": json.dumps(
             {"conn_type": "trackly", "host": url, "password": SANDBOX_API_KEY}
         ),

@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 
+from tests.databases import postgres_connection, postgres_dsn
 from trackly_provider.sandbox.process import running_sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".bench"
 DOCS = REPO / "docs"
 TABLE = "trackly_bench_clicks"
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+PG_DSN = postgres_dsn()  # TRACKLY_TEST_PG_* (tests/databases.py)
 OPERATOR_DEFAULT = 4
 APPROACHES = [
     ("floor serial", "floor", 1),
@@ -184,13 +185,7 @@ def main() -> None:
                 conn = {"conn_type": "sqlite", "host": str(prepare_sqlite(largest))}
             else:
                 prepare_postgres(largest)
-                conn = {
-                    "conn_type": "postgres",
-                    "host": "127.0.0.1",
-                    "port": 5432,
-                    "login": "postgres",
-                    "schema": "test",
-                }
+                conn = postgres_connection()
             env = {**base_env, "AIRFLOW_CONN_BENCH_SOURCE": json.dumps(conn)}
             for rows in sizes if "latency" in suites else ():
                 for latency in latencies:

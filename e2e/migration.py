@@ -23,7 +23,8 @@ import httpx
 import psycopg
 
 from e2e.deployment import Deployment, wait_for
-from e2e.source import SERVER, nightly_days, require_sends, set_faults
+from e2e.source import nightly_days, require_sends, set_faults
+from tests.databases import postgres_dsn
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATION_DAG = REPO / "dags_examples" / "trackly_history_migration.py"
@@ -54,7 +55,7 @@ def seed_migration(database: str, days: list[date]) -> None:
     one clicked, each earning revenue (to the cent); plus, each day, a negative revenue (rejected
     before sending) and one for an offer Trackly does not know (rejected by Trackly).
     """
-    with psycopg.connect(f"{SERVER} dbname={database}", autocommit=True) as conn:
+    with psycopg.connect(postgres_dsn(database), autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE sms_sends (message_id TEXT, to_number TEXT, list_id TEXT, message TEXT, "
             "delivered BOOLEAN, sent_at TIMESTAMPTZ)"
@@ -98,7 +99,7 @@ def day_rows(day: date) -> tuple[list[tuple[Any, ...]], ...]:
 
 def source_revenue(database: str) -> tuple[int, Decimal]:
     """The source's valid revenue rows (an amount >= 0, an offer Trackly knows): how many, and their sum."""
-    with psycopg.connect(f"{SERVER} dbname={database}") as conn:
+    with psycopg.connect(postgres_dsn(database)) as conn:
         count, total = conn.execute(
             "SELECT COUNT(*), SUM(revenue) FROM sms_revenue "
             "WHERE revenue >= 0 AND offer_id NOT LIKE 'unknown%'"

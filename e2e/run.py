@@ -44,6 +44,7 @@ from e2e.source import (
     source_connection,
     stored_per_day,
 )
+from tests.databases import REDIS_URL, postgres_url
 from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 
@@ -366,7 +367,7 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
     catchup = [ago(4), ago(3), ago(2), ago(1)]
     big_day = ago(20)
     expected = seed(database, {**dict.fromkeys(catchup, 200), big_day: 40_000})
-    postgres = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{metadata}"
+    postgres = postgres_url(metadata)
     hostnames = Path(tempfile.mkdtemp(prefix="trackly-e2e-"))
     (hostnames / "e2e_worker_name.py").write_text(
         "import os\n\n\ndef worker_name():\n    return os.environ['E2E_WORKER_NAME']\n"
@@ -376,8 +377,8 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
         {
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres,
-            "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/7",
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{metadata}",
+            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+            "AIRFLOW__CELERY__RESULT_BACKEND": postgres_url(metadata, "db+postgresql"),
             # One task slot per worker (Airflow's Celery defaults: prefetch 1, acks late): while a
             # worker runs a task it takes no other, so days queued together land on both workers.
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
@@ -387,7 +388,7 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
     )
     import redis
 
-    redis.Redis(host="127.0.0.1", port=6379, db=7).flushdb()
+    redis.Redis.from_url(REDIS_URL).flushdb()
     try:
         with timings.step("celery: start api-server, scheduler, dag-processor, 2 workers"):
             deploy_dag(deployment, catchup[0])

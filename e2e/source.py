@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -10,7 +11,8 @@ from typing import Any
 import httpx
 import psycopg
 
-SERVER = "host=127.0.0.1 port=5432 user=postgres"
+from tests.databases import postgres_connection, postgres_dsn
+
 VALID_PER_DAY = 200
 UNKNOWN_PER_DAY = 4  # the sandbox answers message_not_found
 NULL_PHONE_PER_DAY = 2  # rejected before sending (missing_phone_number)
@@ -32,16 +34,13 @@ def nightly_days(day: date, first_day: date) -> list[date]:
 
 
 def recreate_database(name: str) -> None:
-    with psycopg.connect(f"{SERVER} dbname=postgres", autocommit=True) as conn:
+    with psycopg.connect(postgres_dsn("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def source_connection(database: str) -> str:
-    return (
-        '{"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", '
-        f'"schema": "{database}"}}'
-    )
+    return json.dumps(postgres_connection(database))
 
 
 def day_rows(day: date, valid: int) -> list[tuple[Any, ...]]:
@@ -63,7 +62,7 @@ def day_rows(day: date, valid: int) -> list[tuple[Any, ...]]:
 
 def seed(database: str, days: dict[date, int]) -> dict[date, DayExpectation]:
     """Create ``sms_clicks`` with ``valid`` good rows for each day; return what each day must give."""
-    with psycopg.connect(f"{SERVER} dbname={database}", autocommit=True) as conn:
+    with psycopg.connect(postgres_dsn(database), autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS sms_clicks")
         conn.execute(
             "CREATE TABLE sms_clicks (id BIGSERIAL PRIMARY KEY, message_id TEXT, offer_id TEXT, "
@@ -84,7 +83,7 @@ def seed(database: str, days: dict[date, int]) -> dict[date, DayExpectation]:
 def insert_late_click(database: str, day: date) -> None:
     """A valid click of ``day`` written now, after the day was imported (message id ``<day>-late``)."""
     noon = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
-    with psycopg.connect(f"{SERVER} dbname={database}", autocommit=True) as conn:
+    with psycopg.connect(postgres_dsn(database), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO sms_clicks (message_id, offer_id, phone_number, sent_at, clicked_at) "
             "VALUES (%s, 'offer-1', '+12025550199', NULL, %s)",
@@ -94,7 +93,7 @@ def insert_late_click(database: str, day: date) -> None:
 
 def rejects_by_task(database: str, run_id: str) -> dict[tuple[int, int], int]:
     """How many rows the run's imports wrote to the rejects table, by (map index, try number)."""
-    with psycopg.connect(f"{SERVER} dbname={database}") as conn:
+    with psycopg.connect(postgres_dsn(database)) as conn:
         rows = conn.execute(
             "SELECT map_index, try_number, COUNT(*) FROM trackly_rejects WHERE run_id = %s GROUP BY 1, 2",
             (run_id,),

@@ -157,7 +157,7 @@ def ledger_db(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def own_mariadb(tmp_path_factory: pytest.TempPathFactory):
     """
-    A MariaDB server of the tests' own (never the shared one on 3306): default time zone -05:00,
+    A MariaDB server of the tests' own (never the shared one of tests/databases.py): default time zone -05:00,
     and ``net_write_timeout`` and ``net_read_timeout`` lowered to 5 s, so that a read the import
     did not set up gets ``TIMESTAMP`` values 5 h off and loses a stream it stops reading for 5 s.
     Skipped, saying why, where the MariaDB server binaries are not installed.

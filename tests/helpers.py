@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.databases import mariadb_connection, mariadb_options, postgres_connection, postgres_dsn
 from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 
@@ -175,7 +176,7 @@ class SqliteSource:
 
 
 class PostgresSource:
-    """``sms_clicks`` in the machine's PostgreSQL (database ``test``), timestamps as TIMESTAMPTZ."""
+    """``sms_clicks`` in the shared PostgreSQL (tests/databases.py), timestamps as TIMESTAMPTZ."""
 
     dialect = "postgres"
     table = "sms_clicks"
@@ -197,7 +198,7 @@ class PostgresSource:
     def connect() -> Any:
         import psycopg
 
-        return psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True)
+        return psycopg.connect(postgres_dsn(), autocommit=True)
 
     @classmethod
     def create(cls, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any] | None = None) -> PostgresSource:
@@ -208,14 +209,7 @@ class PostgresSource:
                 f"CREATE TABLE {cls.table} (id BIGSERIAL PRIMARY KEY, message_id TEXT, offer_id TEXT, "
                 "phone_number TEXT, sent_at TIMESTAMPTZ, clicked_at TIMESTAMPTZ)"
             )
-        conn_json = {
-            "conn_type": "postgres",
-            "host": "127.0.0.1",
-            "port": 5432,
-            "login": "postgres",
-            "schema": "test",
-            "extra": source.extra,
-        }
+        conn_json = postgres_connection(extra=source.extra)
         monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps(conn_json))
         return source
 
@@ -248,7 +242,7 @@ def fetch_all(conn: Any, sql: str) -> list[tuple[Any, ...]]:
 
 
 class MariaDbSource:
-    """``sms_clicks`` in the machine's MariaDB (database ``test``), timestamps as DATETIME(6) in UTC."""
+    """``sms_clicks`` in the shared MariaDB (tests/databases.py), timestamps as DATETIME(6) in UTC."""
 
     dialect = "mysql"
     table = "sms_clicks"
@@ -257,7 +251,7 @@ class MariaDbSource:
     def connect() -> Any:
         import MySQLdb
 
-        return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="", database="test")
+        return MySQLdb.connect(**mariadb_options())
 
     @classmethod
     def create(cls, monkeypatch: pytest.MonkeyPatch) -> MariaDbSource:
@@ -270,13 +264,7 @@ class MariaDbSource:
         )
         conn.commit()
         conn.close()
-        conn_json = {
-            "conn_type": "mysql",
-            "host": "127.0.0.1",
-            "port": 3306,
-            "login": "root",
-            "schema": "test",
-        }
+        conn_json = mariadb_connection()
         monkeypatch.setenv(f"AIRFLOW_CONN_{SOURCE_CONN_ID.upper()}", json.dumps(conn_json))
         return cls()
 

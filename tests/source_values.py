@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from tests.databases import mariadb_connection, postgres_connection
 from tests.helpers import MariaDbSource, PostgresSource
 from trackly_provider.trackly_api.entities import CLICKS, REVENUE, SENDS, Entity
 from trackly_provider.trackly_api.limits import MAX_BODY_BYTES
@@ -824,27 +825,10 @@ def connection_json(driver: str, path: Path | None = None) -> str:
     if driver == "sqlite":
         return json.dumps({"conn_type": "sqlite", "host": str(path)})
     if driver == "psycopg":
-        return json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": "127.0.0.1",
-                "port": 5432,
-                "login": "postgres",
-                "schema": "test",
-                "extra": {"options": "-c TimeZone=America/St_Johns"},  # UTC-03:30 in November
-            }
-        )
+        # UTC-03:30 in November
+        return json.dumps(postgres_connection(extra={"options": "-c TimeZone=America/St_Johns"}))
     extra = {"client": driver} if driver == "mysql-connector-python" else {}
-    return json.dumps(
-        {
-            "conn_type": "mysql",
-            "host": "127.0.0.1",
-            "port": 3306,
-            "login": "root",
-            "schema": "test",
-            "extra": extra,
-        }
-    )
+    return json.dumps(mariadb_connection(extra=extra))
 
 
 TABLES: dict[str, Callable[[], dict[str, ValueTable]]] = {

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from tests.dag_runs import run_with_tries
+from tests.databases import postgres_dsn
 from tests.helpers import SOURCE_CONN_ID, PostgresSource
 from trackly_provider.database.source import stream_query
 from trackly_provider.database.tables import set_up_session
@@ -202,7 +203,7 @@ def test_writer_and_source_sessions_raise_the_idle_timeouts_and_never_lower_them
 
 @pytest.mark.parametrize(("options", "shown"), [(SHORT_IDLE, "160s"), ("-c idle_session_timeout=0", "0")])
 def test_a_postgres_writer_session_raises_a_short_idle_session_timeout(options, shown):
-    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname=test options='{options}'") as conn:
+    with psycopg.connect(postgres_dsn(options=options)) as conn:
         set_up_session(conn, 100)
         assert conn.execute("SHOW idle_session_timeout").fetchall() == [(shown,)]
 

@@ -12,6 +12,7 @@ import MySQLdb
 import pendulum
 import pytest
 
+from tests.databases import mariadb_options
 from tests.helpers import SOURCE_CONN_ID, MariaDbSource, PostgresSource
 from trackly_provider.database.ledger import (
     CONFIRMED,
@@ -157,7 +158,7 @@ def test_the_partition_lock_names_the_partition_not_the_table_s_spelling(postgre
 
 
 def test_mysql_locks_are_per_database_and_its_partition_keys_exact(mariadb_source, airflow_home):
-    other_database = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", database="information_schema")
+    other_database = MySQLdb.connect(**mariadb_options("information_schema"))
     test_database = MariaDbSource.connect()
     try:
         PartitionLock(other_database, "ledger", "revenue/day-1", 0, "staging").acquire()

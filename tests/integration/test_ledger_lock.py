@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.databases import mariadb_connection, postgres_connection
 from tests.helpers import LEDGER_CONN_ID, SOURCE_CONN_ID, AirflowRunner, PostgresSource, Sandbox, wait_for
 from tests.integration.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, counts, revenue_row
 from trackly_provider.database.ledger import ImportLedger
@@ -32,16 +33,7 @@ from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import sql_hook
 from trackly_provider.exceptions import TracklyPartitionLockedError
 
-LEDGER_CONNECTIONS = {
-    "postgres": {
-        "conn_type": "postgres",
-        "host": "127.0.0.1",
-        "port": 5432,
-        "login": "postgres",
-        "schema": "test",
-    },
-    "mariadb": {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": "test"},
-}
+LEDGER_CONNECTIONS = {"postgres": postgres_connection(), "mariadb": mariadb_connection()}
 
 
 @dataclass

@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import OPENLINEAGE_EVENTS
+from tests.databases import MARIADB_DATABASE, MARIADB_HOST, MARIADB_PORT, PG_DATABASE, PG_HOST, PG_PORT
 from tests.helpers import SELECT_ALL, AirflowRunner, clicks, phone
 from tests.integration.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
 from tests.integration.test_sends_and_revenue import REVENUE_COLUMNS, REVENUE_SQL, revenue_row
 
 pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
 
-PG_INPUT = {"namespace": "postgres://127.0.0.1:5432", "name": "test.public.sms_clicks"}
+PG_INPUT = {"namespace": f"postgres://{PG_HOST}:{PG_PORT}", "name": f"{PG_DATABASE}.public.sms_clicks"}
 # The example DAG's query as PostgreSQL's driver receives it: the OpenLineage SQL parser cannot read %s.
 CLICKS_OF_A_DAY = (
     "SELECT message_id, offer_id, phone_number, sent_at AS send_timestamp, clicked_at AS timestamp "
@@ -125,7 +126,7 @@ def test_revenue_and_sends_name_their_own_endpoints(airflow: AirflowRunner, post
     postgres_source.load("revenue", REVENUE_COLUMNS, [revenue_row(n) for n in range(5)])
     result = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", sql=REVENUE_SQL)
     _, complete = events_of(result.dag_id, "import_revenue")
-    assert names(complete["inputs"]) == [{**PG_INPUT, "name": "test.public.revenue"}]
+    assert names(complete["inputs"]) == [{**PG_INPUT, "name": f"{PG_DATABASE}.public.revenue"}]
     assert names(complete["outputs"]) == [endpoint(sandbox, "revenue")]
     assert imported_count(complete) == 5
 
@@ -162,7 +163,8 @@ def test_a_mariadb_import_names_its_table_in_the_mysql_namespace(
     mariadb_source.insert_clicks(clicks(3))
     result = airflow.run_operator(sql=CLICKS_OF_A_DAY.format("%s"), parameters=DAY)
     _, complete = events_of(result.dag_id)
-    assert names(complete["inputs"]) == [{"namespace": "mysql://127.0.0.1:3306", "name": "test.sms_clicks"}]
+    mysql = {"namespace": f"mysql://{MARIADB_HOST}:{MARIADB_PORT}", "name": f"{MARIADB_DATABASE}.sms_clicks"}
+    assert names(complete["inputs"]) == [mysql]
     assert imported_count(complete) == 3
 
 

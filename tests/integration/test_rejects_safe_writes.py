@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.databases import MARIADB_DATABASE, mariadb_connection, postgres_connection
 from tests.helpers import MariaDbSource, PostgresSource, clicks, utc
 from trackly_provider.database.ledger import ImportLedger
 from trackly_provider.database.rejects import (
@@ -51,16 +52,9 @@ class RejectsDb:
         self.path = tmp_path / "rejects.db"
         conn: dict[str, Any] = {"conn_type": "sqlite", "host": str(self.path)}
         if kind == "postgres":
-            conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres"}
-            conn["schema"] = "test"
+            conn = postgres_connection()
         elif kind.startswith("mariadb"):
-            conn = {
-                "conn_type": "mysql",
-                "host": "127.0.0.1",
-                "port": 3306,
-                "login": "root",
-                "schema": "test",
-            }
+            conn = mariadb_connection()
             if kind == "mariadb-connector":
                 conn["extra"] = {"client": "mysql-connector-python"}
             elif kind == "mariadb-utf8mb3":  # a connection that cannot carry characters past U+FFFF
@@ -195,7 +189,7 @@ def test_two_writers_of_the_spool_named_table_each_publish_to_the_real_one(rejec
 
 def test_a_schema_qualified_name_in_capitals_means_what_it_would_unquoted(rejects_db):
     """PostgreSQL folds an unquoted name to lower case, so its quoted name is folded first."""
-    schema = {"sqlite": "main", "postgres": "Public"}.get(rejects_db.kind, "test")
+    schema = {"sqlite": "main", "postgres": "Public"}.get(rejects_db.kind, MARIADB_DATABASE)
     name = f"{schema}.Trackly_Rejects_Safe"  # MariaDB on Linux: another table than trackly_rejects_safe
     try:
         with writer(name) as rejects:
@@ -326,7 +320,8 @@ def postgres_role(monkeypatch: pytest.MonkeyPatch):
         assert connection.execute(
             f"SELECT has_schema_privilege('{ROLE}', 'public', 'CREATE')"
         ).fetchall() == [(False,)]
-    conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": ROLE, "schema": "test"}
+    conn = postgres_connection(login=ROLE)
+    conn.pop("password", None)  # trust, as the role has none
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
     yield
     with PostgresSource.connect() as connection:

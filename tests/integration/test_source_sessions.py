@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import OPENLINEAGE_EVENTS
 from tests.dag_runs import run_with_tries
+from tests.databases import postgres_dsn
 from tests.helpers import PostgresSource, phone, utc
 from trackly_provider.database import sessions as source_sessions
 from trackly_provider.database import source as sql_source
@@ -88,7 +89,7 @@ class DriverHook:
 
 
 def postgres(driver: str, options: str | None = None) -> DriverHook:
-    dsn = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+    dsn = postgres_dsn()
     if driver == "psycopg2":
         import psycopg2
 
@@ -220,7 +221,7 @@ def test_without_the_session_setting_the_stalled_postgres_read_is_ended():
     """The control: the same stall on a session left as it was loses the cursor."""
     import psycopg
 
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test") as conn:
+    with psycopg.connect(postgres_dsn()) as conn:
         conn.execute("SET idle_in_transaction_session_timeout = '2s'")
         cursor = conn.cursor(name="trackly_control")
         cursor.execute("SELECT g FROM generate_series(1, 3000) AS g")

@@ -14,12 +14,13 @@ import MySQLdb
 import psycopg
 import pytest
 
+from tests.databases import mariadb_options, postgres_dsn
 from trackly_provider.database.source import reads_rows, stream_query
 from trackly_provider.exceptions import TracklyError, TracklySourceError
 
 TABLE = "guard_rows"
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
-POSTGRES = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+MARIADB = mariadb_options()
+POSTGRES = postgres_dsn()
 
 
 class Hook:
@@ -229,7 +230,7 @@ def test_an_unreachable_mariadb_stays_a_retried_error():
     [
         (POSTGRES, "SELECT n FROM missing_table_21", "UndefinedTable"),
         (POSTGRES, "SELECT FROM WHERE", "SyntaxError"),
-        (POSTGRES.replace("dbname=test", "dbname=no_such_database_21"), "SELECT 1", "OperationalError"),
+        (postgres_dsn("no_such_database_21"), "SELECT 1", "OperationalError"),
     ],
 )
 def test_postgres_configuration_errors_are_not_retried(dsn, sql, state):
