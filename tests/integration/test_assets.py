@@ -6,9 +6,7 @@ from typing import Any
 
 from tests.helpers import clicks
 from tests.integration.test_example_dag import backfill_dag, boundary_rows  # noqa: F401 (the fixture)
-from trackly_provider.utils.assets import history_asset
-
-CLICKS_URI = "trackly://app.tracklysms.com/history/clicks"
+from tests.unit.test_assets import CLICKS_URI
 
 
 def asset_events(uri: str, run_id: str) -> list[dict[str, Any]]:
@@ -25,14 +23,6 @@ def asset_events(uri: str, run_id: str) -> list[dict[str, Any]]:
             .order_by(AssetEvent.source_map_index)
         )
         return [extra for _, extra in session.execute(query)]
-
-
-def test_the_asset_names_the_endpoint_as_the_lineage_does():
-    assert history_asset("clicks").uri == CLICKS_URI
-    assert (
-        history_asset("revenue", "http://127.0.0.1:8000/").uri == "trackly://127.0.0.1:8000/history/revenue"
-    )
-    assert history_asset("sends", "eu.tracklysms.com").uri == "trackly://eu.tracklysms.com/history/sends"
 
 
 def test_each_days_import_puts_its_day_and_counts_on_the_clicks_asset_event(

@@ -77,26 +77,6 @@ def test_a_rejected_key_is_not_retried_by_airflow_but_a_server_failure_is(
     assert server_failure_requests in (1, 3)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"ledger_table": 5}, "ledger_table must be a table name or None, got int."),
-        ({"ledger_table": "ledger; DROP TABLE x"}, "ledger_table must be a table name such as"),
-        ({"ledger_lock_timeout": -1}, "ledger_lock_timeout must not be negative, got -1."),
-        ({"ledger_lock_timeout": float("nan")}, "ledger_lock_timeout must be a number of seconds or a"),
-        ({"ledger_lock_timeout": "60"}, "ledger_lock_timeout must be a number of seconds or a timedelta"),
-        ({"ledger_lock_timeout": float("inf")}, "ledger_lock_timeout must be a number of seconds or a"),
-    ],
-)
-def test_ledger_arguments_are_checked_when_the_dag_is_parsed(kwargs, message):
-    from trackly_provider.exceptions import TracklyConfigError
-    from trackly_provider.operators import RevenueHistoryImportOperator
-
-    with pytest.raises(TracklyConfigError) as raised:
-        RevenueHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", **kwargs)
-    assert message in str(raised.value)
-
-
 @pytest.mark.reads_failed_task_log
 def test_a_ledger_table_that_renders_to_a_bad_name_fails_without_a_request(
     airflow, sandbox, postgres_source, task_output
@@ -106,22 +86,3 @@ def test_a_ledger_table_that_renders_to_a_bad_name_fails_without_a_request(
     assert result.state == "failed"
     assert "ledger_table must be a table name such as" in task_output()
     assert sandbox.state()["requests_seen"] == 0
-
-
-def test_a_lock_timeout_past_a_float_s_range_means_forever():
-    from trackly_provider.operators import RevenueHistoryImportOperator
-
-    operator = RevenueHistoryImportOperator(
-        task_id="t", sql="SELECT 1", sql_conn_id="s", ledger_lock_timeout=10**400
-    )
-    assert operator.ledger_lock_timeout == 1e9
-
-
-def test_a_default_region_libphonenumber_does_not_know_fails_when_the_dag_is_parsed():
-    from trackly_provider.exceptions import TracklyConfigError
-    from trackly_provider.operators import SendHistoryImportOperator
-
-    with pytest.raises(TracklyConfigError, match="default_region must be a two-letter CLDR region code"):
-        SendHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", default_region="USA")
-    operator = SendHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", default_region="gb")
-    assert operator.default_region == "GB"

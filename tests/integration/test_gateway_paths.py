@@ -3,7 +3,7 @@ A Base URL with a path (Trackly behind an API gateway), in each form Airflow sto
 the UI's host field, JSON (host + schema) and a URI. A real gateway on 127.0.0.1 records every
 path it receives and forwards only those under ``/trackly`` to the sandbox, prefix removed, so a
 request that lost the gateway path gets the gateway's 404 page instead of Trackly's answer. The
-connection-validation cases need no server: they must fail before any request.
+connection-validation cases, refused before any request, are in tests/unit/test_trackly.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from urllib.parse import quote
 import pytest
 
 from tests.helpers import set_trackly_connection
-from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.trackly_api.results import ImportResult
@@ -143,81 +142,3 @@ def test_schema_http_or_https_is_the_scheme_not_a_path(monkeypatch, tls_server, 
     result = check_and_import(TracklyHook())
     assert gateway.paths_seen() == [("GET", "/api/v2/lists"), ("POST", "/api/v2/history/clicks")]
     assert result == ImportResult(1, 0, 0, [])
-
-
-HOST_PASSWORD = "hunter2gw"
-# (host, schema, port, what the message must say): each refused before any request, never quoting a password.
-REFUSED = {
-    "query-string": ("https://gw.example/trackly?tenant=eu", None, None, ["query string", "Remove it"]),
-    "fragment": ("https://gw.example/trackly#v2", None, None, ["fragment", "Remove it"]),
-    "empty-query": ("https://gw.example/trackly?", None, None, ["query string", "Remove it"]),
-    "host-and-schema-paths-differ": (
-        "https://gw.example/trackly",
-        "other",
-        None,
-        ["'/trackly'", "'/other'", "keep it in one place"],
-    ),
-    "user-and-password-in-host": (
-        f"https://svc:{HOST_PASSWORD}@gw.example/trackly",
-        None,
-        None,
-        ["user or password", "remove it", "password field"],
-    ),
-    "password-in-host-with-a-bad-port": (
-        f"https://svc:{HOST_PASSWORD}@gw.example:99999/trackly",
-        None,
-        None,
-        ["port"],
-    ),
-    "dot-dot-segment": ("https://gw.example/trackly/../admin", None, None, ["'..'", "e.g. '/trackly'"]),
-    "dot-segment": ("https://gw.example/./trackly", None, None, ["'.'", "e.g. '/trackly'"]),
-    "dot-dot-in-schema": ("gw.example", "trackly/..", None, ["'..'"]),
-    # A gateway that normalises the path (RFC 3986: %2E is '.') would route these to /admin, key and all.
-    "percent-encoded-dot-dot": ("https://gw.example/trackly/%2e%2e/admin", None, None, ["'..'", "%2E"]),
-    "percent-encoded-dot": ("https://gw.example/%2E/trackly", None, None, ["'.'", "%2E"]),
-    "half-encoded-dot-dot": ("gw.example", "trackly/.%2E", None, ["'..'", "%2E"]),
-    "broken-percent-escape": ("https://gw.example/trackly%zz", None, None, ["'%' not followed by two hex"]),
-    "space-in-path": ("https://gw.example/track ly", None, None, ["space, tab, newline", "remove it"]),
-    "angle-brackets-in-path": ("https://gw.example/<trackly>", None, None, ["'<'", "percent-encoded"]),
-    "backslash-in-path": ("https://gw.example/trackly\\admin", None, None, ["'\\'", "percent-encoded"]),
-    "quote-in-schema": ("gw.example", 'track"ly', None, ["quotes", "percent-encoded"]),
-    "port-field-differs-from-host": (
-        "https://gw.example:8443/trackly",
-        None,
-        9443,
-        ["port 9443 in its port field but 8443 in its Base URL", "keep one of them"],
-    ),
-    "scheme-in-host-and-another-in-schema": (
-        "https://gw.example/trackly",
-        "http",
-        None,
-        ["two schemes", "Keep one of them"],
-    ),
-}
-
-
-@pytest.mark.parametrize("case", REFUSED)
-def test_an_unusable_base_url_is_a_config_error_saying_what_and_how_to_fix(monkeypatch, case):
-    host, schema, port, says = REFUSED[case]
-    conn = {"conn_type": "trackly", "host": host, "schema": schema, "port": port, "password": SANDBOX_API_KEY}
-    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_DEFAULT", json.dumps(conn))
-    hook = TracklyHook()
-    with pytest.raises(
-        TracklyConfigError
-    ) as raised:  # raised before any request: gw.example is never looked up
-        hook.check_access()
-    message = str(raised.value)
-    assert "Connection 'trackly_default'" in message
-    for words in says:
-        assert words in message
-    assert SANDBOX_API_KEY not in message
-    assert HOST_PASSWORD not in message
-    ok, told = hook.test_connection()  # the UI's Test button says the same
-    assert (ok, told) == (False, message)
-
-
-@pytest.mark.parametrize("host", ["https://gw.example:8443/trackly", "https://gw.example/trackly"])
-def test_a_port_field_equal_to_the_host_port_or_alone_is_accepted(monkeypatch, host):
-    conn = {"conn_type": "trackly", "host": host, "port": 8443, "password": SANDBOX_API_KEY}
-    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_DEFAULT", json.dumps(conn))
-    assert TracklyHook().settings.base_url == "https://gw.example:8443/trackly"

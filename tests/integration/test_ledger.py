@@ -1,15 +1,12 @@
-"""The ledger's table on each real database, its partition names, and record fingerprints."""
+"""The ledger's table on each real database, held across connections and locked per partition."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
 
 import MySQLdb
-import pendulum
 import pytest
 
 from tests.databases import mariadb_options
@@ -18,61 +15,10 @@ from trackly_provider.database.ledger import (
     CONFIRMED,
     UNKNOWN,
     ImportLedger,
-    default_partition,
-    import_partition,
 )
 from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import sql_hook
-from trackly_provider.exceptions import TracklyConfigError, TracklyPartitionLockedError
-from trackly_provider.operators._engine.fingerprints import Fingerprints, fingerprint_text
-
-RECORD = {"message_id": "m1", "offer_id": "o1", "revenue": 12.5, "timestamp": datetime(2025, 11, 15, 10)}
-
-
-def test_identical_records_get_distinct_fingerprints_numbered_in_order():
-    first, second = Fingerprints(), Fingerprints()
-    a = [first.of(dict(RECORD)) for _ in range(3)]
-    assert len(set(a)) == 3
-    # Another run (another process) names the same copies the same way, in any order of other records.
-    assert second.of({**RECORD, "message_id": "other"}) not in a
-    assert [second.of(dict(RECORD)) for _ in range(3)] == a
-
-
-def test_fingerprints_depend_on_every_value_not_on_key_order_or_zone():
-    prints = Fingerprints()
-    base = prints.of(RECORD)
-    assert Fingerprints().of(dict(reversed(RECORD.items()))) == base
-    kolkata = timezone(timedelta(hours=5, minutes=30))
-    same_instant = {**RECORD, "timestamp": datetime(2025, 11, 15, 15, 30, tzinfo=kolkata)}
-    assert Fingerprints().of(same_instant) != base  # sent as another text: another record for Trackly
-    assert Fingerprints().of({**RECORD, "revenue": 12.51}) != base
-    assert -(2**63) <= base < 2**63
-    assert fingerprint_text(-1) == "ffffffffffffffff"
-
-
-def test_the_default_partition_names_the_day_whatever_the_datetime_class_or_zone():
-    day = [pendulum.datetime(2025, 11, 1), pendulum.datetime(2025, 11, 2)]
-    kolkata = timezone(timedelta(hours=5, minutes=30))
-    same = [datetime(2025, 11, 1, 5, 30, tzinfo=kolkata), datetime(2025, 11, 2)]
-    expected = 'revenue/trackly_default/["2025-11-01T00:00:00+00:00","2025-11-02T00:00:00+00:00"]'
-    assert default_partition("revenue", "trackly_default", day, "SELECT 1") == expected
-    # The parameters name the rows: an edited query keeps its days' partitions.
-    assert default_partition("revenue", "trackly_default", same, "SELECT 2 -- edited") == expected
-    long = default_partition("revenue", "t", {"ids": "x" * 300}, "SELECT 1")
-    assert long.startswith("revenue/t/sha256:") and len(long) == len("revenue/t/sha256:") + 32
-
-
-DAY_1 = "SELECT * FROM sales WHERE sold_at >= '2025-11-01T00:00:00+00:00' AND sold_at < '2025-11-02'"
-DAY_2 = DAY_1.replace("11-01", "11-02").replace("11-02'", "11-03'")
-
-
-@pytest.mark.parametrize("empty", [None, [], (), {}, ""])
-def test_a_query_without_parameters_is_named_by_its_rendered_text(empty):
-    first = default_partition("revenue", "trackly_default", empty, DAY_1)
-    assert first == "revenue/trackly_default/sql:" + hashlib.sha256(DAY_1.encode()).hexdigest()[:32]
-    assert default_partition("revenue", "trackly_default", None, f"\n  {DAY_1}\n") == first
-    assert default_partition("revenue", "trackly_default", empty, DAY_2) != first
-    assert default_partition("clicks", "trackly_default", empty, DAY_1) != first
+from trackly_provider.exceptions import TracklyPartitionLockedError
 
 
 @pytest.mark.parametrize("source", ["sqlite", "postgres", "mariadb"])
@@ -138,13 +84,6 @@ def test_a_crash_after_a_record_was_sent_again_leaves_it_confirmed_not_unknown(s
         assert (after.confirmed_before, after.unknown_before) == (1, 1)
 
 
-def test_a_partition_is_named_within_200_characters_whatever_the_connection_id():
-    days = [[f"2025-11-0{day}T00:00:00+00:00"] for day in (1, 2)]
-    keys = [default_partition("revenue", "c" * 195, day, "SELECT 1") for day in days]
-    assert keys[0] != keys[1]
-    assert all(len(key) == 200 and key.startswith("revenue/ccc") for key in keys)
-
-
 @pytest.mark.parametrize("spelling", ["public.trackly_lock_test", "TRACKLY_LOCK_TEST"])
 def test_the_partition_lock_names_the_partition_not_the_table_s_spelling(postgres_source, spelling):
     first, second = PostgresSource.connect(), PostgresSource.connect()
@@ -202,18 +141,3 @@ def test_a_ledger_that_fails_to_open_releases_its_sqlite_lock(tmp_path, monkeypa
     broken.commit()
     with ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0) as ledger:  # in the same process
         assert ledger.lock is not None
-
-
-def test_an_import_s_partition_is_its_ledger_partition_or_named_by_its_rows():
-    day = ["2025-11-01T00:00:00+00:00"]
-    named = import_partition("revenue", "c", day, "SELECT {{ ds }}", "SELECT '{{ ds }}'", "revenue/x")
-    assert named == "revenue/x"
-    assert import_partition("revenue", "c", day, "SELECT ?", "SELECT {{ task.sql_placeholder }}", None) == (
-        default_partition("revenue", "c", day, "SELECT ?")
-    )
-    with pytest.raises(TracklyConfigError, match="ledger_partition must be at most 200 characters, got 201"):
-        import_partition("revenue", "c", day, "SELECT 1", "SELECT 1", "p" * 201)
-    with pytest.raises(
-        TracklyConfigError, match=r"or set ledger_partition \(e\.g\. 'revenue/\{\{ ds \}\}'\)"
-    ):
-        import_partition("revenue", "c", day, "SELECT '2025-11-01'", "SELECT '{{ ds }}'", None)

@@ -148,15 +148,6 @@ def test_a_dry_run_reports_no_records_written(airflow: AirflowRunner, sqlite_sou
     assert (run_counts(complete)["dry_run"], run_counts(complete)["records_sent"]) == (True, 0)
 
 
-def test_driver_placeholders_become_what_the_parser_reads() -> None:
-    from trackly_provider.utils.lineage import parseable_sql
-
-    sql = "SELECT a FROM t WHERE b LIKE 'x%%' AND c = %s AND d = %(day)s AND e % 2 = ?"
-    parsed = "SELECT a FROM t WHERE b LIKE 'x%' AND c = NULL AND d = NULL AND e % 2 = ?"
-    assert parseable_sql(sql, "%s") == parsed
-    assert parseable_sql(sql, "?") == sql
-
-
 def test_a_mariadb_import_names_its_table_in_the_mysql_namespace(
     airflow: AirflowRunner, mariadb_source, sandbox
 ) -> None:

@@ -9,14 +9,11 @@ import tracemalloc
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
 from tests.helpers import REJECTS_TABLE, clicks, set_trackly_connection, utc
 from trackly_provider.database.rejects import RejectsTable, TaskInstanceId
 from trackly_provider.database.source import sql_hook
-from trackly_provider.exceptions import TracklyConfigError
-from trackly_provider.operators.click_history import ClickHistoryImportOperator
 
 SELECT_REJECTS = (
     "SELECT dag_id, run_id, task_id, map_index, try_number, row_index, message_id, code, error "
@@ -125,14 +122,6 @@ def test_100000_rejects_are_written_in_batches_with_flat_memory(sqlite_source):
     assert rejects.rows_written == 100_000
     assert sqlite_source.query(f"SELECT COUNT(*), MAX(row_index) FROM {REJECTS_TABLE}") == [(100_000, 99_999)]
     assert peak < 2 * 1024 * 1024  # 1,000 pending rows; all 100,000 held would be about 40 MiB
-
-
-@pytest.mark.parametrize("name", ["rejects; DROP TABLE sms_clicks", "a.b.c", "1rejects", "rejects "])
-def test_a_rejects_table_that_is_not_a_plain_name_is_refused_when_the_dag_is_parsed(name):
-    with pytest.raises(
-        TracklyConfigError, match="rejects_table must be a table name such as 'trackly_rejects'"
-    ):
-        ClickHistoryImportOperator(task_id="t", sql="SELECT 1", sql_conn_id="s", rejects_table=name)
 
 
 def test_rows_rejected_before_an_import_fails_are_still_written(airflow, sandbox, sqlite_source, monkeypatch):

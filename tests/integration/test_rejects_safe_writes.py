@@ -18,13 +18,10 @@ from tests.helpers import MariaDbSource, PostgresSource, clicks, utc
 from trackly_provider.database.ledger import ImportLedger
 from trackly_provider.database.rejects import (
     ERROR_LIMIT,
-    MESSAGE_ID_LIMIT,
     RejectsTable,
     TaskInstanceId,
-    safe_text,
 )
 from trackly_provider.database.source import sql_hook
-from trackly_provider.database.tables import quoted_identifier
 from trackly_provider.exceptions import TracklyConfigError
 
 CONN_ID = "trackly_rejects_db"
@@ -355,24 +352,3 @@ def test_a_table_the_connection_may_not_write_fails_the_task_before_anything_is_
         "\\(InsufficientPrivilege: permission denied for schema public .*\\). Nothing was sent. ",
     ):
         writer().__enter__()
-
-
-def test_on_other_databases_texts_are_bounded_in_utf8_bytes_as_their_varchars_may_count():
-    """No such database here: the bound is checked on the texts, as they would be sent."""
-    cut = safe_text("\u00e9" * 200, MESSAGE_ID_LIMIT, count_bytes=True)
-    assert cut == "\u00e9" * 126 + "\u2026"  # 252 + 3 bytes
-    assert len(cut.encode()) == 255
-    assert safe_text("m" * 255, MESSAGE_ID_LIMIT, count_bytes=True) == "m" * 255
-
-
-@pytest.mark.parametrize(
-    ("dialect", "quoted"),
-    [
-        ("postgresql", '"analytics"."user"'),
-        ("sqlite", '"Analytics"."User"'),
-        ("mysql", "`Analytics`.`User`"),
-        ("other", "Analytics.User"),  # quoting and case rules unknown: as written
-    ],
-)
-def test_each_part_of_a_table_name_is_quoted_for_its_dialect(dialect, quoted):
-    assert quoted_identifier("Analytics.User", dialect) == quoted

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import clicks, set_trackly_connection
-from trackly_provider.trackly_api.redact import redact_phone_numbers
 
 
 def everything_left_behind(printed: str, airflow_home: Path) -> str:
@@ -66,32 +65,3 @@ def test_a_request_that_fails_does_not_print_the_key(
     left_behind = everything_left_behind(task_output(), airflow_home)
     assert "failed 2 times, the last with" in left_behind
     assert sandbox.api_key not in left_behind
-
-
-def test_phone_numbers_in_texts_from_the_api_are_redacted():
-    assert redact_phone_numbers("Contact +1 (202) 555-9876 not found") == "Contact [redacted] not found"
-    assert redact_phone_numbers("No message exists with id msg-42") == "No message exists with id msg-42"
-
-
-@pytest.mark.parametrize(
-    "written",
-    [
-        "202/555/0199",
-        "1\u2011202\u2011555\u20110199",
-        "202\u2013555\u20130199",
-        "1\u00a0202\u00a0555\u00a00199",
-        "+1.202.555.0199",
-    ],
-)
-def test_phone_numbers_are_redacted_however_their_digits_are_separated(written):
-    """Every separator phone_numbers reads between digits (a driver's error may quote any of them)."""
-    assert redact_phone_numbers(f'invalid input syntax for type bigint: "{written}"') == (
-        'invalid input syntax for type bigint: "[redacted]"'
-    )
-
-
-def test_the_auth_object_never_shows_the_key_when_printed():
-    from trackly_provider.hooks.trackly import TracklyAuth
-
-    auth = TracklyAuth("trk_0123456789abcdef0123456789ABCDEF")
-    assert repr(auth) == str(auth) == "TracklyAuth(api_key=***)"

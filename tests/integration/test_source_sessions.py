@@ -26,11 +26,8 @@ from tests.databases import postgres_dsn
 from tests.helpers import PostgresSource, phone, utc
 from trackly_provider.database import sessions as source_sessions
 from trackly_provider.database import source as sql_source
-from trackly_provider.database.sessions import stall_timeout_seconds
-from trackly_provider.database.source import reads_rows, stream_query
+from trackly_provider.database.source import stream_query
 from trackly_provider.exceptions import TracklySourceError
-from trackly_provider.hooks.retry import RetryPolicy
-from trackly_provider.hooks.settings import TracklySettings
 
 PG_TABLE = "pg_tz_clicks"
 KOLKATA = "-c TimeZone=Asia/Kolkata"
@@ -344,43 +341,6 @@ def test_a_postgres_statement_that_writes_inside_a_select_is_refused_by_the_serv
     assert str(raised.value).startswith(f"The source database failed running the query: {driver}.errors.")
     assert "DECLARE CURSOR must not contain data-modifying statements in WITH" in str(raised.value)
     assert PostgresSource().query(f"SELECT COUNT(*) FROM {PG_TABLE}") == [(len(PG_ROWS),)]
-
-
-@pytest.mark.parametrize(
-    ("sql", "reads"),
-    [
-        ("SELECT 1", True),
-        ("  -- the day's clicks\n/* v2 */ ( (select 1))", True),
-        ("with a as (select 1) select * from a", True),
-        ("/* tidy */\n\tdelete from t", False),
-        ("-- nothing", False),
-    ],
-)
-def test_a_statement_is_read_past_comments_and_parentheses(sql, reads):
-    assert reads_rows(sql) is reads
-
-
-def test_the_longest_request_and_the_session_timeouts_it_gives():
-    settings = TracklySettings("http://127.0.0.1", "trk_" + "a" * 32)
-    assert settings.longest_request_seconds == 5 * 120 + 4 * 300 == 1800
-    quick = TracklySettings(
-        "http://127.0.0.1",
-        "trk_" + "a" * 32,
-        connect_timeout=1,
-        read_timeout=2,
-        request_timeout=3,
-        retry=RetryPolicy(max_attempts=1, backoff_max=100, retry_after_max=5),
-    )
-    assert quick.longest_request_seconds == 3
-    assert [stall_timeout_seconds(s) for s in (None, 0, 1550, 100.2, float("nan"), 1e12, -5)] == [
-        3660,
-        60,
-        1610,
-        161,
-        3660,
-        31_536_000,
-        60,
-    ]
 
 
 def test_a_cleanup_error_after_success_is_raised_redacted(sqlite_source, caplog):

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from tests.helpers import REPO, SELECT_ALL, PostgresSource, clicks, utc
 from tests.memory_probe import RESULT_PREFIX
-from trackly_provider.database.source import adapt_parameters, open_streaming_cursor
+from trackly_provider.database.source import open_streaming_cursor
 
 ROWS = [
     *clicks(4),
@@ -74,21 +73,6 @@ def test_mariadb_reads_through_an_unbuffered_cursor(mariadb_source):
         assert isinstance(open_streaming_cursor(connection), MySQLdb.cursors.SSCursor)
     finally:
         connection.close()
-
-
-def test_datetime_parameters_are_adapted_per_driver():
-    moment = utc(2025, 11, 1)
-    assert adapt_parameters("sqlite3", [moment]) == ["2025-11-01 00:00:00"]
-    assert adapt_parameters("MySQLdb", {"start": moment}) == {"start": moment.replace(tzinfo=None)}
-    assert adapt_parameters("psycopg", [moment, 5]) == [moment, 5]
-
-
-def test_datetime_parameters_in_another_zone_are_compared_as_utc():
-    """Midnight UTC given as 05:30 in Kolkata: SQLite and MySQL must see midnight, not 05:30."""
-    kolkata = datetime(2025, 11, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    assert adapt_parameters("sqlite3", [kolkata]) == ["2025-11-01 00:00:00"]
-    assert adapt_parameters("MySQLdb", [kolkata]) == [datetime(2025, 11, 1)]
-    assert adapt_parameters("pymysql", {"start": kolkata}) == {"start": datetime(2025, 11, 1)}
 
 
 def _import_in_fresh_process(airflow, airflow_home: Path, rows: int) -> dict:

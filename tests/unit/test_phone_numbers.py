@@ -5,8 +5,6 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 
-from trackly_provider.exceptions import TracklyConfigError
-from trackly_provider.operators._engine.import_arguments import checked_region
 from trackly_provider.trackly_api.phone_numbers import is_known_region, possible_lengths, to_e164
 
 
@@ -50,14 +48,3 @@ def test_the_fast_path_is_taken_for_e164_text(monkeypatch):
 def test_regions_are_cldr_codes_libphonenumber_knows():
     assert is_known_region("US") and is_known_region("GB")
     assert not is_known_region("us") and not is_known_region("XX") and not is_known_region("USA")
-
-
-@pytest.mark.parametrize("region", ["USA", "XX", "", 1, True])
-def test_default_region_must_be_a_region_libphonenumber_knows(region):
-    with pytest.raises(TracklyConfigError, match="default_region must be a two-letter CLDR region code"):
-        checked_region(region)
-
-
-def test_default_region_is_read_in_any_case():
-    assert checked_region(" us ") == "US"
-    assert checked_region(None) is None

@@ -1,6 +1,9 @@
-"""TracklyHook against httpx.MockTransport: headers, request shape, error mapping, connection test.
+"""
+TracklyHook against httpx.MockTransport: headers, request shape, error mapping, the connection test,
+Base URLs refused before any request, the key never shown.
 
-MockTransport stands in for the network here only; the operator tests use the sandbox over real HTTP.
+MockTransport stands in for the network here only; tests/integration/test_trackly.py and the operator
+tests use the sandbox over real HTTP.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from trackly_provider.exceptions import (
     TracklyTransientError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.trackly_api.entities import CLICKS
 from trackly_provider.trackly_api.results import ImportResult, RecordError
 
-pytest_plugins = ["tests.tls_servers"]  # the logged fixture
+pytest_plugins = ["tests.tls_servers"]  # the logged and clean_network_environment fixtures
 
 KEY = "trk_0123456789abcdef0123456789ABCDEF"
 RECORD = {
@@ -65,18 +69,6 @@ def test_import_posts_records_with_key_and_provider_user_agent(make_hook):
     assert "Authorization" not in request.headers
     assert json.loads(request.content) == {"records": [RECORD]}
     assert result == ImportResult(1, 0, 0, [])
-
-
-def test_one_pooled_connection_serves_every_request(sandbox):
-    """Over real HTTP: five imports in a row reach the sandbox on one kept-alive TCP connection."""
-    hook = TracklyHook()
-    try:
-        for n in range(5):
-            hook.import_clicks([{**RECORD, "message_id": f"msg-{n}"}])
-    finally:
-        hook.close()
-    assert sandbox.state()["requests_seen"] == 5
-    assert sandbox.state()["import_connections"] == 1
 
 
 @pytest.mark.parametrize("count", [0, 1001])
@@ -314,3 +306,92 @@ def test_an_extra_the_provider_does_not_read_is_a_warning_naming_the_one_to_use(
         "Trackly connection 'trackly_default': extra 'proxies' is not read by this provider (it is "
         "Airflow's HttpHook's): use 'proxy', one proxy URL such as 'http://proxy.internal:3128'",
     ]
+
+
+def test_the_auth_object_never_shows_the_key_when_printed():
+    from trackly_provider.hooks.trackly import TracklyAuth
+
+    auth = TracklyAuth("trk_0123456789abcdef0123456789ABCDEF")
+    assert repr(auth) == str(auth) == "TracklyAuth(api_key=***)"
+
+
+HOST_PASSWORD = "hunter2gw"
+
+
+# (host, schema, port, what the message must say): each refused before any request, never quoting a password.
+REFUSED = {
+    "query-string": ("https://gw.example/trackly?tenant=eu", None, None, ["query string", "Remove it"]),
+    "fragment": ("https://gw.example/trackly#v2", None, None, ["fragment", "Remove it"]),
+    "empty-query": ("https://gw.example/trackly?", None, None, ["query string", "Remove it"]),
+    "host-and-schema-paths-differ": (
+        "https://gw.example/trackly",
+        "other",
+        None,
+        ["'/trackly'", "'/other'", "keep it in one place"],
+    ),
+    "user-and-password-in-host": (
+        f"https://svc:{HOST_PASSWORD}@gw.example/trackly",
+        None,
+        None,
+        ["user or password", "remove it", "password field"],
+    ),
+    "password-in-host-with-a-bad-port": (
+        f"https://svc:{HOST_PASSWORD}@gw.example:99999/trackly",
+        None,
+        None,
+        ["port"],
+    ),
+    "dot-dot-segment": ("https://gw.example/trackly/../admin", None, None, ["'..'", "e.g. '/trackly'"]),
+    "dot-segment": ("https://gw.example/./trackly", None, None, ["'.'", "e.g. '/trackly'"]),
+    "dot-dot-in-schema": ("gw.example", "trackly/..", None, ["'..'"]),
+    # A gateway that normalises the path (RFC 3986: %2E is '.') would route these to /admin, key and all.
+    "percent-encoded-dot-dot": ("https://gw.example/trackly/%2e%2e/admin", None, None, ["'..'", "%2E"]),
+    "percent-encoded-dot": ("https://gw.example/%2E/trackly", None, None, ["'.'", "%2E"]),
+    "half-encoded-dot-dot": ("gw.example", "trackly/.%2E", None, ["'..'", "%2E"]),
+    "broken-percent-escape": ("https://gw.example/trackly%zz", None, None, ["'%' not followed by two hex"]),
+    "space-in-path": ("https://gw.example/track ly", None, None, ["space, tab, newline", "remove it"]),
+    "angle-brackets-in-path": ("https://gw.example/<trackly>", None, None, ["'<'", "percent-encoded"]),
+    "backslash-in-path": ("https://gw.example/trackly\\admin", None, None, ["'\\'", "percent-encoded"]),
+    "quote-in-schema": ("gw.example", 'track"ly', None, ["quotes", "percent-encoded"]),
+    "port-field-differs-from-host": (
+        "https://gw.example:8443/trackly",
+        None,
+        9443,
+        ["port 9443 in its port field but 8443 in its Base URL", "keep one of them"],
+    ),
+    "scheme-in-host-and-another-in-schema": (
+        "https://gw.example/trackly",
+        "http",
+        None,
+        ["two schemes", "Keep one of them"],
+    ),
+}
+
+
+@pytest.mark.usefixtures("clean_network_environment")
+@pytest.mark.parametrize("case", REFUSED)
+def test_an_unusable_base_url_is_a_config_error_saying_what_and_how_to_fix(monkeypatch, case):
+    host, schema, port, says = REFUSED[case]
+    conn = {"conn_type": "trackly", "host": host, "schema": schema, "port": port, "password": SANDBOX_API_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_DEFAULT", json.dumps(conn))
+    hook = TracklyHook()
+    with pytest.raises(
+        TracklyConfigError
+    ) as raised:  # raised before any request: gw.example is never looked up
+        hook.check_access()
+    message = str(raised.value)
+    assert "Connection 'trackly_default'" in message
+    for words in says:
+        assert words in message
+    assert SANDBOX_API_KEY not in message
+    assert HOST_PASSWORD not in message
+    ok, told = hook.test_connection()  # the UI's Test button says the same
+    assert (ok, told) == (False, message)
+
+
+@pytest.mark.usefixtures("clean_network_environment")
+@pytest.mark.parametrize("host", ["https://gw.example:8443/trackly", "https://gw.example/trackly"])
+def test_a_port_field_equal_to_the_host_port_or_alone_is_accepted(monkeypatch, host):
+    conn = {"conn_type": "trackly", "host": host, "port": 8443, "password": SANDBOX_API_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_TRACKLY_DEFAULT", json.dumps(conn))
+    assert TracklyHook().settings.base_url == "https://gw.example:8443/trackly"
