@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from tests.helpers import SELECT_ALL, clicks, set_trackly_connection, utc
-from trackly_provider.operators import history_import
+from trackly_provider.operators._engine import import_run
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 from trackly_provider.trackly_api.request_bodies import BodyBuffers
 
@@ -290,7 +290,7 @@ def test_max_in_flight_outside_1_to_32_fails_when_the_dag_is_parsed(max_in_fligh
 def test_freed_memory_is_released_every_20_batches(airflow, sandbox, sqlite_source, monkeypatch):
     # A spy, not the real trim: whether memory goes back to the OS is test_native_memory's job.
     trims = []
-    monkeypatch.setattr(history_import, "release_freed_memory", lambda: trims.append(len(sandbox.requests())))
+    monkeypatch.setattr(import_run, "release_freed_memory", lambda: trims.append(len(sandbox.requests())))
     sqlite_source.insert_clicks(clicks(4500))
     result = airflow.run_operator(batch_size=100, max_in_flight=1)
     assert counts(result.xcom) == (4500, 4500, 0, 0, 45)
@@ -309,7 +309,7 @@ def test_request_bodies_reuse_one_buffer_per_place_in_flight_and_one_more(
             held.append(buffer)
             return view, buffer
 
-    monkeypatch.setattr(history_import, "BodyBuffers", SpyBuffers)
+    monkeypatch.setattr(import_run, "BodyBuffers", SpyBuffers)
     sqlite_source.insert_clicks(clicks(3000))
     sandbox.set_faults(latency_ms=20)
     result = airflow.run_operator(batch_size=100, max_in_flight=4)

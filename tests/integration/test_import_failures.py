@@ -21,7 +21,7 @@ from tests.integration.test_sends_and_revenue import (
     revenue_row,
     send_row,
 )
-from trackly_provider.operators import history_import
+from trackly_provider.operators._engine import import_run
 from trackly_provider.trackly_api.limits import MAX_BODY_BYTES
 
 REJECTS = "trackly_rejects_failures"  # this file's own rejects table
@@ -148,7 +148,7 @@ def test_a_rejected_key_leaves_the_rows_read_and_rejected_before_it(airflow, san
 
 def test_a_bug_raising_in_the_loop_still_leaves_the_counts(airflow, sandbox, sqlite_source, monkeypatch):
     """Mocked: a bug cannot be real on purpose; a row builder that raises on row 25 stands for one."""
-    make_builder = history_import.make_record_builder
+    make_builder = import_run.make_record_builder
 
     def buggy(*args, **kwargs):
         build = make_builder(*args, **kwargs)
@@ -160,7 +160,7 @@ def test_a_bug_raising_in_the_loop_still_leaves_the_counts(airflow, sandbox, sql
 
         return build_or_fail
 
-    monkeypatch.setattr(history_import, "make_record_builder", buggy)
+    monkeypatch.setattr(import_run, "make_record_builder", buggy)
     sqlite_source.insert_clicks(day_with_two_bad_rows())
     result = airflow.run_operator(batch_size=10, max_in_flight=1, max_error_rate=1.0, rejects_table=REJECTS)
     assert result.state == "failed"
@@ -178,24 +178,26 @@ def test_a_finished_import_has_no_failed_key(airflow, sandbox, sqlite_source):
 # --- Configuration errors -----------------------------------------------------------------------
 
 
-def test_the_engine_built_directly_is_a_type_error_naming_the_three_operators(airflow):
+@pytest.mark.parametrize("name", ["BaseHistoryImportOperator", "HistoryImportOperator"])
+def test_the_base_class_built_directly_is_a_type_error_naming_the_three_operators(airflow, name):
+    """``HistoryImportOperator`` is the base class's earlier name: the same class, the same error."""
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 3.0, 3.1
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-    path, _ = airflow.write_dag(
-        "HistoryImportOperator", "import_history", {"sql": "SELECT 1", "sql_conn_id": "x"}
-    )
+    path, _ = airflow.write_dag(name, "import_history", {"sql": "SELECT 1", "sql_conn_id": "x"})
     try:
         bag = DagBag(dag_folder=str(path))
     finally:
         path.unlink()
     (error,) = bag.import_errors.values()
     assert (
-        "TypeError: HistoryImportOperator cannot be built directly: it is the engine the import "
+        "TypeError: BaseHistoryImportOperator cannot be built directly: it is the engine the import "
         "operators share and names no Trackly endpoint. Use ClickHistoryImportOperator, "
-        "SendHistoryImportOperator or RevenueHistoryImportOperator (trackly_provider.operators)."
+        "SendHistoryImportOperator or RevenueHistoryImportOperator (trackly_provider.operators); or "
+        "subclass it and set the class attribute entity to the endpoint's Entity (CLICKS, SENDS or "
+        "REVENUE from trackly_provider.trackly_api.entities)."
     ) in error
 
 

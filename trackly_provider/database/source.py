@@ -62,8 +62,16 @@ _POSTGRES_CONNECT_CONFIGURATION = re.compile(
 )
 
 
-def sql_hook(conn_id: str) -> DbApiHook:
-    """The common-sql hook of an Airflow connection, or a clear error saying how to fix the connection."""
+def sql_hook(conn_id: str, hook_params: dict[str, Any] | None = None) -> DbApiHook:
+    """
+    The common-sql hook of an Airflow connection, or a clear error saying how to fix the connection.
+
+    ``hook_params``: keyword arguments of the hook's class, as common-sql's ``hook_params``
+    (``connection.get_hook(hook_params=...)``); None or ``{}`` for none.
+
+    :raises TracklySourceError: the connection is not defined, its hook refuses ``hook_params``, or
+        it is not a common-sql ``DbApiHook``.
+    """
     try:
         connection = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
@@ -71,7 +79,17 @@ def sql_hook(conn_id: str) -> DbApiHook:
             f"SQL connection '{conn_id}' is not defined: create it in the UI or set "
             f"AIRFLOW_CONN_{conn_id.upper()}."
         ) from None
-    hook = connection.get_hook()
+    if not hook_params:
+        hook = connection.get_hook()
+    else:
+        try:
+            hook = connection.get_hook(hook_params=hook_params)
+        except TypeError as exc:  # a keyword the hook's class does not take
+            raise TracklySourceError(
+                f"The hook of connection '{conn_id}' (type '{connection.conn_type}') does not take the "
+                f"hook parameters {', '.join(map(repr, hook_params))}: {exc}. Check sql_hook_params "
+                "against that hook's arguments."
+            ) from None
     if not isinstance(hook, DbApiHook):
         raise TracklySourceError(
             f"Connection '{conn_id}' (type '{connection.conn_type}') gives a "

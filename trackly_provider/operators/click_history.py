@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from trackly_provider.operators.history_import import HistoryImportOperator
+from trackly_provider.operators.history_import import BaseHistoryImportOperator
 from trackly_provider.trackly_api.entities import CLICKS
 
 
-class ClickHistoryImportOperator(HistoryImportOperator):
+class ClickHistoryImportOperator(BaseHistoryImportOperator):
     """
     Import historical SMS clicks from a SQL query into Trackly (``POST /api/v2/history/clicks``).
 
@@ -14,7 +14,7 @@ class ClickHistoryImportOperator(HistoryImportOperator):
     ``send_timestamp`` is optional. Trackly skips a click it already stored (by ``message_id``), so
     rerunning an import is safe; a ``ledger_table`` lets a rerun skip what was confirmed without
     sending it. Each click's message must exist in Trackly: import sends first
-    (``SendHistoryImportOperator``). Arguments and XCom summary: see ``HistoryImportOperator``.
+    (``SendHistoryImportOperator``). Arguments and XCom summary: see ``BaseHistoryImportOperator``.
     """
 
     entity = CLICKS

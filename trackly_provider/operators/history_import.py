@@ -1,80 +1,62 @@
-"""The import engine: stream a SQL query's rows into one of Trackly's history endpoints."""
+"""BaseHistoryImportOperator: stream a SQL query's rows into one of Trackly's history endpoints."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseOperator
 
 from trackly_provider.database.ledger import ImportLedger, import_partition
-from trackly_provider.database.rejects import RejectsTable, TaskInstanceId
-from trackly_provider.database.source import sql_hook, stream_query
+from trackly_provider.database.rejects import RejectsTable
+from trackly_provider.database.source import sql_hook
 from trackly_provider.database.tables import checked_table_name
 from trackly_provider.exceptions import (
-    TracklyConfigError,
     TracklyErrorRateExceededError,
-    TracklyOutcomeUnknownError,
-    TracklyResponseError,
-    TracklySourceError,
     TracklyTransientError,
     TracklyUnconfirmedRecordsError,
 )
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.operators._engine.batch_window import Batch, BatchWindow
-from trackly_provider.operators._engine.confirmations import (
-    NOT_STORED_ERRORS,
-    UNKNOWN_OUTCOME_CHOICES,
-    Confirmations,
-    unknown_outcome_result,
-)
+from trackly_provider.operators._engine import import_log, import_tables
+from trackly_provider.operators._engine.confirmations import UNKNOWN_OUTCOME_CHOICES
 from trackly_provider.operators._engine.import_arguments import (
     as_flag,
     as_seconds,
     check_choice,
+    check_entity,
+    check_hook_params,
     check_limits,
+    checked_hook_params,
     checked_region,
+    checked_trackly_hook_params,
+    is_template,
     ledger_table_of,
 )
-from trackly_provider.operators._engine.native_memory import release_freed_memory
-from trackly_provider.operators._engine.records import (
-    MissingColumnsError,
-    Record,
-    RowRejection,
-    make_record_builder,
-    plan_columns,
-)
-from trackly_provider.operators._engine.tally import ImportTally
+from trackly_provider.operators._engine.import_run import ImportRun, RunArguments
 from trackly_provider.trackly_api.entities import Entity
 from trackly_provider.trackly_api.limits import MAX_RECORDS_PER_REQUEST
-from trackly_provider.trackly_api.request_bodies import BodyBuffers
-from trackly_provider.trackly_api.results import ImportResult
 from trackly_provider.utils.assets import annotate_asset_events, asset_event_extra
-from trackly_provider.utils.partitions import describe_bounds
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-PROGRESS_EVERY_BATCHES = 10
-RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
-TRIM_MEMORY_EVERY_BATCHES = 20
+    from trackly_provider.operators._engine.tally import ImportTally
+
 DEFAULT_MAX_IN_FLIGHT = 4
 DEFAULT_LEDGER_LOCK_TIMEOUT = 3600.0  # seconds
 
-Unsaved = tuple[int, Record, int]  # (row index, record, fingerprint or 0) of a save_error answer
 
-
-class HistoryImportOperator(BaseOperator):
+class BaseHistoryImportOperator(BaseOperator):
     """
     Import history records from a SQL query into Trackly; each subclass names its ``entity``.
+
+    The base of the Click, Send and Revenue import operators; a subclass sets the class attribute
+    ``entity``. ``execute`` hands the hooks to an ``ImportRun`` (``_engine/import_run.py``: its steps).
 
     The query's column names are the record fields (alias columns to match, ``SELECT sent_at AS
     timestamp``); other columns are ignored. Datetimes are sent as ISO 8601 in UTC; naive datetimes
@@ -86,9 +68,15 @@ class HistoryImportOperator(BaseOperator):
 
     :param sql: the SELECT to run, or a path to a ``.sql`` file. (templated)
     :param sql_conn_id: any Airflow connection whose hook is a common-sql ``DbApiHook``.
+    :param sql_hook_params: keyword arguments of that hook's class, as common-sql's ``hook_params``
+        (PostgreSQL's ``{"options": "-c search_path=sales"}``...), for the source's hook and the
+        ledger's and rejects table's on its connection. (templated: shown in the UI, so no secrets)
     :param parameters: bind parameters passed to the driver with ``sql``. Datetimes are adapted to
         compare correctly with UTC timestamp columns (SQLite text, MySQL DATETIME). (templated)
     :param trackly_conn_id: the Trackly connection.
+    :param trackly_hook_params: keyword arguments of ``TracklyHook`` that override the connection's
+        extras for this task (``{"max_attempts": 1, "request_timeout": 30}``...); a key it does not
+        take raises ``TracklyConfigError`` at parse time. (templated: shown in the UI, so no secrets)
     :param batch_size: records per request, 1 to 1,000.
     :param max_error_rate: the task fails when ``error_count / rows_read`` exceeds this, after every
         row was processed and the counts were pushed to XCom (0.0: any error fails the task).
@@ -136,20 +124,28 @@ class HistoryImportOperator(BaseOperator):
         down, a rejected key, a bug), where it holds the counts reached and adds ``failed``, the
         exception's type name (``"TracklyRetriesExhaustedError"``...); rows read but not sent or
         unanswered are then not counted, so the three counts may sum to less than ``rows_read``.
-    :raises TypeError: when built directly: use one of the three import operators.
+    :raises TypeError: when built without an ``entity``: this class itself, or a subclass that sets
+        none. Use one of the three import operators, or set ``entity`` in the subclass.
     """
 
     entity: ClassVar[Entity]
     template_fields: Sequence[str] = (
+        "sql_hook_params",  # first: a template's {{ task.sql_placeholder }} builds the hook with them
         "sql",
         "parameters",
+        "trackly_hook_params",
         "dry_run_import",
         "ledger_table",
         "ledger_partition",
         "on_unknown_outcome",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"sql": "sql", "parameters": "json"}  # noqa: RUF012 (Airflow API)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "sql": "sql",
+        "parameters": "json",
+        "sql_hook_params": "json",
+        "trackly_hook_params": "json",
+    }
     ui_color = "#fde8c8"
 
     def __init__(
@@ -157,8 +153,10 @@ class HistoryImportOperator(BaseOperator):
         *,
         sql: str,
         sql_conn_id: str,
+        sql_hook_params: dict[str, Any] | None = None,
         parameters: Any = None,
         trackly_conn_id: str = TracklyHook.default_conn_name,
+        trackly_hook_params: dict[str, Any] | None = None,
         batch_size: int = MAX_RECORDS_PER_REQUEST,
         max_error_rate: float = 0.0,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
@@ -173,19 +171,17 @@ class HistoryImportOperator(BaseOperator):
         default_region: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(getattr(type(self), "entity", None), Entity):
-            raise TypeError(
-                f"{type(self).__name__} cannot be built directly: it is the engine the import operators "
-                "share and names no Trackly endpoint. Use ClickHistoryImportOperator, "
-                "SendHistoryImportOperator or RevenueHistoryImportOperator (trackly_provider.operators)."
-            )
+        check_entity(type(self), BaseHistoryImportOperator)
         super().__init__(**kwargs)
         check_limits(batch_size, max_error_rate, max_in_flight)
+        check_hook_params(sql_hook_params, trackly_hook_params)  # a template's: once rendered
         self.sql = sql
         self._sql_template = sql  # as written, for the ledger partition's check (``sql`` is rendered)
         self.sql_conn_id = sql_conn_id
+        self.sql_hook_params = sql_hook_params
         self.parameters = parameters
         self.trackly_conn_id = trackly_conn_id
+        self.trackly_hook_params = trackly_hook_params
         self.batch_size = batch_size
         self.max_error_rate = max_error_rate
         self.max_in_flight = max_in_flight
@@ -193,19 +189,19 @@ class HistoryImportOperator(BaseOperator):
         self.rejects_table = checked_table_name(rejects_table) if rejects_table else None
         self.rejects_conn_id = rejects_conn_id or sql_conn_id
         self.ledger_table = ledger_table
-        if not isinstance(ledger_table, str) or not ("{{" in ledger_table or "{%" in ledger_table):
+        if not is_template(ledger_table):
             ledger_table_of(self.entity, ledger_table)  # a template is checked once rendered
         self.ledger_conn_id = ledger_conn_id or sql_conn_id
         self.ledger_partition = ledger_partition
         self.ledger_lock_timeout = as_seconds("ledger_lock_timeout", ledger_lock_timeout)
         self.on_unknown_outcome = on_unknown_outcome
         self.default_region = checked_region(default_region)
-        self._tally: ImportTally | None = None  # the last run's counts, for its lineage
+        self._run: ImportRun | None = None  # the last run, for its lineage
 
     @cached_property
     def source_hook(self) -> DbApiHook:
-        """The SQL source's hook, resolved at run time, never at DAG parse time."""
-        return sql_hook(self.sql_conn_id)
+        """The SQL source's hook (with ``sql_hook_params``), resolved at run time, never at parse time."""
+        return self._sql_hook(self.sql_conn_id)
 
     @property
     def sql_placeholder(self) -> str:
@@ -214,144 +210,77 @@ class HistoryImportOperator(BaseOperator):
 
     @cached_property
     def trackly_hook(self) -> TracklyHook:
-        return TracklyHook(self.trackly_conn_id)
+        """The Trackly connection's hook, with ``trackly_hook_params`` as its keyword arguments."""
+        return TracklyHook(self.trackly_conn_id, **checked_trackly_hook_params(self.trackly_hook_params))
+
+    def _sql_hook(self, conn_id: str) -> DbApiHook:
+        """A SQL connection's hook; ``sql_hook_params`` apply to the source's connection."""
+        if conn_id != self.sql_conn_id:
+            return sql_hook(conn_id)
+        return sql_hook(conn_id, checked_hook_params("sql_hook_params", self.sql_hook_params))
 
     def execute(self, context: Context) -> dict[str, Any]:
-        tally = self._tally = ImportTally(dry_run=as_flag("dry_run", self.dry_run_import))
+        run = self._run = ImportRun(self.entity, self._run_arguments(), self.log)
         check_choice("on_unknown_outcome", self.on_unknown_outcome, UNKNOWN_OUTCOME_CHOICES)
         ledger_table = ledger_table_of(self.entity, self.ledger_table)  # as rendered
-        started = time.monotonic()
-        book: Confirmations | None = None
-        rejects: RejectsTable | None = None
+        trackly_hook = self.trackly_hook  # its arguments are checked before anything is opened
         unknown_message = None
         try:
             with (
                 self._open_rejects_table(context) as rejects,
-                self._open_ledger(ledger_table, context, tally.dry_run) as ledger,
+                self._open_ledger(ledger_table, context, run.tally.dry_run) as ledger,
             ):
-                tally.error_sink = rejects.add if rejects else None
-                if ledger is not None:
-                    book = Confirmations(ledger, self.entity, self.on_unknown_outcome, tally)
-                if tally.dry_run:
-                    self.trackly_hook.check_access()
-                self._import_rows(tally, started, book)
-                if book is not None:
-                    book.finish()
-                    unknown_message = book.unknown_message(self.entity.name) if book.unknown_count else None
+                run.start(self.source_hook, trackly_hook, rejects, ledger)
+                run.import_rows()
+                unknown_message = run.finish()
         except BaseException as exc:  # a task timeout or kill too: what was counted is pushed first
-            self._push_stopped_early(context, tally, book, rejects, exc)
+            self._push_stopped_early(context, run, exc)
             if isinstance(exc, TracklyTransientError):
                 raise type(exc)(
-                    f"{exc} {tally.confirmed} of {tally.rows_read} rows read were confirmed before the "
-                    f"failure. {self._rerun_advice(ledger_table)}"
+                    f"{exc} {run.tally.confirmed} of {run.tally.rows_read} rows read were confirmed "
+                    f"before the failure. {import_log.rerun_advice(self.entity.name, ledger_table)}"
                 ) from None
             raise
         finally:
-            self.trackly_hook.close()
-        summary = self._summary(tally, book, rejects)
-        self._log_outcome(tally, time.monotonic() - started, rejects)
+            trackly_hook.close()
+        summary, tally = run.summary(), run.tally
+        run.log_outcome()
         if unknown_message:
             context["ti"].xcom_push(key="return_value", value=summary)
             raise TracklyUnconfirmedRecordsError(unknown_message)
         if tally.error_rate > self.max_error_rate:
             context["ti"].xcom_push(key="return_value", value=summary)
-            raise TracklyErrorRateExceededError(
-                f"{tally.error_count} of {tally.rows_read} rows ({tally.error_rate:.2%}) were rejected, "
-                f"more than max_error_rate={self.max_error_rate:g} allows. Imported "
-                f"{tally.success_count}, duplicates {tally.duplicates_skipped}. First errors: "
-                f"{tally.describe_errors()}. The counts are in XCom 'return_value'."
-            )
+            raise TracklyErrorRateExceededError(import_log.error_rate_exceeded(tally, self.max_error_rate))
         annotate_asset_events(context, self.outlets, asset_event_extra(self.entity, self.parameters, tally))
         return summary
 
-    @staticmethod
-    def _summary(
-        tally: ImportTally, book: Confirmations | None, rejects: RejectsTable | None
-    ) -> dict[str, Any]:
-        """
-        The XCom ``return_value``: the tally's summary, the ledger's part when there is one, and
-        ``rejects_not_written`` when the rejects table could not take every rejected row.
-        """
-        summary = tally.as_xcom()
-        if book is not None:
-            summary["ledger"] = book.summary()
-        if rejects is not None and rejects.rows_not_written:
-            summary["rejects_not_written"] = rejects.rows_not_written
-        return summary
+    def _run_arguments(self) -> RunArguments:
+        """The arguments an ``ImportRun`` reads, as rendered (``dry_run`` checked here)."""
+        return RunArguments(
+            sql=self.sql,
+            parameters=self.parameters,
+            batch_size=self.batch_size,
+            max_in_flight=self.max_in_flight,
+            dry_run=as_flag("dry_run", self.dry_run_import),
+            on_unknown_outcome=self.on_unknown_outcome,
+            default_region=self.default_region,
+            rejects_table=self.rejects_table,
+            rejects_conn_id=self.rejects_conn_id,
+        )
 
-    def _push_stopped_early(
-        self,
-        context: Context,
-        tally: ImportTally,
-        book: Confirmations | None,
-        rejects: RejectsTable | None,
-        exc: BaseException,
-    ) -> None:
-        """
-        Push the counts reached before ``exc`` ended the import, with ``failed``: the exception's
-        type name alone (its text may quote a source value). Never raises: ``exc`` must propagate.
-        """
+    def _push_stopped_early(self, context: Context, run: ImportRun, exc: BaseException) -> None:
+        """Push the counts reached before ``exc`` ended the import. Never raises: ``exc`` must propagate."""
         try:
-            summary = self._summary(tally, book, rejects)
-            summary["failed"] = type(exc).__name__
-            self.log.warning(
-                "The import stopped early (%s) after reading %d rows: %d imported, %d duplicates, %d "
-                "errors, %d batches answered. The counts are in XCom 'return_value'.",
-                summary["failed"],
-                tally.rows_read,
-                tally.success_count,
-                tally.duplicates_skipped,
-                tally.error_count,
-                tally.batches,
-            )
-            context["ti"].xcom_push(key="return_value", value=summary)
+            context["ti"].xcom_push(key="return_value", value=run.stopped_early_summary(exc))
         except Exception as push_error:
             self.log.warning("Could not push the counts to XCom: %s", type(push_error).__name__)
-
-    def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
-        """OpenLineage: the tables the query reads and the Trackly endpoint it writes."""
-        return self._lineage(None)
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
-        """OpenLineage: as on start, with the records imported and the run's counts."""
-        return self._lineage(self._tally)
-
-    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage | None:
-        """OpenLineage: as on complete, with the counts reached before the failure."""
-        return self._lineage(self._tally)
-
-    def _lineage(self, tally: ImportTally | None) -> OperatorLineage | None:
-        try:
-            from trackly_provider.utils.lineage import import_lineage
-        except ImportError:  # the optional OpenLineage provider is not installed
-            return None
-        namespace = self.trackly_hook.settings.lineage_namespace
-        return import_lineage(self.source_hook, self.sql, namespace, self.entity.name, tally)
-
-    def _rerun_advice(self, ledger_table: str | None) -> str:
-        if ledger_table is not None:
-            return (
-                f"Rerunning the task is safe: the ledger (table {ledger_table}) leaves out the "
-                f"{self.entity.name} records Trackly confirmed."
-            )
-        return (
-            f"Rerunning the task is safe: Trackly skips {self.entity.name} it already stored and counts "
-            "them as duplicates."
-        )
 
     def _open_rejects_table(self, context: Context) -> AbstractContextManager[RejectsTable | None]:
         """The rejects table's writer, or nothing when ``rejects_table`` is not set."""
         if self.rejects_table is None:
             return nullcontext()
-        ti = context["ti"]
-        map_index = -1 if ti.map_index is None else ti.map_index  # -1: not mapped, as Airflow stores it
-        task_instance = TaskInstanceId(ti.dag_id, ti.run_id, ti.task_id, map_index, ti.try_number)
-        return RejectsTable(
-            sql_hook(self.rejects_conn_id),
-            self.rejects_table,
-            task_instance,
-            max_stall_seconds=self.trackly_hook.settings.longest_request_seconds,
-        )
+        hook, stall = self._sql_hook(self.rejects_conn_id), self.trackly_hook.settings.longest_request_seconds
+        return import_tables.rejects_table(context["ti"], hook, self.rejects_table, stall)
 
     def _open_ledger(
         self, ledger_table: str | None, context: Context, dry_run: bool
@@ -363,275 +292,44 @@ class HistoryImportOperator(BaseOperator):
         if ledger_table is None:
             return nullcontext()
         if self.ledger_conn_id == self.sql_conn_id and self.source_hook.conn_type == "sqlite":
-            raise TracklyConfigError(
-                f"The ledger cannot live in the SQLite database being read (connection "
-                f"'{self.sql_conn_id}'): SQLite locks the file while the query streams, so no batch "
-                "could be recorded. Set ledger_conn_id to another connection (another SQLite file, "
-                "PostgreSQL, MySQL...)."
-            )
-        ti = context["ti"]
-        holder = (  # PostgreSQL shows its first 63 bytes as the session's application_name
-            f"trackly {ti.run_id} {ti.task_id}[{-1 if ti.map_index is None else ti.map_index}] "
-            f"try {ti.try_number} of {ti.dag_id}"
+            raise import_tables.refuse_ledger_in_sqlite_source(self.sql_conn_id)
+        partition = import_partition(
+            self.entity.name,
+            self.trackly_conn_id,
+            self.parameters,
+            self.sql,
+            self._sql_template,
+            self.ledger_partition,
         )
-        return ImportLedger(
-            sql_hook(self.ledger_conn_id),
+        return import_tables.ledger(
+            context["ti"],
+            self._sql_hook(self.ledger_conn_id),
             ledger_table,
-            import_partition(
-                self.entity.name,
-                self.trackly_conn_id,
-                self.parameters,
-                self.sql,
-                self._sql_template,
-                self.ledger_partition,
-            ),
+            partition,
             lock_timeout=None if dry_run else self.ledger_lock_timeout,
-            holder=holder,
             max_stall_seconds=self.trackly_hook.settings.longest_request_seconds,
         )
 
-    def _import_rows(self, tally: ImportTally, started: float, book: Confirmations | None) -> None:
-        entity, hook = self.entity, self.trackly_hook
-        stall = hook.settings.longest_request_seconds  # the read may wait this long for a place
-        with stream_query(
-            self.source_hook, self.sql, self.parameters, self.batch_size, max_stall_seconds=stall
-        ) as (columns, chunks):
-            try:
-                layout = plan_columns(columns, entity)
-            except MissingColumnsError as exc:
-                raise TracklySourceError(str(exc)) from None
-            if layout.ignored:
-                self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
-            build = make_record_builder(layout, entity, self.default_region)
-            if book is not None:
-                self._log_ledger(book.ledger)
-            screen = book.screen if book is not None else None
-            unsaved: list[Unsaved] = []
-            resent_codes = RESENT_CODES if hook.settings.retry.max_attempts > 1 else ()
-            buffers = BodyBuffers()
+    def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
+        """OpenLineage: the tables the query reads and the Trackly endpoint it writes."""
+        return self._lineage(None)
 
-            def send(batch: Batch) -> ImportResult:
-                try:
-                    return hook.import_encoded(entity, batch.body, len(batch))
-                except TracklyOutcomeUnknownError as exc:
-                    return unknown_outcome_result(len(batch), str(exc))
-                except NOT_STORED_ERRORS:
-                    if book is not None and not entity.deduplicated:
-                        book.note_not_sent(batch)  # left out of the ledger once every thread is done
-                    raise
-                except TracklyResponseError as exc:
-                    if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
-                        raise TracklyResponseError(
-                            f"{exc} Rerunning is safe: Trackly skips {entity.name} it already stored "
-                            "and counts them as duplicates."
-                        ) from None
-                    self.log.warning(
-                        "Trackly's answer to %d %s records from row %d cannot be trusted; their outcome "
-                        "is unknown: %s",
-                        len(batch),
-                        entity.name,
-                        batch.row_indexes[0],
-                        exc,
-                    )
-                    return unknown_outcome_result(len(batch), f"an answer that cannot be trusted: {exc}")
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """OpenLineage: as on start, with the records imported and the run's counts."""
+        return self._lineage(self._run.tally if self._run is not None else None)
 
-            def count(batch: Batch, result: ImportResult) -> None:
-                held = self._settle(tally, book, batch, result, resent_codes)
-                if held:
-                    records = orjson.loads(batch.body)["records"]
-                    prints = batch.fingerprints
-                    unsaved.extend(
-                        (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in held
-                    )
-                give_back(batch)
-                if tally.batches % PROGRESS_EVERY_BATCHES == 0:
-                    self._log_progress(tally, started)
-                if tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
-                    release_freed_memory()
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage | None:
+        """OpenLineage: as on complete, with the counts reached before the failure."""
+        return self._lineage(self._run.tally if self._run is not None else None)
 
-            def count_unsent(batch: Batch) -> None:
-                tally.add_unsent(len(batch))
-                give_back(batch)
-
-            def give_back(batch: Batch) -> None:
-                if batch.buffer is not None:  # its body is read no more
-                    buffers.give_back(batch.buffer)
-
-            def batch_of(records: list[Record], row_indexes: list[int]) -> Batch:
-                prints = book.take_fingerprints() if book is not None else None
-                return Batch.encoded(records, row_indexes, entity.key_field, prints, buffers)
-
-            batch_size = self.batch_size
-            before_send = book.record_sending if book is not None else None
-            with (
-                book.forgetting_not_sent() if book is not None else nullcontext(),
-                BatchWindow(send, count, self.max_in_flight, before_send) as window,
-            ):
-                submit = count_unsent if tally.dry_run else window.submit
-                records: list[Record] = []
-                row_indexes: list[int] = []
-                try:
-                    for chunk in chunks:
-                        first_index = tally.rows_read
-                        tally.rows_read += len(chunk)
-                        for index, record in enumerate(map(build, chunk), first_index):
-                            if type(record) is RowRejection:
-                                tally.reject_row(index, record)
-                                continue
-                            if screen is not None and not screen(index, record):  # type: ignore[arg-type]
-                                continue
-                            records.append(record)  # type: ignore[arg-type]
-                            row_indexes.append(index)
-                            if len(records) == batch_size:
-                                submit(batch_of(records, row_indexes))
-                                records, row_indexes = [], []
-                    if records:
-                        submit(batch_of(records, row_indexes))
-                except BaseException:
-                    self._count_in_flight(window)
-                    raise
-                window.drain()
-            self._resend_unsaved(tally, book, unsaved, send)
-
-    def _count_in_flight(self, window: BatchWindow) -> None:
-        """
-        After reading or sending failed: count the batches still in flight as they answer, so that
-        the counts (and the ledger) hold every answer received. Their own failures are only logged:
-        the first error is the one raised.
-        """
+    def _lineage(self, tally: ImportTally | None) -> OperatorLineage | None:
         try:
-            window.drain()
-        except Exception as exc:
-            self.log.warning("A batch in flight failed too (%s) once the import stopped.", type(exc).__name__)
+            from trackly_provider.utils.lineage import import_lineage
+        except ImportError:  # the optional OpenLineage provider is not installed
+            return None
+        namespace = self.trackly_hook.settings.lineage_namespace
+        return import_lineage(self.source_hook, self.sql, namespace, self.entity.name, tally)
 
-    def _log_ledger(self, ledger: ImportLedger) -> None:
-        if ledger.lock is not None and ledger.lock.waited_for is not None:
-            self.log.info(
-                "Waited %.1f s for another import of ledger partition '%s' (%s) to finish.",
-                ledger.lock.waited,
-                ledger.partition,
-                ledger.lock.waited_for,
-            )
-        self.log.info(
-            "Ledger %s, partition '%s': %d records confirmed and %d with an unknown outcome by earlier runs.",
-            ledger.table,
-            ledger.partition,
-            ledger.confirmed_before,
-            ledger.unknown_before,
-        )
 
-    def _settle(
-        self,
-        tally: ImportTally,
-        book: Confirmations | None,
-        batch: Batch,
-        result: ImportResult,
-        hold_codes: Collection[str],
-    ) -> list[int]:
-        """Count an answered batch and record what Trackly confirmed; return the positions held back."""
-        held = tally.add_batch(result, batch.row_indexes, batch.message_ids, hold_codes)
-        if book is not None:
-            book.record_answer(batch, result)
-        return held
-
-    def _resend_unsaved(
-        self,
-        tally: ImportTally,
-        book: Confirmations | None,
-        unsaved: list[Unsaved],
-        send: Callable[[Batch], ImportResult],
-    ) -> None:
-        """
-        Send again, after the rest, the records Trackly failed to save (``save_error``).
-
-        Up to the connection's ``max_attempts`` in all, with its backoff: the answer said these
-        records were not stored, so this is safe for every entity. Only records that fail every
-        time count as errors.
-        """
-        if not unsaved:
-            return
-        hook, failed_before = self.trackly_hook, tally.errors_by_code["save_error"]
-        attempts = hook.settings.retry.max_attempts
-        pending, attempt = unsaved, 1
-        while pending and attempt < attempts:
-            attempt += 1
-            hook.wait_before_retry(attempt - 1)
-            hold = RESENT_CODES if attempt < attempts else frozenset()
-            still_unsaved = []
-            for start in range(0, len(pending), self.batch_size):
-                part = pending[start : start + self.batch_size]
-                prints = [fingerprint for _, _, fingerprint in part] if book else None
-                records = [record for _, record, _ in part]
-                batch = Batch.encoded(records, [index for index, _, _ in part], self.entity.key_field, prints)
-                if book is not None:
-                    book.record_sending(batch)
-                held = self._settle(tally, book, batch, send(batch), hold)
-                still_unsaved += [part[i] for i in held]
-            pending = still_unsaved
-        failing = tally.errors_by_code["save_error"] - failed_before
-        self.log.log(
-            logging.WARNING if failing else logging.INFO,
-            "Trackly failed to save %d records (save_error); sent them again: %d recovered, %d still "
-            "failing after %d attempts.",
-            len(unsaved),
-            len(unsaved) - failing,
-            failing,
-            attempt,
-        )
-
-    def _log_outcome(self, tally: ImportTally, elapsed: float, rejects: RejectsTable | None) -> None:
-        if tally.dry_run:
-            self.log.info(
-                "Dry run: read %d rows in %.1f s; %d records would be sent, %d rows are rejected. "
-                "Nothing was sent; the key works.",
-                tally.rows_read,
-                elapsed,
-                tally.records_to_send,
-                tally.error_count,
-            )
-        else:
-            self.log.info(
-                "Imported %d %s rows in %.1f s (%.0f rows/s): %d imported, %d duplicates, %d errors, "
-                "%d batches.",
-                tally.rows_read,
-                self.entity.name,
-                elapsed,
-                tally.rows_read / elapsed if elapsed else 0.0,
-                tally.success_count,
-                tally.duplicates_skipped,
-                tally.error_count,
-                tally.batches,
-            )
-        if tally.rows_read == 0:
-            self.log.warning(
-                "The query read 0 rows, with %s. If it should have read some, check that these bounds "
-                "can match the column they are compared with: timestamps stored as epoch integers never "
-                "match datetime or text bounds; convert the column in the query, e.g. "
-                "datetime(col, 'unixepoch') in SQLite, to_timestamp(col) in PostgreSQL, "
-                'FROM_UNIXTIME(col) in MySQL (README: "Days that read nothing").',
-                describe_bounds(self.parameters),
-            )
-        if rejects and rejects.failed is None:
-            self.log.info(
-                "Wrote %d rejected rows to %s (connection '%s').",
-                rejects.rows_written,
-                self.rejects_table,
-                self.rejects_conn_id,
-            )
-        for error in tally.errors:
-            self.log.warning(
-                "Rejected row %d (message_id %s): %s: %s",
-                error["index"],
-                error["message_id"],
-                error["code"],
-                error["error"],
-            )
-
-    def _log_progress(self, tally: ImportTally, started: float) -> None:
-        elapsed = time.monotonic() - started
-        self.log.info(
-            "Progress: %d rows read, %d batches answered, %.0f rows/s.",
-            tally.rows_read,
-            tally.batches,
-            tally.rows_read / elapsed if elapsed else 0.0,
-        )
+HistoryImportOperator = BaseHistoryImportOperator
+"""The base class's earlier name, kept for DAGs that import or subclass it (new code: the ``Base`` name)."""

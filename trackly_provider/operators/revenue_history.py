@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from trackly_provider.operators.history_import import HistoryImportOperator
+from trackly_provider.operators.history_import import BaseHistoryImportOperator
 from trackly_provider.trackly_api.entities import REVENUE
 
 
-class RevenueHistoryImportOperator(HistoryImportOperator):
+class RevenueHistoryImportOperator(BaseHistoryImportOperator):
     """
     Import revenue records from a SQL query into Trackly (``POST /api/v2/history/revenue``), once.
 
@@ -17,7 +17,7 @@ class RevenueHistoryImportOperator(HistoryImportOperator):
     leaves out what Trackly confirmed, a request without an answer is never sent again, and its
     records fail the task until you say what Trackly did with them (``on_unknown_outcome``).
     Import sends first: revenue for an unknown message is rejected. Arguments and XCom summary:
-    see ``HistoryImportOperator``.
+    see ``BaseHistoryImportOperator``.
     """
 
     entity = REVENUE

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from trackly_provider.operators.history_import import HistoryImportOperator
+from trackly_provider.operators.history_import import BaseHistoryImportOperator
 from trackly_provider.trackly_api.entities import SENDS
 
 
-class SendHistoryImportOperator(HistoryImportOperator):
+class SendHistoryImportOperator(BaseHistoryImportOperator):
     """
     Import the SMS messages sent, from a SQL query into Trackly (``POST /api/v2/history/sends``).
 
@@ -14,7 +14,7 @@ class SendHistoryImportOperator(HistoryImportOperator):
     ``timestamp`` are required; ``list_id``, ``list_number``, ``message``, ``send_type``,
     ``delivered`` (true/false) and ``length`` (whole number) are optional. Trackly skips a send it
     already stored (by ``id``), so rerunning is safe. Import sends before their clicks and revenue.
-    Arguments and XCom summary: see ``HistoryImportOperator``.
+    Arguments and XCom summary: see ``BaseHistoryImportOperator``.
     """
 
     entity = SENDS

@@ -40,12 +40,12 @@ def unknown_outcome_result(record_count: int, reason: str) -> ImportResult:
 
 class Confirmations:
     """
-    Screens each valid record against the ledger before it is sent, and records each batch.
+    Checks each valid record against the ledger before it is sent, and records each batch in it.
 
     A record the ledger holds as confirmed is left out and counted as a duplicate. One an earlier
-    run sent without an answer is sent again when Trackly deduplicates the entity; otherwise it is
-    left out and counted as an ``outcome_unknown`` error, unless the user chose ``resend`` or
-    ``assume_imported``. A dry run reads the ledger and writes nothing.
+    run sent without an answer (an unknown outcome) is sent again when Trackly deduplicates the
+    entity; otherwise it is left out and counted as an ``outcome_unknown`` error, unless the user
+    chose ``resend`` or ``assume_imported``. A dry run reads the ledger and writes nothing.
     """
 
     def __init__(self, ledger: ImportLedger, entity: Entity, on_unknown: str, tally: ImportTally) -> None:
@@ -56,7 +56,7 @@ class Confirmations:
         self._tally = tally
         self._write = not tally.dry_run
         self._fingerprints = Fingerprints()
-        self._waiting: list[int] = []  # fingerprints of the records screened in since the last batch
+        self._to_send: list[int] = []  # fingerprints of the records to send since the last batch
         # id() of a batch in flight -> its ledger row's batch_id and the records it holds
         self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}
         self._not_sent: list[Batch] = []  # batches whose request certainly stored nothing (any thread)
@@ -64,28 +64,33 @@ class Confirmations:
         self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
         self.unknown_count = 0  # records of this run whose outcome is unknown
 
-    def screen(self, index: int, record: Record) -> bool:
-        """True to send the record (its fingerprint waits for the next batch); False if left out."""
+    def skip_confirmed(self, index: int, record: Record) -> bool:
+        """
+        True when the ledger leaves the record (row ``index``) out of this run: confirmed by an
+        earlier run (counted as a duplicate), or of unknown outcome and not to be sent again
+        (counted as an ``outcome_unknown`` error). False to send it: its fingerprint waits for the
+        next batch (``take_fingerprints``).
+        """
         fingerprint = self._fingerprints.of(record)
         state = self.ledger.state_of(fingerprint)
         if state is None or (state == UNKNOWN and self._on_unknown == "resend"):
-            self._waiting.append(fingerprint)
-            return True
+            self._to_send.append(fingerprint)
+            return False
         message_id = record[self._key_field]
         if state == UNKNOWN and self._on_unknown == "fail":
             self._note_unknown(index, fingerprint)
             self._tally.reject_row(index, RowRejection(OUTCOME_UNKNOWN, EARLIER_UNKNOWN, message_id))  # type: ignore[arg-type]
-            return False
+            return True
         if state == UNKNOWN and self._write:  # assume_imported: the user checked that Trackly has it
             self.ledger.assume_imported((fingerprint, index, message_id))  # type: ignore[arg-type]
         self.skipped_confirmed += 1
         self._tally.duplicates_skipped += 1
-        return False
+        return True
 
     def take_fingerprints(self) -> list[int]:
-        """The fingerprints of the records screened in since the last call, for their batch."""
-        waiting, self._waiting = self._waiting, []
-        return waiting
+        """The fingerprints of the records to send since the last call, for their batch."""
+        to_send, self._to_send = self._to_send, []
+        return to_send
 
     def record_sending(self, batch: Batch) -> None:
         """Before a batch is sent: its records are ``unknown`` until Trackly answers."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
 from trackly_provider.database.tables import checked_table_name
 from trackly_provider.exceptions import TracklyConfigError
+from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.operators._engine.batch_window import MAX_IN_FLIGHT_LIMIT
 from trackly_provider.trackly_api.entities import Entity
 from trackly_provider.trackly_api.limits import MAX_RECORDS_PER_REQUEST
@@ -15,6 +19,33 @@ from trackly_provider.trackly_api.phone_numbers import is_known_region
 
 DEFAULT_LEDGER_TABLE = "trackly_import_ledger"
 MAX_SECONDS = 1e9  # about 31 years
+IMPORT_OPERATORS = (
+    "ClickHistoryImportOperator, SendHistoryImportOperator or RevenueHistoryImportOperator "
+    "(trackly_provider.operators)"
+)
+HOW_TO_SUBCLASS = (
+    "set the class attribute entity to the endpoint's Entity (CLICKS, SENDS or REVENUE from "
+    "trackly_provider.trackly_api.entities)"
+)
+
+
+def check_entity(cls: type, base: type) -> None:
+    """
+    Refuse to build an import operator that names no endpoint: ``base`` itself, or a subclass of it
+    without the class attribute ``entity``.
+
+    :raises TypeError: naming the three import operators and how to subclass ``base``.
+    """
+    if isinstance(getattr(cls, "entity", None), Entity):
+        return
+    if cls is base:
+        raise TypeError(
+            f"{base.__name__} cannot be built directly: it is the engine the import operators share "
+            f"and names no Trackly endpoint. Use {IMPORT_OPERATORS}; or subclass it and {HOW_TO_SUBCLASS}."
+        )
+    raise TypeError(
+        f"{cls.__name__} names no Trackly endpoint: {HOW_TO_SUBCLASS}, or subclass one of {IMPORT_OPERATORS}."
+    )
 
 
 def check_limits(batch_size: int, max_error_rate: float, max_in_flight: int) -> None:
@@ -93,3 +124,57 @@ def checked_region(value: str | None) -> str | None:
         f"default_region must be a two-letter CLDR region code, such as 'US', 'GB' or 'FR' "
         f"(the country of numbers written without a country code), or None; got {value!r}."
     )
+
+
+def is_template(value: Any) -> bool:
+    """Text that Airflow renders before the task runs (``"{{ params.x }}"``): checked once rendered."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def checked_hook_params(name: str, value: Any) -> dict[str, Any]:
+    """
+    ``sql_hook_params`` or ``trackly_hook_params`` as a dict of keyword arguments: None -> ``{}``.
+
+    :raises TracklyConfigError: for anything but a dict with text keys, or None.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise TracklyConfigError(
+            f"{name} must be a dict of keyword arguments for the hook (text keys), or None; got "
+            f"{type(value).__name__}."
+        )
+    return dict(value)
+
+
+@cache
+def trackly_hook_keywords() -> tuple[str, ...]:
+    """The keyword-only arguments of ``TracklyHook(...)``: the connection's settings overrides."""
+    parameters = inspect.signature(TracklyHook.__init__).parameters.values()
+    return tuple(parameter.name for parameter in parameters if parameter.kind is parameter.KEYWORD_ONLY)
+
+
+def check_hook_params(sql_hook_params: Any, trackly_hook_params: Any) -> None:
+    """Check both hook parameters as given, when the DAG is parsed; a template is checked once rendered."""
+    if not is_template(sql_hook_params):
+        checked_hook_params("sql_hook_params", sql_hook_params)
+    if not is_template(trackly_hook_params):
+        checked_trackly_hook_params(trackly_hook_params)
+
+
+def checked_trackly_hook_params(value: Any) -> dict[str, Any]:
+    """
+    ``trackly_hook_params`` as keyword arguments of ``TracklyHook``: None -> ``{}``.
+
+    :raises TracklyConfigError: for anything but a dict or None, or a key ``TracklyHook`` does not
+        take, naming the keys it takes (``trackly_conn_id`` is the operator's own argument).
+    """
+    params = checked_hook_params("trackly_hook_params", value)
+    accepted = trackly_hook_keywords()
+    unknown = [key for key in params if key not in accepted]
+    if unknown:
+        raise TracklyConfigError(
+            f"trackly_hook_params has {', '.join(map(repr, unknown))}, which TracklyHook does not "
+            f"take. It takes {', '.join(accepted)} (the connection is the operator's trackly_conn_id)."
+        )
+    return params

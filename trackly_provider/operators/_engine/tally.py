@@ -63,29 +63,29 @@ class ImportTally:
         result: ImportResult,
         row_indexes: Sequence[int],
         message_ids: Sequence[str],
-        hold_codes: Collection[str] = (),
+        resend_codes: Collection[str] = (),
     ) -> list[int]:
         """
         Count one answered batch; its error indexes are mapped back to query-result positions.
 
-        Errors with a code in ``hold_codes`` are not counted: their positions in the batch are
+        Errors with a code in ``resend_codes`` are not counted: their positions in the batch are
         returned, for the caller to send again and count then.
         """
         self.batches += 1
         self.records_sent += len(row_indexes)
         self.success_count += result.success_count
         self.duplicates_skipped += result.duplicates_skipped
-        held = [error.index for error in result.errors if error.code in hold_codes]
-        self.error_count += result.error_count - len(held)
+        to_resend = [error.index for error in result.errors if error.code in resend_codes]
+        self.error_count += result.error_count - len(to_resend)
         if result.unlisted_errors:
             self.errors_by_code[UNATTRIBUTED] += result.unlisted_errors
         for error in result.errors:
-            if error.code in hold_codes:
+            if error.code in resend_codes:
                 continue
             self.errors_by_code[error.code] += 1
             text = redact_phone_numbers(error.error)
             self._note_error(row_indexes[error.index], message_ids[error.index], error.code, text)
-        return held
+        return to_resend
 
     def add_unsent(self, records: int) -> None:
         """Count valid records a dry run does not send."""

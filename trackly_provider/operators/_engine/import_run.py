@@ -1,0 +1,358 @@
+"""One import run: the query's rows to Trackly's answers, step by step, and the state the steps share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+from trackly_provider.database.ledger import ImportLedger
+from trackly_provider.database.rejects import RejectsTable
+from trackly_provider.database.source import stream_query
+from trackly_provider.exceptions import TracklyOutcomeUnknownError, TracklyResponseError, TracklySourceError
+from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.operators._engine import import_log
+from trackly_provider.operators._engine.batch_window import Batch, BatchWindow
+from trackly_provider.operators._engine.confirmations import (
+    NOT_STORED_ERRORS,
+    Confirmations,
+    unknown_outcome_result,
+)
+from trackly_provider.operators._engine.import_log import TaskLog
+from trackly_provider.operators._engine.native_memory import release_freed_memory
+from trackly_provider.operators._engine.records import (
+    MissingColumnsError,
+    Record,
+    RowRejection,
+    make_record_builder,
+)
+from trackly_provider.operators._engine.records import plan_columns as column_layout
+from trackly_provider.operators._engine.tally import ImportTally
+from trackly_provider.trackly_api.entities import Entity
+from trackly_provider.trackly_api.request_bodies import BodyBuffers
+from trackly_provider.trackly_api.results import ImportResult
+
+PROGRESS_EVERY_BATCHES = 10
+RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
+TRIM_MEMORY_EVERY_BATCHES = 20
+
+Unsaved = tuple[int, Record, int]  # (row index, record, fingerprint or 0) of a save_error answer
+RecordBuilder = Callable[[Sequence[Any]], "Record | RowRejection"]
+
+
+@dataclass(frozen=True)
+class RunArguments:
+    """The operator's arguments a run reads, as rendered and checked (see the operator's docstring)."""
+
+    sql: str
+    parameters: Any
+    batch_size: int
+    max_in_flight: int
+    dry_run: bool = False
+    on_unknown_outcome: str = "fail"
+    default_region: str | None = None
+    rejects_table: str | None = None  # for the outcome's log line; the operator opens the table
+    rejects_conn_id: str = ""
+
+
+class ImportRun:
+    """
+    One import of a query's rows into one Trackly history endpoint, and the state its steps share.
+
+    The operator creates it, opens the rejects table and the ledger, and calls, in order:
+
+    1. ``start``: hand over the source's ``DbApiHook``, the ``TracklyHook``, the rejects table and
+       the ledger (either may be None).
+    2. ``import_rows``: stream the query; ``plan_columns`` maps its columns to record fields and
+       gives the row builder; ``batches`` builds each row's record (a row the API would reject is
+       counted as *rejected* and never sent), skips those the ledger holds as *confirmed* (counted
+       as *duplicates*) or of *unknown outcome* (``Confirmations.skip_confirmed``), and cuts
+       ``batch_size`` records into a ``batch`` (encoded on the reading thread); ``send`` sends
+       each (up to ``max_in_flight`` requests open, the first alone) and ``settle_answer`` counts
+       each answer and records it in the ledger; then ``resend_save_errors`` sends again what
+       Trackly failed to save. A dry run counts its batches (``count_unsent``) instead.
+    3. ``finish``: settle the ledger; the failure message when records have an unknown outcome.
+
+    ``summary()`` is the XCom ``return_value``, also when a step raised (with the counts reached).
+    The state: ``tally`` (every count and the first errors), ``confirmations`` (the ledger's view,
+    None without a ledger), ``rejects``, ``resend_codes`` and ``unsaved`` (the ``save_error``
+    records waiting to be sent again).
+    """
+
+    source: DbApiHook
+    trackly: TracklyHook
+
+    def __init__(self, entity: Entity, arguments: RunArguments, log: TaskLog) -> None:
+        self.entity = entity
+        self.arguments = arguments
+        self.log = log
+        self.started = time.monotonic()  # the run's elapsed time includes opening the ledger
+        self.tally = ImportTally(dry_run=arguments.dry_run)
+        self.rejects: RejectsTable | None = None
+        self.confirmations: Confirmations | None = None
+        self.unsaved: list[Unsaved] = []
+        self.resend_codes: Collection[str] = ()  # set by import_rows: save_error when it can be resent
+        self._buffers = BodyBuffers()
+
+    def start(
+        self,
+        source: DbApiHook,
+        trackly: TracklyHook,
+        rejects: RejectsTable | None = None,
+        ledger: ImportLedger | None = None,
+    ) -> None:
+        """Hand over the hooks, and the rejects table and the ledger once opened (None: not kept)."""
+        self.source, self.trackly, self.rejects = source, trackly, rejects
+        self.tally.error_sink = rejects.add if rejects is not None else None
+        if ledger is not None:
+            self.confirmations = Confirmations(
+                ledger, self.entity, self.arguments.on_unknown_outcome, self.tally
+            )
+
+    def import_rows(self) -> None:
+        """
+        Read every row, send every record to send, and settle every answer (a dry run checks the key
+        first and sends nothing). On a failure, the batches in flight are counted before it is raised.
+        """
+        if self.tally.dry_run:
+            self.trackly.check_access()
+        arguments, confirmations = self.arguments, self.confirmations
+        stall = self.trackly.settings.longest_request_seconds  # the read may wait this long for a place
+        with stream_query(
+            self.source, arguments.sql, arguments.parameters, arguments.batch_size, max_stall_seconds=stall
+        ) as (columns, chunks):
+            build = self.plan_columns(columns)
+            if confirmations is not None:
+                import_log.ledger_read(self.log, confirmations.ledger)
+            self.resend_codes = RESENT_CODES if self.trackly.settings.retry.max_attempts > 1 else ()
+            before_send = confirmations.record_sending if confirmations is not None else None
+            with (
+                confirmations.forgetting_not_sent() if confirmations is not None else nullcontext(),
+                BatchWindow(self.send, self.settle_answer, arguments.max_in_flight, before_send) as window,
+            ):
+                submit = self.count_unsent if self.tally.dry_run else window.submit
+                try:
+                    for batch in self.batches(chunks, build):
+                        submit(batch)
+                except BaseException:
+                    self.count_in_flight(window)
+                    raise
+                window.drain()
+            self.resend_save_errors()
+
+    def plan_columns(self, columns: Sequence[str]) -> RecordBuilder:
+        """
+        Map the query's columns to the entity's fields (columns it does not use are logged); return
+        the function that turns a row into a record, or into the reason it is rejected.
+
+        :raises TracklySourceError: a required column is missing, saying how to alias it.
+        """
+        try:
+            layout = column_layout(columns, self.entity)
+        except MissingColumnsError as exc:
+            raise TracklySourceError(str(exc)) from None
+        if layout.ignored:
+            self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
+        return make_record_builder(layout, self.entity, self.arguments.default_region)
+
+    def batches(self, chunks: Iterable[Sequence[Sequence[Any]]], build: RecordBuilder) -> Iterator[Batch]:
+        """
+        The rows read, chunk by chunk, as batches of ``batch_size`` records to send (the last may be
+        shorter), in query order; each batch is made as soon as it is full.
+
+        Every row read is counted, then built into a record (``build``, from ``plan_columns``). A
+        row the API would reject is counted as an error (``RowRejection``), and a record the ledger
+        leaves out (``Confirmations.skip_confirmed``) as a duplicate or an unknown outcome; neither
+        is sent. One loop does the three, as it runs for every row.
+        """
+        tally, size = self.tally, self.arguments.batch_size
+        skip_confirmed = self.confirmations.skip_confirmed if self.confirmations is not None else None
+        records: list[Record] = []
+        row_indexes: list[int] = []
+        for chunk in chunks:
+            first_index = tally.rows_read
+            tally.rows_read += len(chunk)
+            for index, record in enumerate(map(build, chunk), first_index):
+                if type(record) is RowRejection:
+                    tally.reject_row(index, record)
+                elif skip_confirmed is None or not skip_confirmed(index, record):  # type: ignore[arg-type]
+                    records.append(record)  # type: ignore[arg-type]
+                    row_indexes.append(index)
+                    if len(records) == size:
+                        full, records, row_indexes = self.batch(records, row_indexes), [], []
+                        yield full  # its records are freed: the batch holds their body
+        if records:
+            yield self.batch(records, row_indexes)
+
+    def batch(self, records: list[Record], row_indexes: list[int]) -> Batch:
+        """One batch, its body encoded now into a pooled buffer, with its records' ledger fingerprints."""
+        prints = self.confirmations.take_fingerprints() if self.confirmations is not None else None
+        return Batch.encoded(records, row_indexes, self.entity.key_field, prints, self._buffers)
+
+    def send(self, batch: Batch) -> ImportResult:
+        """
+        One request (on a worker thread, the first on the reading thread): Trackly's answer.
+
+        A request without an answer, or with one that cannot be trusted, of an entity Trackly does
+        not deduplicate is a result whose records all have an unknown outcome. A request that
+        certainly stored nothing (``NOT_STORED_ERRORS``) leaves the ledger if the import fails.
+
+        :raises TracklyResponseError: an answer that cannot be trusted, for an entity Trackly
+            deduplicates (a rerun is safe), saying so.
+        """
+        entity = self.entity
+        try:
+            return self.trackly.import_encoded(entity, batch.body, len(batch))
+        except TracklyOutcomeUnknownError as exc:
+            return unknown_outcome_result(len(batch), str(exc))
+        except NOT_STORED_ERRORS:
+            if self.confirmations is not None and not entity.deduplicated:
+                self.confirmations.note_not_sent(batch)  # left out of the ledger once every thread is done
+            raise
+        except TracklyResponseError as exc:
+            if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
+                raise TracklyResponseError(
+                    f"{exc} Rerunning is safe: Trackly skips {entity.name} it already stored "
+                    "and counts them as duplicates."
+                ) from None
+            self.log.warning(
+                "Trackly's answer to %d %s records from row %d cannot be trusted; their outcome "
+                "is unknown: %s",
+                len(batch),
+                entity.name,
+                batch.row_indexes[0],
+                exc,
+            )
+            return unknown_outcome_result(len(batch), f"an answer that cannot be trusted: {exc}")
+
+    def settle_answer(self, batch: Batch, result: ImportResult) -> None:
+        """
+        An answered batch, on the reading thread: settle it, keep its ``save_error`` records to send
+        again at the end, give its body's buffer back; log progress and trim memory now and then.
+        """
+        to_resend = self.settle(batch, result, self.resend_codes)
+        if to_resend:
+            records = orjson.loads(batch.body)["records"]
+            prints = batch.fingerprints
+            self.unsaved.extend(
+                (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in to_resend
+            )
+        self.give_back(batch)
+        if self.tally.batches % PROGRESS_EVERY_BATCHES == 0:
+            import_log.progress(self.log, self.tally, self.started)
+        if self.tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
+            release_freed_memory()
+
+    def settle(self, batch: Batch, result: ImportResult, resend_codes: Collection[str] = ()) -> list[int]:
+        """
+        Count an answered batch and record in the ledger what Trackly confirmed; return the
+        positions in the batch of the errors with a code in ``resend_codes``, left uncounted.
+        """
+        to_resend = self.tally.add_batch(result, batch.row_indexes, batch.message_ids, resend_codes)
+        if self.confirmations is not None:
+            self.confirmations.record_answer(batch, result)
+        return to_resend
+
+    def count_unsent(self, batch: Batch) -> None:
+        """A dry run's batch: counted as records a real run would send, and not sent."""
+        self.tally.add_unsent(len(batch))
+        self.give_back(batch)
+
+    def give_back(self, batch: Batch) -> None:
+        """Return the batch's pooled buffer once its body is read no more."""
+        if batch.buffer is not None:
+            self._buffers.give_back(batch.buffer)
+
+    def count_in_flight(self, window: BatchWindow) -> None:
+        """
+        After reading or sending failed: count the batches still in flight as they answer, so that
+        the counts (and the ledger) hold every answer received. Their own failures are only logged:
+        the first error is the one raised.
+        """
+        try:
+            window.drain()
+        except Exception as exc:
+            self.log.warning("A batch in flight failed too (%s) once the import stopped.", type(exc).__name__)
+
+    def resend_save_errors(self) -> None:
+        """
+        Send again, after the rest, the records Trackly failed to save (``save_error``).
+
+        Up to the connection's ``max_attempts`` in all, with its backoff: the answer said these
+        records were not stored, so this is safe for every entity. Only records that fail every
+        time count as errors.
+        """
+        unsaved = self.unsaved
+        if not unsaved:
+            return
+        trackly, tally, confirmations = self.trackly, self.tally, self.confirmations
+        failed_before, size = tally.errors_by_code["save_error"], self.arguments.batch_size
+        attempts = trackly.settings.retry.max_attempts
+        pending, attempt = unsaved, 1
+        while pending and attempt < attempts:
+            attempt += 1
+            trackly.wait_before_retry(attempt - 1)
+            resend_codes = RESENT_CODES if attempt < attempts else frozenset()
+            still_unsaved = []
+            for start in range(0, len(pending), size):
+                part = pending[start : start + size]
+                prints = [fingerprint for _, _, fingerprint in part] if confirmations else None
+                records = [record for _, record, _ in part]
+                batch = Batch.encoded(records, [index for index, _, _ in part], self.entity.key_field, prints)
+                if confirmations is not None:
+                    confirmations.record_sending(batch)
+                still_unsaved += [part[i] for i in self.settle(batch, self.send(batch), resend_codes)]
+            pending = still_unsaved
+        failing = tally.errors_by_code["save_error"] - failed_before
+        import_log.resent(self.log, len(unsaved), failing, attempt)
+
+    def finish(self) -> str | None:
+        """
+        Once every batch is answered: settle in the ledger what this run resolved of earlier runs';
+        return the failure message when records have an unknown outcome, else None.
+        """
+        confirmations = self.confirmations
+        if confirmations is None:
+            return None
+        confirmations.finish()
+        return confirmations.unknown_message(self.entity.name) if confirmations.unknown_count else None
+
+    def summary(self) -> dict[str, Any]:
+        """
+        The XCom ``return_value``: the tally's summary, the ledger's part when there is one, and
+        ``rejects_not_written`` when the rejects table could not take every rejected row.
+        """
+        summary = self.tally.as_xcom()
+        if self.confirmations is not None:
+            summary["ledger"] = self.confirmations.summary()
+        if self.rejects is not None and self.rejects.rows_not_written:
+            summary["rejects_not_written"] = self.rejects.rows_not_written
+        return summary
+
+    def stopped_early_summary(self, exc: BaseException) -> dict[str, Any]:
+        """
+        The summary of a run that ``exc`` ended early, with ``failed``: the exception's type name
+        alone (its text may quote a source value); the counts reached are logged as a warning.
+        """
+        summary = self.summary()
+        summary["failed"] = type(exc).__name__
+        import_log.stopped_early(self.log, summary["failed"], self.tally)
+        return summary
+
+    def log_outcome(self) -> None:
+        """The run's counts, elapsed time, rejects table and first errors, in the task log."""
+        arguments = self.arguments
+        import_log.outcome(
+            self.log,
+            self.tally,
+            self.entity.name,
+            time.monotonic() - self.started,
+            arguments.parameters,
+            self.rejects,
+            (arguments.rejects_table, arguments.rejects_conn_id),
+        )
