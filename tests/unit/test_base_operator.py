@@ -23,7 +23,7 @@ SOURCE = "unit_sqlite_source"
 ARGS = {"task_id": "t", "sql": "SELECT 1", "sql_conn_id": SOURCE}
 ACCEPTED = (
     "connect_timeout, read_timeout, max_attempts, backoff_base, backoff_max, retry_after_max, "
-    "request_timeout, max_response_bytes, verify, client_cert, client_key, proxy, transport, sleep"
+    "request_timeout, max_response_bytes, verify, client_cert, client_key, proxy"
 )
 
 
@@ -97,6 +97,24 @@ def test_a_trackly_hook_param_the_hook_does_not_take_fails_when_the_dag_is_parse
         f"trackly_hook_params has 'retries', which TracklyHook does not take. It takes {ACCEPTED} "
         "(the connection is the operator's trackly_conn_id)."
     )
+
+
+@pytest.mark.parametrize("seam", ["transport", "sleep"])
+def test_the_hooks_test_seams_are_not_trackly_hook_params(seam):
+    """A transport would bypass the provider's TLS and proxy set-up, a sleep its backoff."""
+    with pytest.raises(TracklyConfigError, match=f"has '{seam}', which TracklyHook does not take"):
+        ClickHistoryImportOperator(**ARGS, trackly_hook_params={seam: None})
+
+
+def test_a_key_that_is_not_a_word_is_not_quoted():
+    secret_key = "http://user:S3cretPw@proxy:3128"
+    with pytest.raises(TracklyConfigError) as raised:
+        ClickHistoryImportOperator(**ARGS, trackly_hook_params={secret_key: 1, "k" * 6_000_000: 1})
+    assert str(raised.value).startswith(
+        "trackly_hook_params has a key that is not a word, a key that is not a word, which TracklyHook"
+    )
+    assert "S3cretPw" not in str(raised.value)
+    assert len(str(raised.value)) < 500
 
 
 @pytest.mark.parametrize("value", [[("max_attempts", 1)], "max_attempts=1", {1: 2}])
