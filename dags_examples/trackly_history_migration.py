@@ -42,7 +42,7 @@ keeps a ledger (`LEDGER_TABLE` on the `LEDGER_CONN_ID` connection: the source's 
 PostgreSQL or MySQL; another file for a SQLite source) of each record Trackly confirmed, per day:
 a rerun, retry or backfill of a day sends only what is not confirmed. A request that got no answer
 fails the day, naming its records, until you check them in Trackly and rerun with
-`on_unknown_outcome` set (see the README's "The ledger"). Sends and clicks are safe to rerun as
+`on_unknown_outcome` set (docs/ledger.md, "The ledger"). Sends and clicks are safe to rerun as
 they are: Trackly skips those it already has.
 
 **Overlapping runs.** Each scheduled run re-imports the `LATE_ROWS_DAYS` days before its own, and

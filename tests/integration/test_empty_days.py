@@ -41,7 +41,7 @@ ZERO_ROWS = (
     "have read some, check that these bounds can match the column they are compared with: timestamps "
     "stored as epoch integers never match datetime or text bounds; convert the column in the query, "
     "e.g. datetime(col, 'unixepoch') in SQLite, to_timestamp(col) in PostgreSQL, FROM_UNIXTIME(col) in "
-    'MySQL (README: "Days that read nothing").'
+    'MySQL (docs/deployment.md: "Days that read nothing").'
 )
 
 

@@ -34,6 +34,7 @@ PUBLIC_PREFIXES = (
     "trackly_provider.utils.",
     "trackly_provider.exceptions",
     "trackly_provider.sandbox",
+    "trackly_provider.trackly_api.entities",  # for subclasses of BaseHistoryImportOperator
 )
 
 

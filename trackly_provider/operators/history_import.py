@@ -91,7 +91,7 @@ class BaseHistoryImportOperator(BaseOperator):
         same task instance replaces that instance's rows. Off when not set.
     :param rejects_conn_id: the SQL connection of ``rejects_table``; the source's by default.
     :param ledger_table: a table recording, per partition, the fingerprint of every record Trackly
-        confirmed, so that a rerun leaves them out (see the README's "The ledger"). None (the
+        confirmed, so that a rerun leaves them out (docs/ledger.md, "The ledger"). None (the
         default): ``trackly_import_ledger`` for an entity Trackly does not deduplicate (revenue,
         which always keeps one), no ledger for the others (clicks, sends), where one saves a rerun
         from sending what was confirmed. An empty or blank value, as given or as rendered, means
@@ -105,12 +105,12 @@ class BaseHistoryImportOperator(BaseOperator):
         parameters do not say which rows the query reads. (templated)
     :param ledger_lock_timeout: how long an import waits while another import of the same ledger
         partition runs (seconds, or a ``timedelta``; default one hour). The ledger's database holds
-        the lock, which dies with its holder (README: "One import of a partition at a time"). When
+        the lock, which dies with its holder (docs/ledger.md: "One import of a partition at a time"). When
         the bound runs out the task fails at once, without retries
         (``TracklyPartitionLockedError``), having sent nothing.
     :param default_region: the CLDR region (``"US"``, ``"GB"``...) of phone numbers written without a
         country code (``4155550100``, ``(415) 555-0100``, a ``BIGINT`` column); None (the default):
-        such numbers are rejected. Every phone field is sent in E.164 (README: "Phone numbers").
+        such numbers are rejected. Every phone field is sent in E.164 (docs/operators.md: "Phone numbers").
     :param on_unknown_outcome: what to do with records an earlier run sent without getting an
         answer: ``fail`` (default: leave them out, and fail after the rest is imported),
         ``assume_imported`` (you checked in Trackly: they were stored) or ``resend`` (you checked:

@@ -5,7 +5,7 @@ One converter per field kind (``entities.FieldKind``). A converter returns the v
 None when the value cannot be sent; it never raises for any value. ``why_invalid`` then says, for
 the rejection, what the value was (its type, never the value itself) and how to fix the query.
 
-The Python types the supported drivers return, and what each kind does with them (README:
+The Python types the supported drivers return, and what each kind does with them (docs/operators.md:
 "Source column types"):
 
 - ``str``: every kind reads text. ``int``: ids, counts, amounts, flags (0/1), phone numbers

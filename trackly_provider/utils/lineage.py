@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the engine's summary; imported for types only, so utils nev
 
 
 RUN_FACET = "trackly_import"
-# The facet's fields are documented in the README ("Lineage and Assets"); no schema is published yet.
+# The facet's fields are documented in docs/lineage-and-assets.md; no schema is published yet.
 FACET_SCHEMA = "urn:airflow-provider-trackly:facet:TracklyImportRunFacet:1"
 # A pyformat driver's placeholders (%s, %(name)s) and its escaped percent sign (%%).
 _PYFORMAT = re.compile(r"%\(\w+\)s|%s|%%")

@@ -102,7 +102,7 @@ def outcome(
             "can match the column they are compared with: timestamps stored as epoch integers never "
             "match datetime or text bounds; convert the column in the query, e.g. "
             "datetime(col, 'unixepoch') in SQLite, to_timestamp(col) in PostgreSQL, "
-            'FROM_UNIXTIME(col) in MySQL (README: "Days that read nothing").',
+            'FROM_UNIXTIME(col) in MySQL (docs/deployment.md: "Days that read nothing").',
             describe_bounds(parameters),
         )
     if rejects and rejects.failed is None:
