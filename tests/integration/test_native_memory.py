@@ -34,7 +34,8 @@ def test_freed_heap_memory_goes_back_to_the_os():
     import json
 
     done = subprocess.run([sys.executable, "-c", FRAGMENTED_HEAP], capture_output=True, text=True, check=True)
-    measured = json.loads(done.stdout)
+    # The last line: importing the operators package loads Airflow, whose 3.0 may log to stdout first.
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
     assert measured["released"] is True
     assert measured["freed"] > 80, measured  # glibc kept the freed blocks
     assert measured["trimmed"] < measured["freed"] - 60, measured

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+import trackly_provider
+
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE = REPO / "trackly_provider"
+# The package as installed: the checkout's in a dev install, the wheel's in `make matrix`.
+PACKAGE = Path(trackly_provider.__file__).resolve().parent
 
 SHELL = {"trackly_provider", "exceptions", "version_compat", "get_provider_info"}
 # What each layer may import at run time, besides itself and the provider shell (docs/architecture.md).
@@ -49,7 +52,7 @@ def layer_of(module: str) -> str:
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -87,7 +90,7 @@ def test_each_module_imports_only_its_own_layer_and_the_layers_below(path):
     own = layer_of(module_name(path))
     allowed = MAY_IMPORT[own] | {own, "shell"}
     upward = [
-        f"{path.relative_to(REPO)}:{line} imports {name} ({layer_of(name)})"
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {name} ({layer_of(name)})"
         for line, name in runtime_imports(path)
         if layer_of(name) not in allowed
     ]
