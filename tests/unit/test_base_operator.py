@@ -5,12 +5,15 @@ it hands to its two hooks (built here from connections in the environment; nothi
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
 
 from tests.helpers import HOOK_KEY, set_trackly_connection
 from trackly_provider.exceptions import TracklyConfigError, TracklySourceError
+from trackly_provider.hooks.settings import KNOWN_EXTRAS
+from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.operators import (
     BaseHistoryImportOperator,
     ClickHistoryImportOperator,
@@ -22,8 +25,8 @@ from trackly_provider.trackly_api.entities import CLICKS
 SOURCE = "unit_sqlite_source"
 ARGS = {"task_id": "t", "sql": "SELECT 1", "sql_conn_id": SOURCE}
 ACCEPTED = (
-    "connect_timeout, read_timeout, max_attempts, backoff_base, backoff_max, retry_after_max, "
-    "request_timeout, max_response_bytes, verify, client_cert, client_key, proxy"
+    "connect_timeout, read_timeout, request_timeout, max_response_bytes, max_attempts, backoff_base, "
+    "backoff_max, retry_after_max, verify, client_cert, client_key, proxy"
 )
 
 
@@ -97,6 +100,12 @@ def test_a_trackly_hook_param_the_hook_does_not_take_fails_when_the_dag_is_parse
         f"trackly_hook_params has 'retries', which TracklyHook does not take. It takes {ACCEPTED} "
         "(the connection is the operator's trackly_conn_id)."
     )
+
+
+def test_every_connection_extra_is_a_keyword_argument_of_the_hook():
+    """trackly_hook_params accepts the extras' names: each must be a keyword-only argument of TracklyHook."""
+    parameters = inspect.signature(TracklyHook.__init__).parameters
+    assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in KNOWN_EXTRAS)
 
 
 @pytest.mark.parametrize("seam", ["transport", "sleep"])

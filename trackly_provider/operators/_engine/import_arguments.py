@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 from trackly_provider.database.tables import checked_table_name
 from trackly_provider.exceptions import TracklyConfigError
-from trackly_provider.hooks.settings import EXTRA_NAME
-from trackly_provider.hooks.trackly import TracklyHook
+from trackly_provider.hooks.settings import EXTRA_NAME, KNOWN_EXTRAS
 from trackly_provider.operators._engine.batch_window import MAX_IN_FLIGHT_LIMIT
 from trackly_provider.trackly_api.entities import Entity
 from trackly_provider.trackly_api.limits import MAX_RECORDS_PER_REQUEST
@@ -148,21 +145,6 @@ def checked_hook_params(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-# TracklyHook's arguments for tests only: a transport would bypass TLS and proxies, a sleep the backoff.
-TEST_SEAMS = frozenset({"transport", "sleep"})
-
-
-@cache
-def trackly_hook_keywords() -> tuple[str, ...]:
-    """The keyword-only arguments of ``TracklyHook(...)``: the connection's settings overrides."""
-    parameters = inspect.signature(TracklyHook.__init__).parameters.values()
-    return tuple(
-        parameter.name
-        for parameter in parameters
-        if parameter.kind is parameter.KEYWORD_ONLY and parameter.name not in TEST_SEAMS
-    )
-
-
 def check_hook_params(sql_hook_params: Any, trackly_hook_params: Any) -> None:
     """Check both hook parameters as given, when the DAG is parsed; a template is checked once rendered."""
     if not is_template(sql_hook_params):
@@ -175,17 +157,20 @@ def checked_trackly_hook_params(value: Any) -> dict[str, Any]:
     """
     ``trackly_hook_params`` as keyword arguments of ``TracklyHook``: None -> ``{}``.
 
+    The keys are the connection's extras (``KNOWN_EXTRAS``), which ``TracklyHook`` takes as
+    keyword arguments of the same names; its test seams (``transport``, ``sleep``) are not among
+    them.
+
     :raises TracklyConfigError: for anything but a dict or None, or a key ``TracklyHook`` does not
         take, naming the keys it takes (``trackly_conn_id`` is the operator's own argument).
     """
     params = checked_hook_params("trackly_hook_params", value)
-    accepted = trackly_hook_keywords()
-    unknown = [key for key in params if key not in accepted]
+    unknown = [key for key in params if key not in KNOWN_EXTRAS]
     if unknown:
         # A key that is not a word (a URL with a password, 6 MB of text) is not quoted.
         shown = [repr(key) if EXTRA_NAME.fullmatch(key) else "a key that is not a word" for key in unknown]
         raise TracklyConfigError(
             f"trackly_hook_params has {', '.join(shown)}, which TracklyHook does not "
-            f"take. It takes {', '.join(accepted)} (the connection is the operator's trackly_conn_id)."
+            f"take. It takes {', '.join(KNOWN_EXTRAS)} (the connection is the operator's trackly_conn_id)."
         )
     return params
