@@ -28,6 +28,10 @@ class TracklyAuthError(TracklyApiError, AirflowFailException):
     """The API key was rejected (401) or the account is suspended (403); no retry can fix it."""
 
 
+class TracklyBillingError(TracklyApiError, AirflowFailException):
+    """Trackly refused a whole request for billing (402: paid validation without a payment method)."""
+
+
 class TracklyTransientError(TracklyError):
     """A request failed in a way that retrying may fix (network fault, 429, 5xx)."""
 
@@ -58,3 +62,7 @@ class TracklySourceError(TracklyError, AirflowFailException):
 
 class TracklyErrorRateExceededError(TracklyError, AirflowFailException):
     """More rows were rejected than ``max_error_rate`` allows; a retry would reject them again."""
+
+
+class TracklyUnrequestedEffectError(TracklyError, AirflowFailException):
+    """Trackly did what the import did not ask for (contacts enrolled in journeys); it stopped at once."""

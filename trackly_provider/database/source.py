@@ -214,6 +214,20 @@ def stream_query(
     _close(connection, cursor, driver)
 
 
+def count_rows(hook: DbApiHook, sql: str, parameters: Any, *, max_stall_seconds: float | None = None) -> int:
+    """
+    How many rows ``sql`` returns now: ``SELECT COUNT(*) FROM (<sql>) AS trackly_rows``, with the
+    same parameters (for an announcement before the import: the rows may change meanwhile).
+
+    :raises TracklySourceError, TracklyError: as ``stream_query``.
+    """
+    if statement_count(sql) == 1 and reads_rows(sql):
+        inner = str(_statements(sql)[0]).strip().rstrip(";")
+        sql = f"SELECT COUNT(*) FROM (\n{inner}\n) AS trackly_rows"  # newlines: a closing -- comment ends
+    with stream_query(hook, sql, parameters, 1, max_stall_seconds=max_stall_seconds) as (_, chunks):
+        return int(next(iter(chunks))[0][0])
+
+
 def _significant(tokens: Any) -> list[Token]:
     return [
         token

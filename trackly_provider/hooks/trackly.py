@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
 from typing import Any
@@ -15,6 +16,7 @@ from trackly_provider import __version__
 from trackly_provider.exceptions import (
     TracklyApiError,
     TracklyAuthError,
+    TracklyBillingError,
     TracklyConfigError,
     TracklyOutcomeUnknownError,
     TracklyResponseError,
@@ -28,7 +30,7 @@ from trackly_provider.hooks.network.tls import trust_source
 from trackly_provider.hooks.network.transport import open_transport, send_once
 from trackly_provider.hooks.retry import parse_retry_after
 from trackly_provider.hooks.settings import TracklySettings, parse_settings, unknown_extras
-from trackly_provider.trackly_api.entities import CLICKS, REVENUE, SENDS, Entity
+from trackly_provider.trackly_api.entities import CLICKS, CONTACTS, REVENUE, SENDS, Entity
 from trackly_provider.trackly_api.limits import (
     MAX_BODY_BYTES,
     MAX_ERRORS_LISTED,
@@ -36,12 +38,14 @@ from trackly_provider.trackly_api.limits import (
     RECORD_TOO_LARGE,
 )
 from trackly_provider.trackly_api.redact import server_code, server_text
+from trackly_provider.trackly_api.references import personal_reference
 from trackly_provider.trackly_api.results import (
     ImportResult,
     RecordError,
     encode_records,
     parse_import_result,
 )
+from trackly_provider.trackly_api.values import phone_number as phone_number_e164
 from trackly_provider.version_compat import BaseHook
 
 LISTS_PATH = "/api/v2/lists"
@@ -230,6 +234,34 @@ class TracklyHook(BaseHook):
         """Import 1 to 1,000 send records (``POST /api/v2/history/sends``); see ``import_records``."""
         return self.import_records(SENDS, records)
 
+    def import_contacts(self, contacts: Sequence[dict[str, Any]]) -> ImportResult:
+        """
+        Create or update 1 to 1,000 contacts (``POST /api/v2/contacts/bulk``); see ``import_records``.
+
+        Each contact is an object of at most 4,000 bytes as JSON (``phone_number`` and
+        ``list_number`` in E.164, optional ``signup_date``, ``ip_address``, ``url``,
+        ``custom_fields``); the caller decides ``use_journeys`` and ``use_validation`` (the
+        operator always sends both). The result's ``counts`` hold ``contacts_created``,
+        ``list_contacts_created`` and ``journeys_enrolled``; its errors never hold the phone
+        numbers the answer repeats (dropped on arrival). A ``402`` (paid validation without
+        billing) raises ``TracklyBillingError``.
+        """
+        return self.import_records(CONTACTS, contacts)
+
+    def contact_reference(self, phone_number: str, default_region: str | None = None) -> str:
+        """
+        The reference (``c_`` and 16 hex digits) that stands for ``phone_number`` in the errors,
+        XCom and rejects table of a contact import on this connection: a keyed hash with the API
+        key (``trackly_api/references.py``), so that only holders of the key can find it.
+
+        :param phone_number: the number as the query returns it; normalised to E.164 first.
+        :raises ValueError: the value is not a phone number (nor one in ``default_region``).
+        """
+        number = phone_number_e164(phone_number, default_region)
+        if number is None:
+            raise ValueError("not a phone number: write it in E.164 (+14155550100) or pass default_region")
+        return personal_reference(number, self.settings.api_key)
+
     def import_revenue(self, records: Sequence[dict[str, Any]]) -> ImportResult:
         """
         Import 1 to 1,000 revenue records (``POST /api/v2/history/revenue``); see ``import_records``.
@@ -248,7 +280,7 @@ class TracklyHook(BaseHook):
         5xx are retried with the connection's backoff, except, for an entity Trackly does not
         deduplicate, a fault after the request may have reached it (see ``_send``).
         """
-        return self.import_encoded(entity, encode_records(records), len(records))
+        return self.import_encoded(entity, encode_records(records, entity.body_key), len(records))
 
     def import_encoded(self, entity: Entity, body: bytes | memoryview, record_count: int) -> ImportResult:
         """``import_records`` of a body from ``encode_records``, or of a pooled view (request_bodies.py)."""
@@ -259,12 +291,12 @@ class TracklyHook(BaseHook):
             )
         response = self._send("POST", entity.path, body, resend_when_unknown=entity.deduplicated)
         if response.status_code == 413:
-            return self._split_oversized(entity, orjson.loads(body)["records"], response)
+            return self._split_oversized(entity, orjson.loads(body)[entity.body_key], response)
         if response.status_code != 200:
             raise self._api_error(response)
-        result = parse_import_result(self._json(response), record_count)
+        result = parse_import_result(self._json(response), record_count, entity.answer_counts)
         if result.unlisted_errors and record_count > MAX_ERRORS_LISTED and entity.deduplicated:
-            return self._attribute_errors(entity, orjson.loads(body)["records"], result)
+            return self._attribute_errors(entity, orjson.loads(body)[entity.body_key], result)
         return result
 
     def _attribute_errors(
@@ -281,11 +313,14 @@ class TracklyHook(BaseHook):
         unlisted = [index for index in range(len(records)) if index not in listed]
         errors = list(result.errors)
         imported = result.success_count
+        counts, warnings = Counter(result.counts), result.warnings
         still_unlisted = 0
         for start in range(0, len(unlisted), MAX_ERRORS_LISTED):
             part = unlisted[start : start + MAX_ERRORS_LISTED]
             answer = self.import_records(entity, [records[index] for index in part])
-            imported += answer.success_count  # failed the first time, stored now
+            imported += answer.success_count  # failed the first time, stored now (or updated again)
+            counts.update(answer.counts)
+            warnings += tuple(w for w in answer.warnings if w not in warnings)
             errors += [RecordError(part[error.index], error.code, error.error) for error in answer.errors]
             still_unlisted += answer.unlisted_errors
         self.log.info(
@@ -299,13 +334,16 @@ class TracklyHook(BaseHook):
         )
         errors.sort(key=lambda error: error.index)
         error_count = len(errors) + still_unlisted
+        if not entity.counts_duplicates:  # an upsert: a record stored the first time is updated again
+            imported = len(records) - error_count
         duplicates = len(records) - imported - error_count
         if duplicates < 0:
             raise TracklyResponseError(
                 f"Trackly's counts do not add up after sending {len(unlisted)} records again to attribute "
                 f"their errors: {imported} imported and {error_count} errors out of {len(records)}."
             )
-        return ImportResult(imported, error_count, duplicates, errors)
+        totals = {name: min(counts[name], imported) for name in entity.answer_counts}
+        return ImportResult(imported, error_count, duplicates, errors, totals, warnings)
 
     def _split_oversized(
         self, entity: Entity, records: Sequence[dict[str, Any]], response: httpx.Response
@@ -317,7 +355,7 @@ class TracklyHook(BaseHook):
         the rest of the batch is imported. A 413 ``too_many_records`` is a bug of ours and raises.
         """
         code, error = error_fields(response)
-        if code == "too_many_records":
+        if code == entity.too_many_code:
             raise TracklyApiError(
                 413,
                 code,
@@ -489,6 +527,15 @@ class TracklyHook(BaseHook):
                 error,
                 context=f"Trackly refused connection '{self.trackly_conn_id}' (403: the account may be "
                 "suspended or the key lacks access)",
+            )
+        if status == 402:
+            return TracklyBillingError(
+                status,
+                code,
+                error,
+                context=f"Trackly refused the whole request of {response.request.url.path} for billing "
+                "(402): paid phone validation (use_validation) needs a payment method on the Trackly "
+                "account. Add one in Trackly's billing settings, or import without paid_phone_validation",
             )
         context = f"Trackly answered {response.request.method} {response.request.url.path} with an error"
         if 300 <= status < 400:

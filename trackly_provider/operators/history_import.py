@@ -238,7 +238,7 @@ class BaseHistoryImportOperator(BaseOperator):
             if isinstance(exc, TracklyTransientError):
                 raise type(exc)(
                     f"{exc} {run.tally.confirmed} of {run.tally.rows_read} rows read were confirmed "
-                    f"before the failure. {import_log.rerun_advice(self.entity.name, ledger_table)}"
+                    f"before the failure. {import_log.rerun_advice(self.entity, ledger_table)}"
                 ) from None
             raise
         finally:
@@ -266,6 +266,9 @@ class BaseHistoryImportOperator(BaseOperator):
             default_region=self.default_region,
             rejects_table=self.rejects_table,
             rejects_conn_id=self.rejects_conn_id,
+            opt_ins={
+                opt_in.field: getattr(self, opt_in.argument, False) is True for opt_in in self.entity.opt_ins
+            },
         )
 
     def _push_stopped_early(self, context: Context, run: ImportRun, exc: BaseException) -> None:
@@ -328,7 +331,7 @@ class BaseHistoryImportOperator(BaseOperator):
         except ImportError:  # the optional OpenLineage provider is not installed
             return None
         namespace = self.trackly_hook.settings.lineage_namespace
-        return import_lineage(self.source_hook, self.sql, namespace, self.entity.name, tally)
+        return import_lineage(self.source_hook, self.sql, namespace, self.entity, tally)
 
 
 HistoryImportOperator = BaseHistoryImportOperator

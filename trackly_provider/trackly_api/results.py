@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,12 +26,19 @@ class RecordError:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """The counts of one ``POST /api/v2/history/<entity>`` request."""
+    """
+    The counts of one import request (``POST /api/v2/history/<entity>``, ``/contacts/bulk``).
+
+    ``counts``: the entity's other counts (``Entity.answer_counts``: ``contacts_created``...);
+    ``warnings``: the answer's warnings, filtered (``redact.server_text``).
+    """
 
     success_count: int
     error_count: int
     duplicates_skipped: int
     errors: list[RecordError] = field(default_factory=list)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -48,21 +56,30 @@ class ImportResult:
             self.error_count + other.error_count,
             self.duplicates_skipped + other.duplicates_skipped,
             [*self.errors, *other.errors],
+            dict(Counter(self.counts) + Counter(other.counts)),
+            self.warnings + tuple(w for w in other.warnings if w not in self.warnings),
         )
 
     def shifted(self, offset: int) -> ImportResult:
         """The same result with every error index moved by ``offset`` (for a split batch's second half)."""
         errors = [RecordError(e.index + offset, e.code, e.error) for e in self.errors]
-        return ImportResult(self.success_count, self.error_count, self.duplicates_skipped, errors)
+        return ImportResult(
+            self.success_count, self.error_count, self.duplicates_skipped, errors, self.counts, self.warnings
+        )
 
 
-def encode_records(records: Sequence[Mapping[str, Any]]) -> bytes:
+def encode_records(records: Sequence[Mapping[str, Any]], body_key: str = "records") -> bytes:
     """
-    The request body of ``POST /api/v2/history/<entity>`` (compact JSON, UTF-8).
+    The request body of an import: ``{"<body_key>": [...]}`` (``Entity.body_key``), compact JSON, UTF-8.
 
     Datetimes are written as ISO 8601 with their offset; naive ones as UTC (``+00:00``).
     """
-    return orjson.dumps({"records": list(records)}, default=encode_value, option=orjson.OPT_NAIVE_UTC)
+    return orjson.dumps({body_key: list(records)}, default=encode_value, option=orjson.OPT_NAIVE_UTC)
+
+
+def encode_record(record: Mapping[str, Any]) -> bytes:
+    """One record as it is written in a request body (for its size: ``Entity.max_record_bytes``)."""
+    return orjson.dumps(record, default=encode_value, option=orjson.OPT_NAIVE_UTC)
 
 
 def encode_value(value: Any) -> Any:
@@ -73,15 +90,19 @@ def encode_value(value: Any) -> Any:
 
 
 def _count(body: dict[str, Any], name: str) -> int:
-    value = body.get(name, 0 if name == "duplicates_skipped" else None)
+    value = body.get(name, None if name in ("success_count", "error_count") else 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise TracklyResponseError(f"Trackly answered 200 without a valid '{name}' count; cannot trust it.")
     return value
 
 
-def parse_import_result(body: Any, records_sent: int) -> ImportResult:
+def parse_import_result(body: Any, records_sent: int, answer_counts: Sequence[str] = ()) -> ImportResult:
     """
     Parse and check a 200 body; an answer that contradicts itself raises ``TracklyResponseError``.
+
+    ``answer_counts`` (``Entity.answer_counts``) are read too, 0 when absent, each at most
+    ``success_count``: ``contacts_created`` counts contacts among those stored. An error entry's
+    other keys (a contact error's ``phone_number``) are dropped here, unread.
 
     ``errors`` must be a list (or absent) of objects, each naming a distinct record by an
     ``index`` within the request's array (the API page: indexes refer to that request's
@@ -117,8 +138,21 @@ def parse_import_result(body: Any, records_sent: int) -> ImportResult:
         seen.add(index)
         code = server_code(item["code"]) if item.get("code") else "unknown"
         errors.append(RecordError(index, code, server_text(item.get("error") or "")))
+    success_count = _count(body, "success_count")
+    counts = {name: _count(body, name) for name in answer_counts}
+    for name, value in counts.items():
+        if value > success_count:
+            raise TracklyResponseError(
+                f"Trackly's counts do not add up: '{name}' is {value} but only {success_count} records "
+                "were stored. Not trusting this response; the batch is not counted."
+            )
     result = ImportResult(
-        _count(body, "success_count"), _count(body, "error_count"), _count(body, "duplicates_skipped"), errors
+        success_count,
+        _count(body, "error_count"),
+        _count(body, "duplicates_skipped"),
+        errors,
+        counts,
+        _warnings(body.get("warnings")),
     )
     if result.unlisted_errors < 0:
         raise TracklyResponseError(
@@ -132,3 +166,18 @@ def parse_import_result(body: Any, records_sent: int) -> ImportResult:
             "is not counted."
         )
     return result
+
+
+MAX_WARNINGS_KEPT = 10
+
+
+def _warnings(listed: Any) -> tuple[str, ...]:
+    """An answer's ``warnings``, each filtered (``server_text``); anything but a list of texts is ignored."""
+    if not isinstance(listed, list):
+        return ()
+    kept: list[str] = []
+    for item in listed[:MAX_WARNINGS_KEPT]:
+        text = server_text(item) if isinstance(item, str) else ""
+        if text and text not in kept:
+            kept.append(text)
+    return tuple(kept)

@@ -1,4 +1,4 @@
-"""Airflow Assets for Trackly's history endpoints, and what an import tells about each update."""
+"""Airflow Assets for Trackly's import endpoints, and what an import tells about each update."""
 
 from __future__ import annotations
 
@@ -23,9 +23,18 @@ def history_asset(entity_name: str, base_url: str = DEFAULT_BASE_URL) -> Asset:
     return Asset(f"{lineage_namespace(base_url)}/history/{entity_name}")
 
 
+def trackly_asset(entity: Entity, base_url: str = DEFAULT_BASE_URL) -> Asset:
+    """
+    ``trackly://<host>/<Entity.dataset>`` (``.../history/clicks``, ``.../contacts``): the dataset an
+    import of ``entity`` names in its OpenLineage events.
+    """
+    return Asset(f"{lineage_namespace(base_url)}/{entity.dataset}")
+
+
 def asset_event_extra(entity: Entity, parameters: Any, tally: ImportTally) -> dict[str, Any]:
     """The entity, the partition (the query's parameters: a day's bounds) and the import's counts."""
-    return {"entity": entity.name, "partition": orjson.loads(parameters_json(parameters)), **tally.counts()}
+    partition = orjson.loads(parameters_json(parameters))
+    return {"entity": entity.name, "partition": partition, **tally.counts(), **tally.answer_counts}
 
 
 def annotate_asset_events(context: Context, outlets: Iterable[Any], extra: dict[str, Any]) -> None:

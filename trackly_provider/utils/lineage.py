@@ -24,6 +24,7 @@ from attrs import define, field
 
 if TYPE_CHECKING:  # the engine's summary; imported for types only, so utils never loads the engine
     from trackly_provider.operators._engine.tally import ImportTally
+    from trackly_provider.trackly_api.entities import Entity
 
 
 RUN_FACET = "trackly_import"
@@ -97,21 +98,24 @@ def fallback_naming(
     return DatabaseInfo(scheme=connection.conn_type, authority=authority), dialect, default_schema
 
 
-def endpoint_dataset(namespace: str, entity_name: str, imported: int | None = None) -> OutputDataset:
-    """The Trackly endpoint as a dataset, with how many records it stored when that is known."""
+def endpoint_dataset(namespace: str, dataset: str, imported: int | None = None) -> OutputDataset:
+    """
+    The Trackly endpoint as a dataset (``Entity.dataset``: ``history/clicks``, ``contacts``...), with
+    how many records it stored when that is known.
+    """
     facets: dict[str, Any] = {}
     if imported is not None:
         facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(rowCount=imported)
-    return OutputDataset(namespace=namespace, name=f"history/{entity_name}", outputFacets=facets)
+    return OutputDataset(namespace=namespace, name=dataset, outputFacets=facets)
 
 
 def import_lineage(
-    hook: DbApiHook, sql: str, namespace: str, entity_name: str, tally: ImportTally | None = None
+    hook: DbApiHook, sql: str, namespace: str, entity: Entity, tally: ImportTally | None = None
 ) -> OperatorLineage:
     """Inputs from ``sql``, the endpoint as output; with the ``tally``, its counts."""
     lineage = source_lineage(hook, sql)
     imported = None if tally is None or tally.dry_run else tally.success_count
-    lineage.outputs = [endpoint_dataset(namespace, entity_name, imported)]
+    lineage.outputs = [endpoint_dataset(namespace, entity.dataset, imported)]
     if tally is not None:
-        lineage.run_facets[RUN_FACET] = TracklyImportRunFacet(entity=entity_name, **tally.counts())
+        lineage.run_facets[RUN_FACET] = TracklyImportRunFacet(entity=entity.name, **tally.counts())
     return lineage

@@ -38,10 +38,20 @@ class Batch:
         key_field: str = "message_id",
         fingerprints: list[int] | None = None,
         buffers: BodyBuffers | None = None,
+        *,
+        key_of: Callable[[Mapping[str, Any]], str | None] | None = None,
+        body_key: str = "records",
     ) -> Batch:
-        """A batch whose body is encoded now, on the caller's thread (see BatchWindow)."""
-        message_ids = [record[key_field] for record in records]
-        body = encode_records(records)
+        """
+        A batch whose body (``{"<body_key>": [...]}``) is encoded now, on the caller's thread (see
+        BatchWindow); each record named by ``key_of`` (``references.record_key``) when given,
+        else by its ``key_field``.
+        """
+        if key_of is None:
+            message_ids = [record[key_field] for record in records]
+        else:
+            message_ids = [key_of(record) or "" for record in records]
+        body = encode_records(records, body_key)
         if buffers is None:
             return cls(body, row_indexes, message_ids, fingerprints)
         view, buffer = buffers.hold(body)

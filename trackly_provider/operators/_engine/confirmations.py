@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from trackly_provider.database.ledger import UNKNOWN, ImportLedger, Sent
 from trackly_provider.exceptions import TracklyApiError, TracklyConfigError, TracklyTransientError
@@ -48,9 +49,16 @@ class Confirmations:
     chose ``resend`` or ``assume_imported``. A dry run reads the ledger and writes nothing.
     """
 
-    def __init__(self, ledger: ImportLedger, entity: Entity, on_unknown: str, tally: ImportTally) -> None:
+    def __init__(
+        self,
+        ledger: ImportLedger,
+        entity: Entity,
+        on_unknown: str,
+        tally: ImportTally,
+        key_of: Callable[[Mapping[str, Any]], str | None] | None = None,
+    ) -> None:
         self.ledger = ledger
-        self._key_field = entity.key_field
+        self._key_of = key_of or (lambda record: record[entity.key_field])  # references.record_key
         self._deduplicated = entity.deduplicated
         self._on_unknown = "resend" if entity.deduplicated else on_unknown
         self._tally = tally
@@ -76,13 +84,13 @@ class Confirmations:
         if state is None or (state == UNKNOWN and self._on_unknown == "resend"):
             self._to_send.append(fingerprint)
             return False
-        message_id = record[self._key_field]
+        message_id = self._key_of(record)
         if state == UNKNOWN and self._on_unknown == "fail":
             self._note_unknown(index, fingerprint)
-            self._tally.reject_row(index, RowRejection(OUTCOME_UNKNOWN, EARLIER_UNKNOWN, message_id))  # type: ignore[arg-type]
+            self._tally.reject_row(index, RowRejection(OUTCOME_UNKNOWN, EARLIER_UNKNOWN, message_id))
             return True
         if state == UNKNOWN and self._write:  # assume_imported: the user checked that Trackly has it
-            self.ledger.assume_imported((fingerprint, index, message_id))  # type: ignore[arg-type]
+            self.ledger.assume_imported((fingerprint, index, message_id))
         self.skipped_confirmed += 1
         self._tally.duplicates_skipped += 1
         return True

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from trackly_provider.database.ledger import ImportLedger
 from trackly_provider.database.rejects import RejectsTable
 from trackly_provider.operators._engine.tally import ImportTally
+from trackly_provider.trackly_api.entities import Entity
 from trackly_provider.utils.partitions import describe_bounds
 
 
@@ -96,6 +97,9 @@ def outcome(
             tally.error_count,
             tally.batches,
         )
+    if tally.answer_counts and not tally.dry_run:
+        counts = ", ".join(f"{name} {value:,}" for name, value in tally.answer_counts.items())
+        log.info("Trackly also counted: %s.", counts)
     if tally.rows_read == 0:
         log.warning(
             "The query read 0 rows, with %s. If it should have read some, check that these bounds "
@@ -131,17 +135,17 @@ def stopped_early(log: TaskLog, failed: str, tally: ImportTally) -> None:
     )
 
 
-def rerun_advice(entity_name: str, ledger_table: str | None) -> str:
-    """Why rerunning an import that failed is safe: the ledger leaves out, or Trackly skips, what it has."""
+def rerun_advice(entity: Entity, ledger_table: str | None) -> str:
+    """
+    Why rerunning an import that failed is safe: the ledger leaves out what Trackly confirmed, or
+    Trackly itself does not store a record twice (``Entity.resend_effect``).
+    """
     if ledger_table is not None:
         return (
             f"Rerunning the task is safe: the ledger (table {ledger_table}) leaves out the "
-            f"{entity_name} records Trackly confirmed."
+            f"{entity.name} records Trackly confirmed."
         )
-    return (
-        f"Rerunning the task is safe: Trackly skips {entity_name} it already stored and counts "
-        "them as duplicates."
-    )
+    return f"Rerunning the task is safe: {entity.resend_effect}."
 
 
 def error_rate_exceeded(tally: ImportTally, max_error_rate: float) -> str:
@@ -152,3 +156,19 @@ def error_rate_exceeded(tally: ImportTally, max_error_rate: float) -> str:
         f"{tally.success_count}, duplicates {tally.duplicates_skipped}. First errors: "
         f"{tally.describe_errors()}. The counts are in XCom 'return_value'."
     )
+
+
+def fields_missing(log: TaskLog, entity: Entity, tally: ImportTally) -> None:
+    """Once per import: how many records lack each field declared ``warn_when_missing``, and why it matters."""
+    for field in entity.fields:
+        count = tally.fields_missing.get(field.name, 0)
+        if field.warn_when_missing and count:
+            log.warning(
+                "%s %s records (of %s rows read) %s no %s: %s.",
+                f"{count:,}",
+                entity.name,
+                f"{tally.rows_read:,}",
+                "would have" if tally.dry_run else "had",
+                field.name,
+                field.warn_when_missing,
+            )

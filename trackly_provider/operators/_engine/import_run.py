@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -13,10 +13,16 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from trackly_provider.database.ledger import ImportLedger
 from trackly_provider.database.rejects import RejectsTable
-from trackly_provider.database.source import stream_query
-from trackly_provider.exceptions import TracklyOutcomeUnknownError, TracklyResponseError, TracklySourceError
+from trackly_provider.database.source import count_rows, stream_query
+from trackly_provider.exceptions import (
+    TracklyError,
+    TracklyOutcomeUnknownError,
+    TracklyResponseError,
+    TracklySourceError,
+    TracklyUnrequestedEffectError,
+)
 from trackly_provider.hooks.trackly import TracklyHook
-from trackly_provider.operators._engine import import_log
+from trackly_provider.operators._engine import import_log, opt_ins
 from trackly_provider.operators._engine.batch_window import Batch, BatchWindow
 from trackly_provider.operators._engine.confirmations import (
     NOT_STORED_ERRORS,
@@ -34,6 +40,7 @@ from trackly_provider.operators._engine.records import (
 from trackly_provider.operators._engine.records import plan_columns as column_layout
 from trackly_provider.operators._engine.tally import ImportTally
 from trackly_provider.trackly_api.entities import Entity
+from trackly_provider.trackly_api.references import record_key
 from trackly_provider.trackly_api.request_bodies import BodyBuffers
 from trackly_provider.trackly_api.results import ImportResult
 
@@ -58,6 +65,7 @@ class RunArguments:
     default_region: str | None = None
     rejects_table: str | None = None  # for the outcome's log line; the operator opens the table
     rejects_conn_id: str = ""
+    opt_ins: Mapping[str, bool] = field(default_factory=dict)  # Entity.opt_ins turned on, by field
 
 
 class ImportRun:
@@ -92,7 +100,12 @@ class ImportRun:
         self.arguments = arguments
         self.log = log
         self.started = time.monotonic()  # the run's elapsed time includes opening the ledger
-        self.tally = ImportTally(dry_run=arguments.dry_run)
+        self.tally = ImportTally(dry_run=arguments.dry_run, key_label=entity.key_label)
+        self.tally.answer_counts = dict.fromkeys(entity.answer_counts, 0)
+        self.tally.fields_missing.update({f.name: 0 for f in entity.fields if f.warn_when_missing})
+        self.record_fields = opt_ins.record_fields(entity, arguments.opt_ins)
+        self._warnings_logged: set[str] = set()
+        self.key_of = record_key(entity, None)  # keyed with the API key once start() has the hook
         self.rejects: RejectsTable | None = None
         self.confirmations: Confirmations | None = None
         self.unsaved: list[Unsaved] = []
@@ -108,10 +121,11 @@ class ImportRun:
     ) -> None:
         """Hand over the hooks, and the rejects table and the ledger once opened (None: not kept)."""
         self.source, self.trackly, self.rejects = source, trackly, rejects
+        self.key_of = record_key(self.entity, trackly.settings.api_key)
         self.tally.error_sink = rejects.add if rejects is not None else None
         if ledger is not None:
             self.confirmations = Confirmations(
-                ledger, self.entity, self.arguments.on_unknown_outcome, self.tally
+                ledger, self.entity, self.arguments.on_unknown_outcome, self.tally, self.key_of
             )
 
     def import_rows(self) -> None:
@@ -123,6 +137,7 @@ class ImportRun:
             self.trackly.check_access()
         arguments, confirmations = self.arguments, self.confirmations
         stall = self.trackly.settings.longest_request_seconds  # the read may wait this long for a place
+        self.announce_opt_ins(stall)
         with stream_query(
             self.source, arguments.sql, arguments.parameters, arguments.batch_size, max_stall_seconds=stall
         ) as (columns, chunks):
@@ -144,6 +159,7 @@ class ImportRun:
                     raise
                 window.drain()
             self.resend_save_errors()
+        import_log.fields_missing(self.log, self.entity, self.tally)
 
     def plan_columns(self, columns: Sequence[str]) -> RecordBuilder:
         """
@@ -158,7 +174,35 @@ class ImportRun:
             raise TracklySourceError(str(exc)) from None
         if layout.ignored:
             self.log.warning("Ignoring column(s) Trackly does not use: %s", ", ".join(layout.ignored))
-        return make_record_builder(layout, self.entity, self.arguments.default_region)
+        return make_record_builder(
+            layout,
+            self.entity,
+            self.arguments.default_region,
+            key_of=self.key_of,
+            constants=self.record_fields,
+            missing=self.tally.fields_missing,
+        )
+
+    def announce_opt_ins(self, stall: float) -> None:
+        """
+        Warn of each opt-in turned on (``opt_ins``), with the number of rows the query returns now
+        (a ``COUNT(*)`` of it; not counted when that fails) and the cost where it has a price.
+        """
+        chosen = opt_ins.turned_on(self.entity, self.arguments.opt_ins)
+        if not chosen:
+            return
+        arguments = self.arguments
+        try:
+            rows: int | None = count_rows(
+                self.source, arguments.sql, arguments.parameters, max_stall_seconds=stall
+            )
+        except TracklyError as exc:
+            self.log.warning(
+                "Could not count the query's rows first (%s); announcing without a count.", type(exc).__name__
+            )
+            rows = None
+        for opt_in in chosen:
+            self.log.warning(opt_ins.announcement(self.entity, opt_in, rows, self.tally.dry_run))
 
     def batches(self, chunks: Iterable[Sequence[Sequence[Any]]], build: RecordBuilder) -> Iterator[Batch]:
         """
@@ -192,7 +236,15 @@ class ImportRun:
     def batch(self, records: list[Record], row_indexes: list[int]) -> Batch:
         """One batch, its body encoded now into a pooled buffer, with its records' ledger fingerprints."""
         prints = self.confirmations.take_fingerprints() if self.confirmations is not None else None
-        return Batch.encoded(records, row_indexes, self.entity.key_field, prints, self._buffers)
+        entity = self.entity
+        return Batch.encoded(
+            records,
+            row_indexes,
+            fingerprints=prints,
+            buffers=self._buffers,
+            key_of=self.key_of,
+            body_key=entity.body_key,
+        )
 
     def send(self, batch: Batch) -> ImportResult:
         """
@@ -216,10 +268,7 @@ class ImportRun:
             raise
         except TracklyResponseError as exc:
             if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
-                raise TracklyResponseError(
-                    f"{exc} Rerunning is safe: Trackly skips {entity.name} it already stored "
-                    "and counts them as duplicates."
-                ) from None
+                raise TracklyResponseError(f"{exc} Rerunning is safe: {entity.resend_effect}.") from None
             self.log.warning(
                 "Trackly's answer to %d %s records from row %d cannot be trusted; their outcome "
                 "is unknown: %s",
@@ -236,8 +285,16 @@ class ImportRun:
         again at the end, give its body's buffer back; log progress and trim memory now and then.
         """
         to_resend = self.settle(batch, result, self.resend_codes)
+        for warning in result.warnings:
+            if warning not in self._warnings_logged:
+                self._warnings_logged.add(warning)
+                self.log.warning("Trackly warned: %s", warning)
+        unrequested = opt_ins.unrequested(self.entity, self.arguments.opt_ins, result)
+        if unrequested is not None:
+            self.give_back(batch)
+            raise TracklyUnrequestedEffectError(unrequested)
         if to_resend:
-            records = orjson.loads(batch.body)["records"]
+            records = orjson.loads(batch.body)[self.entity.body_key]
             prints = batch.fingerprints
             self.unsaved.extend(
                 (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in to_resend
@@ -303,7 +360,13 @@ class ImportRun:
                 part = pending[start : start + size]
                 prints = [fingerprint for _, _, fingerprint in part] if confirmations else None
                 records = [record for _, record, _ in part]
-                batch = Batch.encoded(records, [index for index, _, _ in part], self.entity.key_field, prints)
+                batch = Batch.encoded(
+                    records,
+                    [index for index, _, _ in part],
+                    fingerprints=prints,
+                    key_of=self.key_of,
+                    body_key=self.entity.body_key,
+                )
                 if confirmations is not None:
                     confirmations.record_sending(batch)
                 still_unsaved += [part[i] for i in self.settle(batch, self.send(batch), resend_codes)]
@@ -328,6 +391,18 @@ class ImportRun:
         ``rejects_not_written`` when the rejects table could not take every rejected row.
         """
         summary = self.tally.as_xcom()
+        entity, tally = self.entity, self.tally
+        if entity.updated_count is not None:
+            name, created = entity.updated_count
+            summary[name] = tally.success_count - tally.answer_counts.get(created, 0)
+        if entity.opt_ins:
+            summary["opt_ins"] = {
+                opt.field: self.arguments.opt_ins.get(opt.field, False) for opt in entity.opt_ins
+            }
+            for opt in opt_ins.turned_on(entity, self.arguments.opt_ins):
+                cost = opt_ins.cost(opt, tally.records_to_send if tally.dry_run else tally.records_sent)
+                if cost is not None:
+                    summary[f"{opt.field}_cost_usd_at_most"] = str(cost)
         if self.confirmations is not None:
             summary["ledger"] = self.confirmations.summary()
         if self.rejects is not None and self.rejects.rows_not_written:

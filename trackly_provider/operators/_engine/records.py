@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import orjson
 
+from trackly_provider.trackly_api.custom_fields import (
+    INVALID_CUSTOM_FIELDS,
+    CustomFieldError,
+    custom_fields_object,
+    custom_value,
+)
 from trackly_provider.trackly_api.entities import CLICKS, Entity, Field
 from trackly_provider.trackly_api.limits import MAX_BODY_BYTES, RECORD_TOO_LARGE
+from trackly_provider.trackly_api.results import encode_record
 from trackly_provider.trackly_api.values import CONVERTERS, is_blank, phone_number, why_invalid
 
-Record: TypeAlias = "dict[str, str | datetime | float | int | bool]"
-"""A record: ids as text, timestamps as ``datetime`` (``utc_moment``), encoded by ``encode_records``."""
+Record: TypeAlias = "dict[str, Any]"
+"""
+A record: ids as text, timestamps as ``datetime`` (``utc_moment``), a contact's ``custom_fields``
+as a dict of text, numbers and booleans; encoded by ``encode_records``.
+"""
+KeyOf = Callable[[Mapping[str, Any]], "str | None"]  # references.record_key: what names a record
 
 
 # Phone numbers repeat (a contact receives and clicks many messages): their E.164 form is kept
@@ -36,11 +47,15 @@ class ColumnLayout:
 
     positions: dict[str, int]
     ignored: list[str]
+    custom: tuple[tuple[str, int], ...] = ()  # (key, position) of each custom_<key> column
 
 
 @dataclass(frozen=True)
 class RowRejection:
-    """Why a row is not sent: the API's own error code and a short text (never the row's values)."""
+    """
+    Why a row is not sent: the API's own error code and a short text (never the row's values), and
+    the record's key (``KeyOf``) when it was read before the rejected field.
+    """
 
     code: str
     error: str
@@ -50,12 +65,16 @@ class RowRejection:
 def plan_columns(column_names: Sequence[str], entity: Entity = CLICKS) -> ColumnLayout:
     """Map the query's columns (case-insensitive) to record fields, or explain how to fix the query."""
     known = {field.name for field in entity.fields}
+    prefix = entity.custom_prefix
     positions: dict[str, int] = {}
     ignored: list[str] = []
+    custom: dict[str, int] = {}
     for position, name in enumerate(column_names):
         field = name.lower()
         if field in known:
             positions.setdefault(field, position)
+        elif prefix and field.startswith(prefix) and len(field) > len(prefix):
+            custom.setdefault(name[len(prefix) :], position)
         else:
             ignored.append(name)
     missing = [field for field in entity.required if field not in positions]
@@ -66,27 +85,47 @@ def plan_columns(column_names: Sequence[str], entity: Entity = CLICKS) -> Column
             f"fields, e.g. SELECT <your column> AS {missing[0]}, ... "
             f"(required: {', '.join(entity.required)}; optional: {', '.join(entity.optional)})."
         )
-    return ColumnLayout(positions, ignored)
+    return ColumnLayout(positions, ignored, tuple(custom.items()))
 
 
-def _rejection(field: Field, raw: Any, record: Record, key_field: str) -> RowRejection:
+def _rejection(field: Field, raw: Any, record: Record, key_of: KeyOf) -> RowRejection:
     """Why a field's value cannot be sent: missing (NULL or blank) or present but invalid."""
-    key = record.get(key_field)
-    message_id = key if isinstance(key, str) else None
     if is_blank(raw):
-        return RowRejection(field.missing_code, f"column {field.name} is NULL or empty", message_id)
-    return RowRejection(field.rejected_code, why_invalid(field.name, field.kind, raw), message_id)
+        return RowRejection(field.missing_code, f"column {field.name} is NULL or empty", key_of(record))
+    return RowRejection(field.rejected_code, why_invalid(field.name, field.kind, raw), key_of(record))
 
 
-def _too_large(field: Field, value: str, record: Record, key_field: str) -> RowRejection:
-    key = record.get(key_field)
+def _too_large(field: Field, value: str, record: Record, key_of: KeyOf) -> RowRejection:
     return RowRejection(
         RECORD_TOO_LARGE,
         f"column {field.name} holds text of {len(value)} characters: the record would not fit in the "
         f"API's {MAX_BODY_BYTES:,}-byte request body. Shorten it in the query: LEFT(col, 10000) or "
         "SUBSTRING(col, 1, 10000).",
-        key if isinstance(key, str) else None,
+        key_of(record),
     )
+
+
+def _over_record_limit(entity: Entity, record: Record, size: int, key_of: KeyOf) -> RowRejection:
+    """A record over ``Entity.max_record_bytes``, naming its largest field and the sizes (never a value)."""
+    sizes = {name: len(encode_record({name: value})) - len(name) - 5 for name, value in record.items()}
+    largest = max(sizes, key=sizes.__getitem__)
+    return RowRejection(
+        RECORD_TOO_LARGE,
+        f"the {entity.name} record is {size:,} bytes as JSON, over the API's {entity.max_record_bytes:,} "
+        f"bytes per record; its largest field, {largest}, is {sizes[largest]:,} bytes. Shorten that "
+        "column (or drop custom fields) in the query.",
+        key_of(record),
+    )
+
+
+def _key_field_of(entity: Entity) -> KeyOf:
+    name = entity.key_field
+
+    def key(record: Mapping[str, Any]) -> str | None:
+        value = record.get(name)
+        return value if isinstance(value, str) else None
+
+    return key
 
 
 def _remembering_phone_converter(
@@ -106,17 +145,30 @@ def _remembering_phone_converter(
 
 
 def make_record_builder(
-    layout: ColumnLayout, entity: Entity = CLICKS, default_region: str | None = None
+    layout: ColumnLayout,
+    entity: Entity = CLICKS,
+    default_region: str | None = None,
+    *,
+    key_of: KeyOf | None = None,
+    constants: Mapping[str, Any] | None = None,
+    missing: Counter[str] | None = None,
 ) -> Callable[[Sequence[Any]], Record | RowRejection]:
     """
     A fast per-row function: a record ready to send, or the reason the row is rejected.
 
     It never raises, whatever a row holds (``values`` lists every type a driver returns).
     ``default_region`` (``"US"``...) reads phone numbers written without a country code.
+    ``key_of`` names a rejected row's record (``references.record_key``; default: its
+    ``key_field`` text). ``constants`` are added to every record (the opt-ins' fields:
+    ``use_journeys: false``...). ``missing`` counts, per field declared ``warn_when_missing``, the
+    records sent without it. A contact's ``custom_fields`` are built from its columns
+    (``custom_fields`` module), and a record over ``Entity.max_record_bytes`` is rejected.
     """
+    key_of = key_of or _key_field_of(entity)
+    finish = _finishing_step(layout, entity, key_of, constants or {}, missing)
     steps = []
     for field in entity.fields:
-        if field.name not in layout.positions:
+        if field.name not in layout.positions or field.kind == "custom_fields":
             continue
         convert = CONVERTERS[field.kind]
         memo: dict[str, str | None] | None = None
@@ -125,7 +177,6 @@ def make_record_builder(
             convert = _remembering_phone_converter(default_region, memo)
         is_id, is_text = field.kind == "id", field.kind == "text"
         steps.append((field.name, layout.positions[field.name], convert, is_id, memo, is_text, field))
-    key_field = entity.key_field
 
     def build(row: Sequence[Any]) -> Record | RowRejection:
         record: Record = {}
@@ -140,14 +191,76 @@ def make_record_builder(
                 else:
                     value = convert(raw)
             except Exception:  # a converter's bug: the row is rejected, never the day
-                return _rejection(field, raw, record, key_field)
+                return _rejection(field, raw, record, key_of)
             if value is None or value == "":
                 if not field.required and is_blank(raw):
                     continue  # an optional field left out
-                return _rejection(field, raw, record, key_field)
+                return _rejection(field, raw, record, key_of)
             if is_text and len(value) > LONG_TEXT_CHARS and len(orjson.dumps(value)) > MAX_RECORD_BYTES:
-                return _too_large(field, value, record, key_field)
+                return _too_large(field, value, record, key_of)
             record[name] = value
-        return record
+        return record if finish is None else finish(record, row)
 
     return build
+
+
+def _finishing_step(
+    layout: ColumnLayout,
+    entity: Entity,
+    key_of: KeyOf,
+    constants: Mapping[str, Any],
+    missing: Counter[str] | None,
+) -> Callable[[Record, Sequence[Any]], Record | RowRejection] | None:
+    """
+    What a record of ``entity`` needs once its fields are read, or None when nothing (the history
+    entities: their builder stays as fast as it was): custom fields, the counts of fields left out,
+    the constant fields, the size check.
+    """
+    object_position = next(
+        (
+            layout.positions[f.name]
+            for f in entity.fields
+            if f.kind == "custom_fields" and f.name in layout.positions
+        ),
+        None,
+    )
+    custom_name = next((f.name for f in entity.fields if f.kind == "custom_fields"), "custom_fields")
+    columns = layout.custom
+    warned = [f.name for f in entity.fields if f.warn_when_missing] if missing is not None else []
+    limit = entity.max_record_bytes
+    if object_position is None and not columns and not warned and not constants and limit is None:
+        return None
+
+    def finish(record: Record, row: Sequence[Any]) -> Record | RowRejection:
+        if object_position is not None or columns:
+            try:
+                fields = custom_fields_object(row[object_position]) if object_position is not None else None
+                fields = dict(fields or {})
+                for key, position in columns:
+                    value = custom_value(key, row[position])
+                    if value is not None:
+                        fields[key] = value
+            except CustomFieldError as exc:
+                return RowRejection(INVALID_CUSTOM_FIELDS, str(exc), key_of(record))
+            except Exception:  # a bug of ours: the row is rejected, never the day
+                return RowRejection(
+                    INVALID_CUSTOM_FIELDS, "the custom fields could not be read", key_of(record)
+                )
+            if fields:
+                record[custom_name] = fields
+        record.update(constants)
+        if limit is not None:
+            try:
+                size = len(encode_record(record))
+            except (TypeError, orjson.JSONEncodeError):
+                return RowRejection(
+                    INVALID_CUSTOM_FIELDS, "a value cannot be written as JSON", key_of(record)
+                )
+            if size > limit:
+                return _over_record_limit(entity, record, size, key_of)
+        for name in warned:  # the records to send only
+            if name not in record:
+                missing[name] += 1  # type: ignore[index]
+        return record
+
+    return finish

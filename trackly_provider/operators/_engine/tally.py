@@ -32,6 +32,11 @@ class ImportTally:
     dry_run: bool = False
     records_to_send: int = 0  # a dry run's valid records, which a real run would send
     errors_by_code: Counter[str] = field(default_factory=Counter)
+    # The entity's other counts (Entity.answer_counts: contacts_created...), summed over its answers.
+    answer_counts: dict[str, int] = field(default_factory=dict)
+    # Records sent without a field declared warn_when_missing (signup_date), by field.
+    fields_missing: Counter[str] = field(default_factory=Counter)
+    key_label: str = "message_id"  # the name of a record's key in errors (Entity.key_label)
     error_sink: ErrorSink | None = None  # sees every attributed error, such as a rejects table's add
     # A max-heap (by negated index) of the lowest-indexed errors seen so far, whatever order they came in.
     _lowest_errors: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -41,7 +46,7 @@ class ImportTally:
             self.error_sink(row_index, message_id, code, error)
         if message_id is not None and len(message_id) > MAX_REPORTED_ID_CHARS:  # a 6 MB id, say
             message_id = message_id[: MAX_REPORTED_ID_CHARS - 1] + "\N{HORIZONTAL ELLIPSIS}"
-        entry = (-row_index, {"index": row_index, "message_id": message_id, "code": code, "error": error})
+        entry = (-row_index, {"index": row_index, self.key_label: message_id, "code": code, "error": error})
         if len(self._lowest_errors) < MAX_REPORTED_ERRORS:
             heapq.heappush(self._lowest_errors, entry)
         elif row_index < -self._lowest_errors[0][0]:
@@ -75,6 +80,8 @@ class ImportTally:
         self.records_sent += len(row_indexes)
         self.success_count += result.success_count
         self.duplicates_skipped += result.duplicates_skipped
+        for name, value in result.counts.items():
+            self.answer_counts[name] = self.answer_counts.get(name, 0) + value
         to_resend = [error.index for error in result.errors if error.code in resend_codes]
         self.error_count += result.error_count - len(to_resend)
         if result.unlisted_errors:
@@ -103,6 +110,8 @@ class ImportTally:
     def as_xcom(self) -> dict[str, Any]:
         """The JSON-serialisable summary pushed to XCom: the counts, the batches and the first errors."""
         summary = {key: value for key, value in self.counts().items() if key != "records_sent"}
+        summary.update(self.answer_counts)
+        summary.update({f"records_without_{name}": n for name, n in sorted(self.fields_missing.items())})
         summary.update(batches=self.batches, errors=self.errors)
         if self.dry_run:
             summary["records_to_send"] = self.records_to_send
@@ -122,6 +131,5 @@ class ImportTally:
 
     def describe_errors(self, limit: int = 5) -> str:
         """The first errors as 'row N (message_id X): code', for logs and failure messages."""
-        return "; ".join(
-            f"row {e['index']} (message_id {e['message_id']}): {e['code']}" for e in self.errors[:limit]
-        )
+        label = self.key_label
+        return "; ".join(f"row {e['index']} ({label} {e[label]}): {e['code']}" for e in self.errors[:limit])
