@@ -25,7 +25,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-trackly",
         "name": "Trackly SMS",
-        "description": "Import SMS history (sends, clicks, revenue) from any SQL database into Trackly SMS.",
+        "description": (
+            "Import contacts and SMS history (sends, clicks, revenue) from any SQL database into Trackly SMS."
+        ),
         "versions": [__version__],
         "integrations": [
             {
@@ -40,6 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Trackly SMS",
                 "python-modules": [
                     "trackly_provider.operators.history_import",
+                    "trackly_provider.operators.contact_import",
                     "trackly_provider.operators.send_history",
                     "trackly_provider.operators.click_history",
                     "trackly_provider.operators.revenue_history",
