@@ -159,7 +159,7 @@ def error_rate_exceeded(tally: ImportTally, max_error_rate: float) -> str:
 
 
 def fields_missing(log: TaskLog, entity: Entity, tally: ImportTally) -> None:
-    """Once per import: how many records lack each field declared ``warn_when_missing``, and why it matters."""
+    """Once per import: how many records lack each field declared ``warn_when_missing``, and why."""
     for field in entity.fields:
         count = tally.fields_missing.get(field.name, 0)
         if field.warn_when_missing and count:

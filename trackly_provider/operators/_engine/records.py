@@ -17,6 +17,7 @@ from trackly_provider.trackly_api.custom_fields import (
 )
 from trackly_provider.trackly_api.entities import CLICKS, Entity, Field
 from trackly_provider.trackly_api.limits import MAX_BODY_BYTES, RECORD_TOO_LARGE
+from trackly_provider.trackly_api.references import record_key
 from trackly_provider.trackly_api.results import encode_record
 from trackly_provider.trackly_api.values import CONVERTERS, is_blank, phone_number, why_invalid
 
@@ -118,16 +119,6 @@ def _over_record_limit(entity: Entity, record: Record, size: int, key_of: KeyOf)
     )
 
 
-def _key_field_of(entity: Entity) -> KeyOf:
-    name = entity.key_field
-
-    def key(record: Mapping[str, Any]) -> str | None:
-        value = record.get(name)
-        return value if isinstance(value, str) else None
-
-    return key
-
-
 def _remembering_phone_converter(
     default_region: str | None, memo: dict[str, str | None]
 ) -> Callable[[Any], str | None]:
@@ -164,7 +155,7 @@ def make_record_builder(
     records sent without it. A contact's ``custom_fields`` are built from its columns
     (``custom_fields`` module), and a record over ``Entity.max_record_bytes`` is rejected.
     """
-    key_of = key_of or _key_field_of(entity)
+    key_of = key_of or record_key(entity, None)
     finish = _finishing_step(layout, entity, key_of, constants or {}, missing)
     steps = []
     for field in entity.fields:
