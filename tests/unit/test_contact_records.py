@@ -374,7 +374,8 @@ def test_a_contact_of_4001_bytes_is_rejected_naming_its_largest_field_never_a_va
     assert rejection == RowRejection(
         "record_too_large",
         "the contacts record is 4,001 bytes as JSON, over the API's 4,000 bytes per record; its largest "
-        "field, custom_fields, is 3,880 bytes. Shorten that column (or drop custom fields) in the query.",
+        "field, custom_fields, is 3,880 bytes. Shorten its column(s) in the query (custom fields: the "
+        "custom_fields column and the custom_<key> ones).",
         REF,
     )  # custom_fields: {"notes":"<3,868 bytes>"}
 
@@ -388,8 +389,8 @@ def test_a_long_url_is_named_as_the_largest_field():
     assert rejection.message_id == REF
     assert rejection.error == (
         f"the contacts record is {len(url) + 145:,} bytes as JSON, over the API's 4,000 bytes per record; "
-        f"its largest field, url, is {len(url) + 2:,} bytes. Shorten that column (or drop custom fields) "
-        "in the query."
+        f"its largest field, url, is {len(url) + 2:,} bytes. Shorten its column(s) in the query (custom "
+        "fields: the custom_fields column and the custom_<key> ones)."
     )
     assert "555 0199" not in rejection.error
     assert "example.com" not in rejection.error

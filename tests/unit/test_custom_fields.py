@@ -95,7 +95,9 @@ def test_a_whole_decimal_is_sent_as_an_int_and_a_fraction_as_a_float():
         (Decimal("sNaN"), "a NaN or infinite decimal"),
         (Decimal("Infinity"), "a NaN or infinite decimal"),
         (Decimal("-Infinity"), "a NaN or infinite decimal"),
-        (Decimal("1E+400"), "a decimal beyond a double's range (send it as text)"),
+        (Decimal("1E+400"), "a whole number beyond +/-9,007,199,254,740,991 (send it as text)"),
+        (Decimal("9007199254740993"), "a whole number beyond +/-9,007,199,254,740,991 (send it as text)"),
+        (Decimal("1" + "0" * 400 + ".5"), "a decimal beyond a double's range (send it as text)"),
         (MAX + 1, "a whole number beyond +/-9,007,199,254,740,991 (send it as text)"),
         (-MAX - 1, "a whole number beyond +/-9,007,199,254,740,991 (send it as text)"),
         (timedelta(days=1), "a duration"),
@@ -240,3 +242,8 @@ def test_nested_values_are_refused_naming_the_key(column, message):
 )
 def test_a_key_that_is_not_a_name_is_refused_by_its_position(column, position):
     assert column_refusal(column) == f"column custom_fields has a key (number {position}) that is not a name."
+
+
+def test_the_json_text_null_holds_no_fields_as_a_null_column_does():
+    assert custom_fields_object("null") is None
+    assert custom_fields_object(b" null ") is None

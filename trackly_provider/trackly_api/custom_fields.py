@@ -10,8 +10,8 @@ the value it has (custom fields are merged). The API takes text, numbers and boo
 
 - ``str`` as given; ``bytes`` when UTF-8; ``bool`` as a boolean (never 0/1);
 - ``int`` within +/- 2**53 - 1 (exact in every JSON reader, RFC 8259 section 6); ``float`` when
-  finite; ``Decimal`` as a whole number when whole and within that range, else as a double when
-  finite;
+  finite; ``Decimal`` as a whole number when whole and within that range (refused beyond it, as an
+  ``int`` is), else as a double when finite;
 - ``datetime`` as ISO 8601 UTC text (naive is UTC), ``date`` as ``YYYY-MM-DD``, ``UUID`` as text;
 - anything else (lists, objects, NaN, infinities, durations, non-UTF-8 bytes) is refused: the
   contact is rejected with ``invalid_custom_fields``, naming the key, never the value.
@@ -84,7 +84,9 @@ def custom_value(key: str, value: Any) -> CustomValue | None:
 def _decimal(key: str, value: Decimal) -> CustomValue:
     if not value.is_finite():
         raise _refused(key, describe_type(value))
-    if value == value.to_integral_value() and abs(value) <= MAX_WHOLE_NUMBER:
+    if value == value.to_integral_value():
+        if abs(value) > MAX_WHOLE_NUMBER:  # as a double it would be another number
+            raise _refused(key, f"a whole number beyond +/-{MAX_WHOLE_NUMBER:,} (send it as text)")
         return int(value)
     number = float(value)
     if not math.isfinite(number):
@@ -109,6 +111,8 @@ def custom_fields_object(value: Any) -> dict[str, CustomValue] | None:
                 f"column custom_fields holds {describe_type(value)} that is not JSON; it takes a JSON "
                 'object such as {"plan": "gold", "vip": true}.'
             ) from None
+        if value is None:  # the JSON text null: no fields, as a NULL column
+            return None
     if not isinstance(value, dict):
         raise CustomFieldError(
             f"column custom_fields holds {describe_type(value)}, not a JSON object; it takes one such "

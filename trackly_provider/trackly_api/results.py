@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,7 +55,10 @@ class ImportResult:
             self.error_count + other.error_count,
             self.duplicates_skipped + other.duplicates_skipped,
             [*self.errors, *other.errors],
-            dict(Counter(self.counts) + Counter(other.counts)),
+            {
+                name: self.counts.get(name, 0) + other.counts.get(name, 0)
+                for name in {**self.counts, **other.counts}
+            },
             self.warnings + tuple(w for w in other.warnings if w not in self.warnings),
         )
 

@@ -113,8 +113,8 @@ def _over_record_limit(entity: Entity, record: Record, size: int, key_of: KeyOf)
     return RowRejection(
         RECORD_TOO_LARGE,
         f"the {entity.name} record is {size:,} bytes as JSON, over the API's {entity.max_record_bytes:,} "
-        f"bytes per record; its largest field, {largest}, is {sizes[largest]:,} bytes. Shorten that "
-        "column (or drop custom fields) in the query.",
+        f"bytes per record; its largest field, {largest}, is {sizes[largest]:,} bytes. Shorten its "
+        "column(s) in the query (custom fields: the custom_fields column and the custom_<key> ones).",
         key_of(record),
     )
 
