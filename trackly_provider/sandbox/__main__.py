@@ -7,15 +7,28 @@ import signal
 import sys
 from pathlib import Path
 
-from trackly_provider.sandbox import SANDBOX_API_KEY, UNKNOWN_ID_PREFIX
+from trackly_provider.sandbox import (
+    NOT_SENDABLE_PREFIX,
+    SANDBOX_API_KEY,
+    SANDBOX_LIST_NUMBER,
+    SECOND_LIST_NUMBER,
+    UNKNOWN_ID_PREFIX,
+    VALIDATION_FAILS_PREFIX,
+)
 from trackly_provider.sandbox.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m trackly_provider.sandbox",
-        description="A local Trackly-compatible server: POST /api/v2/history/clicks and GET /api/v2/lists. "
-        f"Every message and offer id is known except those starting with '{UNKNOWN_ID_PREFIX}'.",
+        description="A local Trackly-compatible server: POST /api/v2/history/clicks, sends and revenue, "
+        "POST /api/v2/contacts/bulk and GET /api/v2/lists. "
+        f"Every message and offer id is known except those starting with '{UNKNOWN_ID_PREFIX}'. "
+        f"The account's lists: {SANDBOX_LIST_NUMBER} (id 1, with a Welcome Journey) and {SECOND_LIST_NUMBER} "
+        f"(id 2). Contacts starting with {NOT_SENDABLE_PREFIX} are not_sendable; with use_validation "
+        f"(billing on) those starting with {VALIDATION_FAILS_PREFIX} fail validation. "
+        "POST /_sandbox/account sets require_sends, require_contacts (a fresh account), billing, "
+        "journey_lists and enrol_regardless.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")

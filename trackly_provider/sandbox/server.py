@@ -11,12 +11,22 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from trackly_provider.sandbox.contacts import LISTS, AccountSettings
 from trackly_provider.sandbox.faults import FaultConfig, FaultPlan
 from trackly_provider.sandbox.store import REQUIRED, HistoryStore
 
 HTML_PAGE = b"<html><head><title>%d</title></head><body><h1>%d Bad Gateway</h1>nginx</body></html>"
 HISTORY_PATH = "/api/v2/history/"
-LISTS = {"lists": [{"id": 1, "name": "Sandbox list", "contact_count": 0}]}
+CONTACTS_PATH = "/api/v2/contacts/bulk"
+
+
+def import_entity(path: str) -> str | None:
+    """The entity an import path imports (``clicks``, ``sends``, ``revenue``, ``contacts``), or None."""
+    if path == CONTACTS_PATH:
+        return "contacts"
+    if path.startswith(HISTORY_PATH) and path[len(HISTORY_PATH) :] in REQUIRED:
+        return path[len(HISTORY_PATH) :]
+    return None
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -119,6 +129,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "revenue": store.revenue,
                     "total_revenue": str(store.total_revenue),
                     "requests_by_entity": store.requests_by_entity,
+                    **store.contact_book.state(),
                     "faults_injected": self.server.faults.injected,
                     "requests_seen": self.server.requests_seen,
                     "import_connections": len(self.server.import_connections),
@@ -136,11 +147,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "clicks": len(store.clicks),
                     "revenue": len(store.revenue),
                     "total_revenue": str(store.total_revenue),
+                    "contacts": len(store.contact_book.contacts),
+                    "list_contacts": len(store.contact_book.list_contacts),
                 },
             )
         elif self.path == "/api/v2/lists":
             if self._authorised():
-                self._reply(200, LISTS)
+                book = self.server.store.contact_book
+                lists = [{**each, "contact_count": book.members(str(each["phone_number"]))} for each in LISTS]
+                self._reply(200, {"lists": lists})
         else:
             self._reply(404, {"error": "Not found", "code": "not_found"})
 
@@ -148,7 +163,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if self.path.startswith("/_sandbox/"):
             self._control(body)
-        elif self.path.startswith(HISTORY_PATH) and self.path[len(HISTORY_PATH) :] in REQUIRED:
+        elif (entity := import_entity(self.path)) is not None:
             server = self.server
             with server.counter_lock:
                 server.requests_seen += 1
@@ -158,7 +173,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 server.most_open_imports = max(server.most_open_imports, server.open_imports)
             self._import_open = True
             try:
-                self._import(self.path[len(HISTORY_PATH) :], body)
+                self._import(entity, body)
             finally:
                 self._finish_import()
         else:
@@ -180,7 +195,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return
             self._reply(200, {"ok": True})
         elif self.path == "/_sandbox/account":
-            self.server.store.require_sends = bool(json.loads(body or b"{}").get("require_sends"))
+            try:
+                self.server.store.account = AccountSettings.from_json(json.loads(body or b"{}"))
+            except ValueError as exc:
+                self._reply(400, {"error": str(exc), "code": "bad_account_config"})
+                return
             self._reply(200, {"ok": True})
         elif self.path == "/_sandbox/record":
             self.server.store.record_requests = bool(json.loads(body or b"true"))
@@ -213,14 +232,20 @@ class SandboxHandler(BaseHTTPRequestHandler):
             )
             return
         if len(body) > faults.config.max_body_bytes:
-            self._reply(413, {"error": "Payload Too Large"})
+            # The contacts page documents a code for this 413; the history pages none.
+            code = {"code": "payload_too_large"} if entity == "contacts" else {}
+            self._reply(413, {"error": "Payload Too Large", **code})
             return
         try:
             parsed = json.loads(body)
         except ValueError:
             self._reply(400, {"error": "Request body is not valid JSON.", "code": "invalid_json"})
             return
-        status, answer = self.server.store.import_records(entity, parsed, faults.fails_to_save)
+        store = self.server.store
+        if entity == "contacts":
+            status, answer = store.import_contacts(parsed)
+        else:
+            status, answer = store.import_records(entity, parsed, faults.fails_to_save)
         if fault == "lost_after_commit":
             self._drop_connection()
         elif fault == "html_502_after_commit":
