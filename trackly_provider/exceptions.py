@@ -65,4 +65,13 @@ class TracklyErrorRateExceededError(TracklyError, AirflowFailException):
 
 
 class TracklyUnrequestedEffectError(TracklyError, AirflowFailException):
-    """Trackly did what the import did not ask for (contacts enrolled in journeys); it stopped at once."""
+    """
+    Trackly did what the import did not ask for (contacts enrolled in journeys); it stopped at once.
+
+    ``count_name``: the answer's count (``journeys_enrolled``); ``shown``: its value as text.
+    """
+
+    def __init__(self, message: str, count_name: str = "", shown: str = "") -> None:
+        super().__init__(message)
+        self.count_name = count_name
+        self.shown = shown

@@ -216,16 +216,33 @@ def stream_query(
 
 def count_rows(hook: DbApiHook, sql: str, parameters: Any, *, max_stall_seconds: float | None = None) -> int:
     """
-    How many rows ``sql`` returns now: ``SELECT COUNT(*) FROM (<sql>) AS trackly_rows``, with the
-    same parameters (for an announcement before the import: the rows may change meanwhile).
+    How many rows ``sql`` returns now (``count_query``), with the same parameters: for an
+    announcement before the import (the rows may change meanwhile).
 
     :raises TracklySourceError, TracklyError: as ``stream_query``.
     """
-    if statement_count(sql) == 1 and reads_rows(sql):
-        inner = str(_statements(sql)[0]).strip().rstrip(";")
-        sql = f"SELECT COUNT(*) FROM (\n{inner}\n) AS trackly_rows"  # newlines: a closing -- comment ends
-    with stream_query(hook, sql, parameters, 1, max_stall_seconds=max_stall_seconds) as (_, chunks):
+    with stream_query(hook, count_query(sql), parameters, 1, max_stall_seconds=max_stall_seconds) as (
+        _,
+        chunks,
+    ):
         return int(next(iter(chunks))[0][0])
+
+
+def count_query(sql: str) -> str:
+    """
+    ``SELECT COUNT(*) FROM (<sql>) AS trackly_rows``, ``sql`` cut after its last token that counts
+    (no trailing ``;`` or comment); ``sql`` itself when it is not one statement that reads rows
+    (``stream_query`` then says why).
+    """
+    if statement_count(sql) != 1 or not reads_rows(sql):
+        return sql
+    if _MYSQL_EXECUTABLE_COMMENT.search(sql):  # parsed with its openers blanked: keep it as written
+        inner = sql.strip().rstrip(";")
+    else:
+        tokens = _statements(sql)[0].tokens
+        significant = [token for token in _significant(tokens) if token.value != ";"]
+        inner = "".join(str(token) for token in tokens[: tokens.index(significant[-1]) + 1])
+    return f"SELECT COUNT(*) FROM (\n{inner}\n) AS trackly_rows"  # newlines: a closing -- comment ends
 
 
 def _significant(tokens: Any) -> list[Token]:

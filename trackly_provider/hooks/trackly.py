@@ -271,18 +271,26 @@ class TracklyHook(BaseHook):
         """
         return self.import_records(REVENUE, records)
 
-    def import_records(self, entity: Entity, records: Sequence[dict[str, Any]]) -> ImportResult:
+    def import_records(
+        self, entity: Entity, records: Sequence[dict[str, Any]], must_be_zero: Sequence[str] = ()
+    ) -> ImportResult:
         """
         Import 1 to 1,000 records of ``entity``; error indexes refer to ``records``.
 
         A 413 for an oversized body splits the batch in halves, down to single records; a single
         record still refused is an error of its own (``record_too_large``). Network faults, 429 and
         5xx are retried with the connection's backoff, except, for an entity Trackly does not
-        deduplicate, a fault after the request may have reached it (see ``_send``).
+        deduplicate, a fault after the request may have reached it (see ``_send``). An answer whose
+        count in ``must_be_zero`` is not 0 raises ``TracklyUnrequestedEffectError``
+        (``parse_import_result``).
         """
-        return self.import_encoded(entity, encode_records(records, entity.body_key), len(records))
+        return self.import_encoded(
+            entity, encode_records(records, entity.body_key), len(records), must_be_zero
+        )
 
-    def import_encoded(self, entity: Entity, body: bytes | memoryview, record_count: int) -> ImportResult:
+    def import_encoded(
+        self, entity: Entity, body: bytes | memoryview, record_count: int, must_be_zero: Sequence[str] = ()
+    ) -> ImportResult:
         """``import_records`` of a body from ``encode_records``, or of a pooled view (request_bodies.py)."""
         if not 1 <= record_count <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(
@@ -291,16 +299,25 @@ class TracklyHook(BaseHook):
             )
         response = self._send("POST", entity.path, body, resend_when_unknown=entity.deduplicated)
         if response.status_code == 413:
-            return self._split_oversized(entity, orjson.loads(body)[entity.body_key], response)
+            return self._split_oversized(entity, orjson.loads(body)[entity.body_key], response, must_be_zero)
         if response.status_code != 200:
             raise self._api_error(response)
-        result = parse_import_result(self._json(response), record_count, entity.answer_counts)
+        result = parse_import_result(self._json(response), record_count, entity.answer_counts, must_be_zero)
+        if result.duplicates_skipped and not entity.counts_duplicates:
+            raise TracklyResponseError(
+                f"Trackly answered duplicates_skipped = {result.duplicates_skipped} for {entity.name}, "
+                "which it creates or updates and never skips; cannot trust the counts."
+            )
         if result.unlisted_errors and record_count > MAX_ERRORS_LISTED and entity.deduplicated:
-            return self._attribute_errors(entity, orjson.loads(body)[entity.body_key], result)
+            return self._attribute_errors(entity, orjson.loads(body)[entity.body_key], result, must_be_zero)
         return result
 
     def _attribute_errors(
-        self, entity: Entity, records: Sequence[dict[str, Any]], result: ImportResult
+        self,
+        entity: Entity,
+        records: Sequence[dict[str, Any]],
+        result: ImportResult,
+        must_be_zero: Sequence[str] = (),
     ) -> ImportResult:
         """
         Find which records failed when the answer listed only the first 100 of its errors.
@@ -317,7 +334,7 @@ class TracklyHook(BaseHook):
         still_unlisted = 0
         for start in range(0, len(unlisted), MAX_ERRORS_LISTED):
             part = unlisted[start : start + MAX_ERRORS_LISTED]
-            answer = self.import_records(entity, [records[index] for index in part])
+            answer = self.import_records(entity, [records[index] for index in part], must_be_zero)
             imported += answer.success_count  # failed the first time, stored now (or updated again)
             counts.update(answer.counts)
             warnings += tuple(w for w in answer.warnings if w not in warnings)
@@ -346,7 +363,11 @@ class TracklyHook(BaseHook):
         return ImportResult(imported, error_count, duplicates, errors, totals, warnings)
 
     def _split_oversized(
-        self, entity: Entity, records: Sequence[dict[str, Any]], response: httpx.Response
+        self,
+        entity: Entity,
+        records: Sequence[dict[str, Any]],
+        response: httpx.Response,
+        must_be_zero: Sequence[str] = (),
     ) -> ImportResult:
         """
         A 413 means nothing was stored: send the batch again in halves, down to single records.
@@ -369,8 +390,8 @@ class TracklyHook(BaseHook):
             return ImportResult(0, 1, 0, [too_large])
         half = len(records) // 2
         self.log.warning("Trackly answered 413 for %d records; splitting into halves.", len(records))
-        first = self.import_records(entity, records[:half])
-        return first + self.import_records(entity, records[half:]).shifted(half)
+        first = self.import_records(entity, records[:half], must_be_zero)
+        return first + self.import_records(entity, records[half:], must_be_zero).shifted(half)
 
     def wait_before_retry(self, attempt: int) -> float:
         """Sleep the connection's backoff before retry ``attempt`` (1 = the first retry); return it."""
@@ -528,14 +549,19 @@ class TracklyHook(BaseHook):
                 context=f"Trackly refused connection '{self.trackly_conn_id}' (403: the account may be "
                 "suspended or the key lacks access)",
             )
-        if status == 402:
+        if status == 402:  # the API page: validation asked for without billing, or a suspended account
+            advice = (
+                "the account is suspended for billing: settle it in Trackly"
+                if code == "suspended"
+                else "paid phone validation (use_validation) needs a payment method on the Trackly "
+                "account: add one in Trackly's billing settings, or import without paid_phone_validation"
+            )
             return TracklyBillingError(
                 status,
                 code,
                 error,
                 context=f"Trackly refused the whole request of {response.request.url.path} for billing "
-                "(402): paid phone validation (use_validation) needs a payment method on the Trackly "
-                "account. Add one in Trackly's billing settings, or import without paid_phone_validation",
+                f"(402, nothing was stored): {advice}",
             )
         context = f"Trackly answered {response.request.method} {response.request.url.path} with an error"
         if 300 <= status < 400:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from trackly_provider.exceptions import TracklyResponseError
+from trackly_provider.exceptions import TracklyResponseError, TracklyUnrequestedEffectError
 from trackly_provider.trackly_api.iso8601 import utc_iso
 from trackly_provider.trackly_api.redact import server_code, server_text
 
@@ -98,13 +98,20 @@ def _count(body: dict[str, Any], name: str) -> int:
     return value
 
 
-def parse_import_result(body: Any, records_sent: int, answer_counts: Sequence[str] = ()) -> ImportResult:
+def parse_import_result(
+    body: Any, records_sent: int, answer_counts: Sequence[str] = (), must_be_zero: Sequence[str] = ()
+) -> ImportResult:
     """
     Parse and check a 200 body; an answer that contradicts itself raises ``TracklyResponseError``.
 
     ``answer_counts`` (``Entity.answer_counts``) are read too, 0 when absent, each at most
     ``success_count``: ``contacts_created`` counts contacts among those stored. An error entry's
     other keys (a contact error's ``phone_number``) are dropped here, unread.
+
+    A count in ``must_be_zero`` (what the request did not ask for: ``journeys_enrolled`` without
+    ``use_journeys``) that is present and anything but 0 raises ``TracklyUnrequestedEffectError``
+    before any other check, whatever else the answer holds; its ``count_name`` and ``shown`` (the
+    value, or "a value that is not a count") say what came back.
 
     ``errors`` must be a list (or absent) of objects, each naming a distinct record by an
     ``index`` within the request's array (the API page: indexes refer to that request's
@@ -114,6 +121,17 @@ def parse_import_result(body: Any, records_sent: int, answer_counts: Sequence[st
     """
     if not isinstance(body, dict):
         raise TracklyResponseError("Trackly answered 200 with a body that is not a JSON object.")
+    for name in must_be_zero:
+        value = body.get(name, 0)
+        if isinstance(value, bool) or value != 0:
+            shown = (
+                str(value)
+                if isinstance(value, int) and not isinstance(value, bool)
+                else "a value that is not a count"
+            )
+            raise TracklyUnrequestedEffectError(
+                f"Trackly answered {name} = {shown} although the request asked for none.", name, shown
+            )
     listed = body.get("errors")
     if listed is None:
         listed = []

@@ -37,6 +37,7 @@ import math
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any
 from uuid import UUID
 
@@ -62,6 +63,7 @@ class OpaqueValue:
 MAX_WHOLE_NUMBER = 2**53 - 1  # counts: exact in every JSON reader (RFC 8259, section 6)
 MAX_ID_DIGITS = 64  # a Decimal id with more digits than this is no id (and 1E+999999999 is not expanded)
 BYTES_TYPES = (bytes, bytearray, memoryview)
+_IP_TYPES = (IPv4Address, IPv6Address, IPv4Interface, IPv6Interface, IPv4Network, IPv6Network)
 _ZERO = timedelta(0)
 _TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE_TEXT = frozenset({"false", "f", "no", "n", "0"})
@@ -240,7 +242,10 @@ def count(value: Any) -> int | None:
 
 
 def text(value: Any) -> str | None:
-    """Free text as given (not stripped); None for NULL, blank, or a value that is not text."""
+    """
+    Free text as given (not stripped); None for NULL, blank, or a value that is not text. An IP
+    address (PostgreSQL ``inet``/``cidr`` through psycopg: ``ipaddress`` objects) is its text.
+    """
     if isinstance(value, str):
         return value if value.strip() else None
     if isinstance(value, BYTES_TYPES):
@@ -249,6 +254,8 @@ def text(value: Any) -> str | None:
         except UnicodeDecodeError:
             return None
         return decoded if decoded.strip() else None
+    if isinstance(value, _IP_TYPES):
+        return str(value)
     return None
 
 

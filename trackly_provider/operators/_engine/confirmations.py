@@ -56,6 +56,7 @@ class Confirmations:
         on_unknown: str,
         tally: ImportTally,
         key_of: Callable[[Mapping[str, Any]], str | None] | None = None,
+        secret: str | None = None,
     ) -> None:
         self.ledger = ledger
         self._key_of = key_of or (lambda record: record[entity.key_field])  # references.record_key
@@ -63,7 +64,8 @@ class Confirmations:
         self._on_unknown = "resend" if entity.deduplicated else on_unknown
         self._tally = tally
         self._write = not tally.dry_run
-        self._fingerprints = Fingerprints()
+        # Records holding a phone number are fingerprinted with a keyed hash (the API key): never reversible.
+        self._fingerprints = Fingerprints(secret if entity.key_is_personal else None)
         self._to_send: list[int] = []  # fingerprints of the records to send since the last batch
         # id() of a batch in flight -> its ledger row's batch_id and the records it holds
         self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}

@@ -23,10 +23,15 @@ class Fingerprints:
     its content with ``#1``...), so two equal revenue rows are two records, and a rerun that reads
     them in another order still names the same copies. Holds one int per record seen: about 60
     bytes a row, the only per-row memory of an import with a ledger.
+
+    ``key``: for records holding personal data (a contact's phone number), the hash is keyed with
+    it (the API key), so that the ledger's fingerprints cannot be reversed by hashing every phone
+    number; a new key gives new fingerprints, and a rerun then sends the contacts again (an upsert).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, key: str | None = None) -> None:
         self._seen: set[int] = set()
+        self._key = key.encode("utf-8")[:64] if key else b""  # blake2b takes a key of up to 64 bytes
 
     def of(self, record: dict[str, Any]) -> int:
         content = orjson.dumps(
@@ -35,7 +40,8 @@ class Fingerprints:
         copy = 0
         while True:
             data = content if copy == 0 else b"%b#%d" % (content, copy)
-            fingerprint = int.from_bytes(blake2b(data, digest_size=8).digest(), "big", signed=True)
+            digest = blake2b(data, digest_size=8, key=self._key).digest()
+            fingerprint = int.from_bytes(digest, "big", signed=True)
             if fingerprint not in self._seen:
                 self._seen.add(fingerprint)
                 return fingerprint

@@ -113,9 +113,10 @@ def outcome(
         log.info("Wrote %d rejected rows to %s (connection '%s').", rejects.rows_written, *rejects_where)
     for error in tally.errors:
         log.warning(
-            "Rejected row %d (message_id %s): %s: %s",
+            "Rejected row %d (%s %s): %s: %s",
             error["index"],
-            error["message_id"],
+            tally.key_label,
+            error[tally.key_label],
             error["code"],
             error["error"],
         )

@@ -104,6 +104,7 @@ class ImportRun:
         self.tally.answer_counts = dict.fromkeys(entity.answer_counts, 0)
         self.tally.fields_missing.update({f.name: 0 for f in entity.fields if f.warn_when_missing})
         self.record_fields = opt_ins.record_fields(entity, arguments.opt_ins)
+        self.must_be_zero = opt_ins.counts_that_must_be_zero(entity, arguments.opt_ins)
         self._warnings_logged: set[str] = set()
         self.key_of = record_key(entity, None)  # keyed with the API key once start() has the hook
         self.rejects: RejectsTable | None = None
@@ -125,7 +126,12 @@ class ImportRun:
         self.tally.error_sink = rejects.add if rejects is not None else None
         if ledger is not None:
             self.confirmations = Confirmations(
-                ledger, self.entity, self.arguments.on_unknown_outcome, self.tally, self.key_of
+                ledger,
+                self.entity,
+                self.arguments.on_unknown_outcome,
+                self.tally,
+                self.key_of,
+                trackly.settings.api_key,
             )
 
     def import_rows(self) -> None:
@@ -259,7 +265,11 @@ class ImportRun:
         """
         entity = self.entity
         try:
-            return self.trackly.import_encoded(entity, batch.body, len(batch))
+            return self.trackly.import_encoded(entity, batch.body, len(batch), self.must_be_zero)
+        except TracklyUnrequestedEffectError as exc:  # from the answer: the opt-in's own words
+            raise TracklyUnrequestedEffectError(
+                opt_ins.unrequested_text(entity, exc.count_name, exc.shown), exc.count_name, exc.shown
+            ) from None
         except TracklyOutcomeUnknownError as exc:
             return unknown_outcome_result(len(batch), str(exc))
         except NOT_STORED_ERRORS:
@@ -284,15 +294,11 @@ class ImportRun:
         An answered batch, on the reading thread: settle it, keep its ``save_error`` records to send
         again at the end, give its body's buffer back; log progress and trim memory now and then.
         """
-        to_resend = self.settle(batch, result, self.resend_codes)
-        for warning in result.warnings:
-            if warning not in self._warnings_logged:
-                self._warnings_logged.add(warning)
-                self.log.warning("Trackly warned: %s", warning)
-        unrequested = opt_ins.unrequested(self.entity, self.arguments.opt_ins, result)
-        if unrequested is not None:
+        try:
+            to_resend = self.settle(batch, result, self.resend_codes)
+        except TracklyUnrequestedEffectError:
             self.give_back(batch)
-            raise TracklyUnrequestedEffectError(unrequested)
+            raise
         if to_resend:
             records = orjson.loads(batch.body)[self.entity.body_key]
             prints = batch.fingerprints
@@ -313,6 +319,13 @@ class ImportRun:
         to_resend = self.tally.add_batch(result, batch.row_indexes, batch.message_ids, resend_codes)
         if self.confirmations is not None:
             self.confirmations.record_answer(batch, result)
+        for warning in result.warnings:
+            if warning not in self._warnings_logged:
+                self._warnings_logged.add(warning)
+                self.log.warning("Trackly warned: %s", warning)
+        unrequested = opt_ins.unrequested(self.entity, self.arguments.opt_ins, result)
+        if unrequested is not None:  # counted first: every answer received is in the summary
+            raise TracklyUnrequestedEffectError(unrequested)
         return to_resend
 
     def count_unsent(self, batch: Batch) -> None:

@@ -72,11 +72,26 @@ def unrequested(entity: Entity, chosen: Mapping[str, bool], result: ImportResult
             continue
         done = result.counts.get(name, 0)
         if done:
-            return (
-                f"Trackly answered {name} = {done} although every {entity.name} record was sent with "
-                f"{opt_in.field}: false, which should mean it never {opt_in.effect}. The import stopped "
-                "at once, without retries. Check the account in Trackly (the lists' journeys, any "
-                f"account-wide setting) before importing again; {opt_in.argument}=True is the only "
-                "way to ask for it."
-            )
+            return unrequested_text(entity, name, str(done))
     return None
+
+
+def counts_that_must_be_zero(entity: Entity, chosen: Mapping[str, bool]) -> tuple[str, ...]:
+    """The answer counts of the opt-ins that are off (``journeys_enrolled`` without ``use_journeys``)."""
+    return tuple(
+        opt_in.answer_count
+        for opt_in in entity.opt_ins
+        if opt_in.answer_count is not None and not chosen.get(opt_in.field, False)
+    )
+
+
+def unrequested_text(entity: Entity, count_name: str, shown: str) -> str:
+    """The failure message of an answer whose ``count_name`` is ``shown`` (not 0) with its opt-in off."""
+    opt_in = next(opt_in for opt_in in entity.opt_ins if opt_in.answer_count == count_name)
+    return (
+        f"Trackly answered {count_name} = {shown} although every {entity.name} record was sent with "
+        f"{opt_in.field}: false, which should mean it never {opt_in.effect}. The import stopped "
+        "at once, without retries. Check the account in Trackly (the lists' journeys, any "
+        f"account-wide setting) before importing again; {opt_in.argument}=True is the only "
+        "way to ask for it."
+    )

@@ -96,12 +96,15 @@ def _rejection(field: Field, raw: Any, record: Record, key_of: KeyOf) -> RowReje
     return RowRejection(field.rejected_code, why_invalid(field.name, field.kind, raw), key_of(record))
 
 
-def _too_large(field: Field, value: str, record: Record, key_of: KeyOf) -> RowRejection:
+def _too_large(field: Field, value: str, record: Record, key_of: KeyOf, limit: int | None) -> RowRejection:
+    if limit is not None:  # the entity's own limit per record (a contact: 4,000 bytes)
+        where, keep = f"{limit:,} bytes the API takes per record", limit // 4
+    else:
+        where, keep = f"API's {MAX_BODY_BYTES:,}-byte request body", 10000
     return RowRejection(
         RECORD_TOO_LARGE,
         f"column {field.name} holds text of {len(value)} characters: the record would not fit in the "
-        f"API's {MAX_BODY_BYTES:,}-byte request body. Shorten it in the query: LEFT(col, 10000) or "
-        "SUBSTRING(col, 1, 10000).",
+        f"{where}. Shorten it in the query: LEFT(col, {keep}) or SUBSTRING(col, 1, {keep}).",
         key_of(record),
     )
 
@@ -188,7 +191,7 @@ def make_record_builder(
                     continue  # an optional field left out
                 return _rejection(field, raw, record, key_of)
             if is_text and len(value) > LONG_TEXT_CHARS and len(orjson.dumps(value)) > MAX_RECORD_BYTES:
-                return _too_large(field, value, record, key_of)
+                return _too_large(field, value, record, key_of, entity.max_record_bytes)
             record[name] = value
         return record if finish is None else finish(record, row)
 
