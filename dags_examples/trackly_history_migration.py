@@ -1,14 +1,62 @@
 """
-### Trackly history migration: sends, then clicks, then revenue, one UTC day at a time
+### Trackly history migration: contacts first, then per day sends, clicks and revenue
 
-Moves a team's whole SMS history from the `trackly_source` SQL connection into Trackly SMS
-(`trackly_default` connection). Trackly accepts a click or a revenue record only for a message it
-already has, so for each day the sends are imported first, then that day's clicks, then its
-revenue; each step waits for the previous one of the same day only, so days run side by side.
+Moves a team's contacts and whole SMS history from the `trackly_source` SQL connection into
+Trackly SMS (`trackly_default` connection). In a fresh account a message is sent from a list to a
+contact on it, revenue needs its message's contact (`contact_not_found`), and a click or a
+revenue record needs its message; so each run first imports contacts (`import_contacts`), then,
+for each day, that day's sends, then its clicks, then its revenue. Each of these steps waits for
+the previous one of the same day only, so days run side by side.
+
+**Contacts by signup day, one run after the other.** Each run's one `import_contacts` task
+(not mapped) imports the contacts whose `signup_date` falls in the run's planned range: from the
+start of its first planned day to the end of its last (`contacts_range`), the same days, late
+rows included, as its other imports. A range that starts at `START_DATE` (the first scheduled
+run and the `LATE_ROWS_DAYS` after it, which re-import the first day; a manual or backfill range
+from the first day) also imports every contact who signed up before it, and every contact whose
+`signup_date` is NULL. The task has `depends_on_past=True`
+(and `wait_for_downstream=False`): a scheduled or backfill run's contacts wait for the previous
+run's contacts, not for its history. So when a day's revenue is imported, every contact who
+signed up by that day's end is in Trackly. Importing the whole table in each run would be as
+safe (an upsert), but each daily run would re-send every contact; by signup day, a run sends its
+days' contacts only, and the first run the backlog.
+
+What this asks of you:
+- Give each contact the `signup_date` of its opt-in, no later than its first message: a contact
+  who signs up after a day's revenue is not there for it. A NULL `signup_date` is imported with
+  the first day; Trackly then records the import time as the signup date, which loses the
+  consent evidence (the operator counts and warns about these rows).
+- A manual range or a backfill that starts after `START_DATE` imports only its own signups: it
+  assumes the earlier contacts are in Trackly (from earlier runs). Start it at `START_DATE` the
+  first time.
+- `airflow backfill create` needs `--reprocess-behavior failed` (or `completed`; in the UI's
+  backfill form, "Missing and Errored Runs" or "All Runs"): Airflow refuses to backfill a DAG with
+  a `depends_on_past` task without one (`InvalidReprocessBehavior`), or backwards.
+- A failed `import_contacts` holds back the contacts, and so the history, of every later
+  scheduled run: fix the cause and clear the task; the later runs then go on.
+- Contacts are upserts (keyed by phone number and list): a rerun creates nothing and reports
+  `contacts_updated`. They are sent with journeys and paid validation off (the operator's
+  defaults): no contact is texted or billed.
 
 **Source tables** (any SQL database: SQLite, PostgreSQL, MySQL/MariaDB...); timestamps in UTC, as
 in `trackly_click_history_backfill` (SQLite `TEXT` `YYYY-MM-DD HH:MM:SS[.ffffff]`, PostgreSQL
 `TIMESTAMPTZ`, MySQL/MariaDB `DATETIME(6)`); index each table's partition column.
+
+`sms_contacts`, partitioned by `signup_date` (`ContactImportOperator`, docs/operators.md):
+
+| column | type | notes |
+|---|---|---|
+| `phone_number` | text | E.164, e.g. `+12025559876`; the contact |
+| `list_number` | text | E.164: the sending list's number (`GET /api/v2/lists`), not its id |
+| `signup_date` | timestamp, UTC | the opt-in time; may be NULL (imported with the first day) |
+| `ip_address` | text | consent evidence; may be NULL |
+| `url` | text | consent evidence: where the contact signed up; may be NULL |
+| `plan` | text | sent as the custom field `plan` (`custom_plan`); may be NULL |
+
+One row per contact and list (a contact on two lists has two rows). More custom fields: select
+each as `custom_<key>` in `CONTACTS`. A contact over 4,000 bytes as JSON is rejected
+(`record_too_large`), as are numbers that are not E.164 (`invalid_phone`,
+`invalid_list_number`); a list that is not the account's is Trackly's `list_not_found`.
 
 `sms_sends`, partitioned by `sent_at`:
 
@@ -35,7 +83,8 @@ in `trackly_click_history_backfill` (SQLite `TEXT` `YYYY-MM-DD HH:MM:SS[.ffffff]
 
 **Runs and params** as in `trackly_click_history_backfill`: scheduled and catchup runs import their
 day after the `LATE_ROWS_DAYS` days before it, `airflow backfill create` imports exactly its days,
-and a manual run takes `start_date`/`end_date` (and `dry_run`) params.
+and a manual run takes `start_date`/`end_date` (and `dry_run`) params. A manual run has no
+previous run to wait for: its contacts are imported at once.
 
 **Revenue exactly once.** Trackly stores revenue every time it receives it. The revenue import
 keeps a ledger (`LEDGER_TABLE` on the `LEDGER_CONN_ID` connection: the source's database for
@@ -51,23 +100,27 @@ the day, the others wait for its ledger partition (up to `LEDGER_LOCK_TIMEOUT`),
 rows it did not confirm (late rows). A re-import waits at most about one import of its day
 (`make e2e`: 1 s per request, at most 4.6 s); its XCom `ledger.lock_waited_seconds` says how long.
 
-**Assets.** Each import updates its endpoint's Asset (`trackly://app.tracklysms.com/history/sends`,
-`.../clicks`, `.../revenue`) with the day and the counts in the event's `extra`.
+**Assets.** Each import updates its endpoint's Asset (`trackly://app.tracklysms.com/contacts`,
+`.../history/sends`, `.../history/clicks`, `.../history/revenue`) with its range (the contacts':
+`[from, to, NULLs included]`) and the counts in the event's `extra`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, task_group
+from airflow.sdk import DAG, task, task_group
 
 from trackly_provider.operators import (
     ClickHistoryImportOperator,
+    ContactImportOperator,
     RevenueHistoryImportOperator,
     SendHistoryImportOperator,
 )
-from trackly_provider.utils.assets import history_asset
+from trackly_provider.trackly_api.entities import CONTACTS as CONTACTS_ENTITY
+from trackly_provider.utils.assets import history_asset, trackly_asset
 from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
@@ -82,18 +135,32 @@ LEDGER_LOCK_TIMEOUT = timedelta(hours=1)  # how long a re-import waits for the i
 RETRY_DELAY = timedelta(minutes=5)  # first wait before Airflow retries a failed import; doubles after
 # An import that runs longer is stuck (a stalled proxy or source): Airflow ends it and retries.
 IMPORT_TIMEOUT = timedelta(hours=2)
-# The Assets each day's imports update, with the day and the counts in the event's extra.
+# The Assets the imports update, with the range or day and the counts in the event's extra.
+CONTACTS_IN_TRACKLY = trackly_asset(CONTACTS_ENTITY)
 SENDS_IN_TRACKLY = history_asset("sends")
 CLICKS_IN_TRACKLY = history_asset("clicks")
 REVENUE_IN_TRACKLY = history_asset("revenue")
 
 
+MARK = "{{ task.sql_placeholder }}"  # the source driver's own placeholder (? or %s)
+
+
 def rows_of_day(select: str, table: str, column: str) -> str:
     """A day's rows of one table: ``[start, end)`` of ``column``, in the source driver's placeholder."""
-    mark = "{{ task.sql_placeholder }}"
-    return f"SELECT {select} FROM {table} WHERE {column} >= {mark} AND {column} < {mark} ORDER BY {column}"
+    return f"SELECT {select} FROM {table} WHERE {column} >= {MARK} AND {column} < {MARK} ORDER BY {column}"
 
 
+# A run's contacts: signed up in [from, to), and, when the third value is 1, those without a signup
+# date. The flag is a whole number, which every driver compares with 1 (a boolean would not:
+# PostgreSQL has no boolean = integer).
+CONTACTS = (
+    "SELECT phone_number, list_number, signup_date, ip_address, url, plan AS custom_plan "
+    f"FROM sms_contacts WHERE (signup_date >= {MARK} AND signup_date < {MARK}) "
+    f"OR (signup_date IS NULL AND {MARK} = 1) "
+    "ORDER BY signup_date, phone_number, list_number"
+)
+# The lower bound of a range that starts at START_DATE: every earlier signup.
+EARLIEST_SIGNUP = datetime(1900, 1, 1, tzinfo=timezone.utc)
 SENDS = rows_of_day(
     "message_id AS id, to_number, list_id, message, delivered, sent_at AS timestamp", "sms_sends", "sent_at"
 )
@@ -105,7 +172,7 @@ CLICKS = rows_of_day(
 REVENUE = rows_of_day(
     "message_id, offer_id, revenue, payout, earned_at AS timestamp", "sms_revenue", "earned_at"
 )
-COMMON = {
+COMMON: dict[str, Any] = {
     "sql_conn_id": "trackly_source",
     "trackly_conn_id": "trackly_default",
     "max_error_rate": MAX_ERROR_RATE,
@@ -130,6 +197,18 @@ with DAG(
 ) as dag:
     plan_days = plan_days_task(late_rows_days=LATE_ROWS_DAYS, first_day=START_DATE.date())
 
+    @task(retries=0)
+    def contacts_range(days: list[list[datetime]]) -> list[datetime | int]:
+        """
+        ``[from, to, undated]``: the run's planned days as one range, its first day's start to its
+        last day's end. A range from ``START_DATE`` (or before) starts at ``EARLIEST_SIGNUP`` and
+        takes NULL signup dates too (``undated`` 1; otherwise 0).
+        """
+        start, end = days[0][0], days[-1][1]
+        if start <= START_DATE:
+            return [EARLIEST_SIGNUP, end, 1]
+        return [start, end, 0]
+
     @task_group
     def migrate_day(bounds: list[datetime]) -> None:
         """One day: its sends, then its clicks, then its revenue (each waits for this day's previous step)."""
@@ -151,4 +230,15 @@ with DAG(
         )
         sends >> clicks >> revenue
 
-    migrate_day.expand(bounds=plan_days())
+    days = plan_days()
+    contacts = ContactImportOperator(
+        task_id="import_contacts",
+        sql=CONTACTS,
+        parameters=contacts_range(days),
+        outlets=[CONTACTS_IN_TRACKLY],
+        # Each scheduled or backfill run's contacts wait for the previous run's, not its history.
+        depends_on_past=True,
+        wait_for_downstream=False,
+        **COMMON,
+    )
+    contacts >> migrate_day.expand(bounds=days)

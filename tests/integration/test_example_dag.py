@@ -91,6 +91,7 @@ def test_every_example_import_task_has_an_execution_timeout():
     assert timeouts == dict.fromkeys(
         [
             "import_clicks",
+            "import_contacts",
             "migrate_day.import_sends",
             "migrate_day.import_clicks",
             "migrate_day.import_revenue",

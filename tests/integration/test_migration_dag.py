@@ -1,75 +1,162 @@
-"""The migration example DAG in real Airflow: per day sends -> clicks -> revenue, reruns that add nothing."""
+"""
+The migration example DAG in real Airflow, on a fresh account: contacts first (by signup day),
+then per day sends -> clicks -> revenue; reruns that change nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.helpers import REPO, load_dag
+from trackly_provider.sandbox import SANDBOX_LIST_NUMBER
 
 DAG_FILE = REPO / "dags_examples" / "trackly_history_migration.py"
-DAYS = ("2025-11-14", "2025-11-15")
+DAYS = ("2025-11-01", "2025-11-02")  # the DAG's START_DATE and the day after
+RANGE = {"start_date": DAYS[0], "end_date": DAYS[1], "dry_run": False}
+UNKNOWN_LIST = "+18005550199"  # a well-formed list number that is not the sandbox account's
+
+# Each message m-<day>-<n> goes to +1202555000<n> (both days); each contact signs up as its name says.
+EARLIER, UNDATED, FIRST_DAY, SECOND_DAY, LATER = (f"+1202555{n:04d}" for n in range(5))
+CONTACTS = [  # phone_number, list_number, signup_date (UTC), ip_address, url, plan
+    (EARLIER, SANDBOX_LIST_NUMBER, "2025-10-20 09:00:00", "203.0.113.7", "https://example.com/join", "gold"),
+    (UNDATED, SANDBOX_LIST_NUMBER, None, None, None, None),
+    (FIRST_DAY, SANDBOX_LIST_NUMBER, "2025-11-01 00:30:00", None, None, "silver"),
+    (SECOND_DAY, SANDBOX_LIST_NUMBER, "2025-11-02 00:00:00", None, None, None),  # on the bound: day 2
+    (LATER, SANDBOX_LIST_NUMBER, "2025-11-03 00:00:00", None, None, None),  # after the range
+]
+# Each day: m-<day>-0 sold twice (two equal sales, both kept), m-<day>-1 and -2 once.
+SALES = [(0, Decimal("2.50")), (0, Decimal("2.50")), (1, Decimal("1.25")), (2, Decimal("4.00"))]
+CONTACT_COLUMNS = ("phone_number", "list_number", "signup_date", "ip_address", "url", "plan")
+HISTORY = {
+    "sms_sends": {
+        "message_id": "text",
+        "to_number": "text",
+        "list_id": "text",
+        "message": "text",
+        "delivered": "int",
+        "sent_at": "time",
+    },
+    "sms_clicks": {
+        "message_id": "text",
+        "offer_id": "text",
+        "phone_number": "text",
+        "sent_at": "time",
+        "clicked_at": "time",
+    },
+    "sms_revenue": {
+        "message_id": "text",
+        "offer_id": "text",
+        "revenue": "number",
+        "payout": "number",
+        "earned_at": "time",
+    },
+    "sms_contacts": dict.fromkeys(CONTACT_COLUMNS, "text") | {"signup_date": "time"},
+}
+TYPES = {
+    "sqlite": {"text": "TEXT", "int": "INTEGER", "number": "TEXT", "time": "TEXT"},
+    "postgres": {"text": "TEXT", "int": "BIGINT", "number": "NUMERIC(14, 4)", "time": "TIMESTAMPTZ"},
+    "mysql": {"text": "VARCHAR(255)", "int": "BIGINT", "number": "DECIMAL(14, 4)", "time": "DATETIME(6)"},
+}
 
 
-@pytest.fixture
-def migration_dag(airflow, sqlite_source, tmp_path, monkeypatch):
-    """The DAG as a user deploys it, over a SQLite source with two days of the three tables."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TRACKLY_LEDGER",
-        json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")}),
-    )
-    sqlite_source.execute("DROP TABLE sms_clicks")
-    sqlite_source.load(
-        "sms_sends",
-        {
-            "message_id": "text",
-            "to_number": "text",
-            "list_id": "text",
-            "message": "text",
-            "delivered": "int",
-            "sent_at": "text",
-        },
-        [
-            (f"m-{day}-{n}", f"+1202555{n:04d}", "1", "Hi", 1, f"{day} 0{n}:00:00")
+def fresh_account(sandbox, **settings: bool) -> None:
+    """As a new Trackly account: sends need their list, clicks and revenue their send, revenue its contact."""
+    body = {"require_sends": True, "require_contacts": True, **settings}
+    httpx.post(f"{sandbox.url}/_sandbox/account", json=body).raise_for_status()
+
+
+def history_rows() -> dict[str, list[tuple[Any, ...]]]:
+    """Two days of sends (3 a day), clicks (2 a day) and revenue (``SALES``), UTC text."""
+    return {
+        "sms_sends": [
+            (f"m-{day}-{n}", f"+1202555{n:04d}", "1", "Hi", 1, f"{day} 0{n + 1}:00:00")
             for day in DAYS
             for n in range(3)
         ],
-    )
-    sqlite_source.load(
-        "sms_clicks",
-        {
-            "message_id": "text",
-            "offer_id": "text",
-            "phone_number": "text",
-            "sent_at": "text",
-            "clicked_at": "text",
-        },
-        [
+        "sms_clicks": [
             (f"m-{day}-{n}", "o1", f"+1202555{n:04d}", None, f"{day} 1{n}:00:00")
             for day in DAYS
             for n in range(2)
         ],
-    )
-    sqlite_source.load(
-        "sms_revenue",
-        {
-            "message_id": "text",
-            "offer_id": "text",
-            "revenue": "number",
-            "payout": "number",
-            "earned_at": "text",
-        },
-        [(f"m-{day}-0", "o1", Decimal("2.50"), None, f"{day} 20:00:00") for day in DAYS]
-        + [(f"m-{day}-0", "o1", Decimal("2.50"), None, f"{day} 20:00:00") for day in DAYS],  # two equal sales
+        "sms_revenue": [
+            (f"m-{day}-{n}", "o1", amount, None, f"{day} 20:00:00") for day in DAYS for n, amount in SALES
+        ],
+    }
+
+
+def load(source: Any, tables: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Create the tables in the source with its own timestamp type (UTC), and insert the rows."""
+    types = TYPES[source.dialect]
+    for table, rows in tables.items():
+        columns = HISTORY[table]
+        create = f"CREATE TABLE {table} ({', '.join(f'{n} {types[t]}' for n, t in columns.items())})"
+        times = [i for i, kind in enumerate(columns.values()) if kind == "time"]
+        values = [
+            tuple(
+                as_time(source.dialect, v) if i in times else as_value(source.dialect, v)
+                for i, v in enumerate(row)
+            )
+            for row in rows
+        ]
+        if source.dialect == "sqlite":
+            with closing(sqlite3.connect(source.path)) as conn, conn:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                conn.execute(create)
+                conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})", values)
+            continue
+        conn = source.connect()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(create)
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+            conn.commit()
+        finally:
+            conn.close()
+
+
+def as_time(dialect: str, text: str | None) -> Any:
+    """UTC text as each source stores it: text (SQLite), aware (PostgreSQL), naive UTC (MySQL)."""
+    if text is None or dialect == "sqlite":
+        return text
+    moment = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return moment.replace(tzinfo=None) if dialect == "mysql" else moment
+
+
+def as_value(dialect: str, value: Any) -> Any:
+    """Decimals as text for SQLite (its driver binds none), as they are elsewhere."""
+    return str(value) if dialect == "sqlite" and isinstance(value, Decimal) else value
+
+
+@pytest.fixture
+def deployed(airflow, tmp_path, monkeypatch):
+    """The DAG as a user deploys it (a SQLite file for the ledger); returns a loader of it."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TRACKLY_LEDGER",
+        json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")}),
     )
     target = Path(airflow.dags_dir) / DAG_FILE.name
     shutil.copy(DAG_FILE, target)
-    yield load_dag(target, "trackly_history_migration")
+    yield lambda: load_dag(target, "trackly_history_migration")
     target.unlink()
+
+
+@pytest.fixture
+def migration_dag(deployed, sqlite_source):
+    """The DAG over a SQLite source with two days of history and the ``CONTACTS``."""
+    load(sqlite_source, {**history_rows(), "sms_contacts": CONTACTS})
+    return deployed()
 
 
 def results(run) -> dict[tuple[str, str], tuple[str, tuple[int, int, int, int]]]:
@@ -88,36 +175,129 @@ def results(run) -> dict[tuple[str, str], tuple[str, tuple[int, int, int, int]]]
     return found
 
 
-def test_each_day_imports_its_sends_then_its_clicks_then_its_revenue(migration_dag):
-    group = {task.task_id: task for task in migration_dag.tasks if task.task_id.startswith("migrate_day.")}
-    assert group["migrate_day.import_clicks"].upstream_task_ids == {"migrate_day.import_sends", "plan_days"}
-    assert group["migrate_day.import_revenue"].upstream_task_ids == {"migrate_day.import_clicks", "plan_days"}
+def task_result(run, task_id: str) -> tuple[str, Any]:
+    """A non-mapped task's state and XCom."""
+    (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    return str(ti.state), ti.xcom_pull(task_ids=task_id)
 
 
-def test_a_manual_range_migrates_both_days_in_order_and_a_rerun_adds_nothing(migration_dag, sandbox):
-    sandbox.require_sends()  # a fresh account: clicks and revenue need their sends imported first
-    conf = {"start_date": DAYS[0], "end_date": DAYS[1], "dry_run": False}
-    first = results(migration_dag.test(run_conf=conf))
-    assert first == {
+def contact_counts(run) -> tuple[str, dict[str, int]]:
+    state, x = task_result(run, "import_contacts")
+    if x is None:  # it never ran (upstream_failed) or failed early
+        return state, {}
+    keys = ("rows_read", "success_count", "error_count", "list_contacts_created", "contacts_updated")
+    return state, {**{k: x[k] for k in keys}, "undated": x.get("records_without_signup_date", 0)}
+
+
+def revenue_amounts(state: dict[str, Any]) -> list[Decimal]:
+    return sorted(Decimal(str(record["revenue"])) for record in state["revenue"])
+
+
+def test_contacts_are_imported_once_per_run_before_every_days_sends(migration_dag):
+    tasks = migration_dag.task_dict
+    contacts = tasks["import_contacts"]
+    assert contacts.upstream_task_ids == {"contacts_range"}
+    assert tasks["contacts_range"].upstream_task_ids == {"plan_days"}
+    assert (contacts.depends_on_past, contacts.wait_for_downstream) == (True, False)
+    assert tasks["migrate_day.import_sends"].upstream_task_ids == {"import_contacts", "plan_days"}
+    assert tasks["migrate_day.import_clicks"].upstream_task_ids == {"migrate_day.import_sends", "plan_days"}
+    assert tasks["migrate_day.import_revenue"].upstream_task_ids == {"migrate_day.import_clicks", "plan_days"}
+    assert [t.task_id for t in migration_dag.tasks if t.depends_on_past] == ["import_contacts"]
+
+
+def test_a_fresh_account_gets_its_contacts_first_and_the_revenue_exactly(migration_dag, sandbox):
+    fresh_account(sandbox)
+    first = migration_dag.test(run_conf=RANGE)
+    assert results(first) == {
         **{("sends", day): ("success", (3, 3, 0, 0)) for day in DAYS},
         **{("clicks", day): ("success", (2, 2, 0, 0)) for day in DAYS},
-        **{("revenue", day): ("success", (2, 2, 0, 0)) for day in DAYS},
+        **{("revenue", day): ("success", (4, 4, 0, 0)) for day in DAYS},
     }
-    again = results(migration_dag.test(run_conf=conf))
-    assert again == {
+    assert contact_counts(first) == (
+        "success",
+        {
+            "rows_read": 4,  # earlier, undated, each day's: not the one who signed up after the range
+            "success_count": 4,
+            "error_count": 0,
+            "list_contacts_created": 4,
+            "contacts_updated": 0,
+            "undated": 1,
+        },
+    )
+    stored = sandbox.state()
+    assert stored["contacts"].keys() == {EARLIER, UNDATED, FIRST_DAY, SECOND_DAY}
+    assert revenue_amounts(stored) == sorted(amount for _ in DAYS for _, amount in SALES)
+    assert Decimal(stored["total_revenue"]) == Decimal("20.50")
+    members = {member["phone_number"]: member for member in stored["list_contacts"]}
+    assert members[EARLIER] == {
+        "phone_number": EARLIER,
+        "list_number": SANDBOX_LIST_NUMBER,
+        "signup_date": "2025-10-20T09:00:00+00:00",
+        "ip_address": "203.0.113.7",
+        "url": "https://example.com/join",
+        "custom_fields": {"plan": "gold"},
+    }
+
+    again = migration_dag.test(run_conf=RANGE)
+    assert contact_counts(again) == (
+        "success",
+        {
+            "rows_read": 4,
+            "success_count": 4,
+            "error_count": 0,
+            "list_contacts_created": 0,
+            "contacts_updated": 4,
+            "undated": 1,
+        },
+    )
+    assert results(again) == {
         **{("sends", day): ("success", (3, 0, 3, 0)) for day in DAYS},
         **{("clicks", day): ("success", (2, 0, 2, 0)) for day in DAYS},
-        **{("revenue", day): ("success", (2, 0, 2, 0)) for day in DAYS},
+        **{("revenue", day): ("success", (4, 0, 4, 0)) for day in DAYS},
     }
-    state = sandbox.state()
-    assert (len(state["sends"]), len(state["clicks"]), len(state["revenue"])) == (6, 4, 4)
-    assert Decimal(state["total_revenue"]) == Decimal("10.00")
+    after = sandbox.state()
+    for key in ("contacts", "list_contacts", "sends", "clicks", "revenue", "total_revenue"):
+        assert after[key] == stored[key], key
+
+
+def test_without_contacts_a_fresh_account_rejects_every_revenue_record_contact_not_found(
+    migration_dag, sqlite_source, sandbox
+):
+    fresh_account(sandbox)
+    sqlite_source.execute("DELETE FROM sms_contacts")
+    run = migration_dag.test(run_conf=RANGE)
+    assert contact_counts(run)[0] == "success"
+    assert {key: value for key, value in results(run).items() if key[0] != "revenue"} == {
+        **{("sends", day): ("success", (3, 3, 0, 0)) for day in DAYS},
+        **{("clicks", day): ("success", (2, 2, 0, 0)) for day in DAYS},
+    }
+    for ti in run.get_task_instances():
+        if ti.task_id == "migrate_day.import_revenue":
+            x = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+            assert (str(ti.state), x["rows_read"], x["errors_by_code"]) == (
+                "failed",
+                4,
+                {"contact_not_found": 4},
+            )
+    stored = sandbox.state()
+    assert (stored["contacts"], stored["revenue"], len(stored["sends"])) == ({}, [], 6)
+
+
+def test_a_range_after_the_first_day_imports_only_its_own_signups(migration_dag, sandbox):
+    fresh_account(sandbox)
+    run = migration_dag.test(run_conf={"start_date": DAYS[1], "end_date": DAYS[1], "dry_run": False})
+    assert contact_counts(run)[1]["rows_read"] == 1
+    assert sandbox.state()["contacts"].keys() == {SECOND_DAY}  # not the earlier or undated ones
+    # The documented cost: this day's buyers signed up earlier, so a fresh account knows none of them.
+    (revenue,) = [ti for ti in run.get_task_instances() if ti.task_id == "migrate_day.import_revenue"]
+    x = revenue.xcom_pull(task_ids=revenue.task_id, map_indexes=revenue.map_index)
+    assert (str(revenue.state), x["errors_by_code"]) == ("failed", {"contact_not_found": 4})
 
 
 def test_a_day_whose_sends_fail_stops_there_and_the_other_day_goes_on(migration_dag, sqlite_source, sandbox):
-    sandbox.require_sends()
+    fresh_account(sandbox)
     sqlite_source.execute(f"UPDATE sms_sends SET to_number = 'not a number' WHERE sent_at LIKE '{DAYS[0]}%'")
-    run = migration_dag.test(run_conf={"start_date": DAYS[0], "end_date": DAYS[1], "dry_run": False})
+    run = migration_dag.test(run_conf=RANGE)
     states = {key: state for key, (state, _) in results(run).items()}
     assert states == {
         ("sends", DAYS[0]): "failed",
@@ -127,3 +307,31 @@ def test_a_day_whose_sends_fail_stops_there_and_the_other_day_goes_on(migration_
         ("clicks", DAYS[1]): "success",
         ("revenue", DAYS[1]): "success",
     }
+
+
+@pytest.fixture
+def dropped_after(any_source):
+    """Each source's migration tables, dropped after the test (the sources drop their own only)."""
+    yield any_source
+    if any_source.dialect != "sqlite":
+        conn = any_source.connect()
+        try:
+            for table in HISTORY:
+                conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
+            conn.commit()
+        finally:
+            conn.close()
+
+
+def test_the_first_days_contacts_query_reads_earlier_and_undated_signups_on_every_source(
+    deployed, dropped_after, sandbox
+):
+    """The bounds and the NULL flag on each driver: SQLite text, PostgreSQL TIMESTAMPTZ, MySQL DATETIME(6)."""
+    fresh_account(sandbox)
+    load(
+        dropped_after,
+        {"sms_sends": [], "sms_clicks": [], "sms_revenue": [], "sms_contacts": CONTACTS},
+    )
+    run = deployed().test(run_conf={"start_date": DAYS[0], "end_date": DAYS[0], "dry_run": False})
+    assert contact_counts(run)[0] == "success"
+    assert sandbox.state()["contacts"].keys() == {EARLIER, UNDATED, FIRST_DAY}  # not day 2's, on its bound
