@@ -1,14 +1,19 @@
 """
-The migration DAG's catchup in a real deployment: overlapping runs and late-row re-imports of revenue.
+The migration DAG's catchup in a real deployment: contacts one run after the other, overlapping
+runs and late-row re-imports of revenue, into a fresh account where revenue needs its contact.
 
 ``trackly_history_migration`` catches up over 4 days with ``max_active_runs`` 4, and each scheduled
 run imports the two days before its own again (late rows): the first day is imported by three
-runs, which start together. Trackly stores revenue every time it receives it, so these imports
-would count a day twice if they sent it at once; the ledger's partition lock makes the later ones
-wait for the one importing the day, then send only what it did not confirm. An API answering in
-about a second makes each import last long enough for the runs to meet. Checked: every task
-succeeded at its first try, each valid revenue record was imported by exactly one import of its
-day, and the sandbox's revenue equals the source's to the cent; reported: how long imports waited.
+runs, which start together. Each run first imports the contacts who signed up in its days (the
+first run also the earlier ones and those without a signup date); ``depends_on_past`` makes each
+run's ``import_contacts`` wait for the previous run's. Trackly stores revenue every time it
+receives it, so the revenue imports would count a day twice if they sent it at once; the ledger's
+partition lock makes the later ones wait for the one importing the day, then send only what it did
+not confirm. An API answering in about a second makes each import last long enough for the runs
+to meet. Checked: every task succeeded at its first try; each run's contacts started after the
+previous run's ended and created exactly the contacts of its own days (the rest updated); each
+valid revenue record was imported by exactly one import of its day; and the sandbox holds every
+contact once and the source's revenue to the cent. Reported: how long imports waited.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import httpx
 import psycopg
 
 from e2e.deployment import Deployment, wait_for
-from e2e.source import nightly_days, require_sends, set_faults
+from e2e.source import nightly_days, set_faults
 from tests.databases import postgres_dsn
+from trackly_provider.sandbox import SANDBOX_LIST_NUMBER
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATION_DAG = REPO / "dags_examples" / "trackly_history_migration.py"
@@ -32,30 +38,58 @@ MIGRATION_DAG_ID = "trackly_history_migration"
 SOURCE_CONN_ID = "trackly_migration_source"  # the deployed copy reads its own database, not the clicks'
 DAYS = 4
 SENDS_PER_DAY = 2000  # two requests a day; every message has a click every other one, and revenue
+# Each day's messages go to contacts of their own, +1<202 + the day's index>555<c>, each receiving
+# every CONTACTS_PER_DAY-th message, signed up an hour before its first (so the first hour's
+# contacts sign up the day before). Few contacts and many revenue records, as in a real account:
+# a run's contacts are one request, while a day's revenue, sent in REVENUE_BATCH_SIZE batches
+# (21 requests), lasts longer than the wait between two runs' contacts; so the runs' revenue
+# imports of a day still meet although their contacts go one run after the other.
+CONTACTS_PER_DAY = 200
+SIGNUP_BEFORE_SEND = timedelta(hours=1)
+UNDATED_EVERY = 100  # contacts 7 and 107 of each day have no signup_date: the first runs import them
+REVENUE_BATCH_SIZE = 100
 CLICKS_PER_DAY = SENDS_PER_DAY // 2
 REVENUE_ERRORS = {"invalid_revenue": 1, "offer_not_found": 1}  # a negative amount, an unknown offer
-LATENCY_MS = 1000  # per request: a day's revenue import takes ~2 s, so imports of a day meet
+LATENCY_MS = 1000  # per request: a day's revenue import takes ~6 s, so imports of a day meet
 RUNS_TIMEOUT = 300
 TASKS = ("import_sends", "import_clicks", "import_revenue")
-PARTITIONED_BY = {"sms_sends": "sent_at", "sms_clicks": "clicked_at", "sms_revenue": "earned_at"}
+PARTITIONED_BY = {
+    "sms_contacts": "signup_date",
+    "sms_sends": "sent_at",
+    "sms_clicks": "clicked_at",
+    "sms_revenue": "earned_at",
+}
 
 
 def deploy_migration_dag(deployment: Deployment, start_date: date) -> None:
-    """The DAG as shipped, with its first day ``start_date``, reading ``SOURCE_CONN_ID``."""
+    """
+    The DAG as shipped, with its first day ``start_date``, reading ``SOURCE_CONN_ID``, and revenue
+    sent in batches of ``REVENUE_BATCH_SIZE`` (a day as long as a real account's many thousands).
+    """
     deployment.deploy_example(
         MIGRATION_DAG,
         start_date,
-        {'"sql_conn_id": "trackly_source"': f'"sql_conn_id": "{SOURCE_CONN_ID}"'},
+        {
+            '"sql_conn_id": "trackly_source"': f'"sql_conn_id": "{SOURCE_CONN_ID}"',
+            "ledger_lock_timeout=LEDGER_LOCK_TIMEOUT,": (
+                f"ledger_lock_timeout=LEDGER_LOCK_TIMEOUT, batch_size={REVENUE_BATCH_SIZE},"
+            ),
+        },
     )
 
 
 def seed_migration(database: str, days: list[date]) -> None:
     """
-    ``sms_sends``, ``sms_clicks`` and ``sms_revenue`` for ``days``: each message sent, every other
-    one clicked, each earning revenue (to the cent); plus, each day, a negative revenue (rejected
-    before sending) and one for an offer Trackly does not know (rejected by Trackly).
+    ``sms_contacts``, ``sms_sends``, ``sms_clicks`` and ``sms_revenue`` for ``days``: the day's
+    contacts, each message sent, every other one clicked, each earning revenue (to the cent); plus,
+    each day, a negative revenue (rejected before sending) and one for an offer Trackly does not
+    know (rejected by Trackly).
     """
     with psycopg.connect(postgres_dsn(database), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE sms_contacts (phone_number TEXT, list_number TEXT, signup_date TIMESTAMPTZ, "
+            "ip_address TEXT, url TEXT, plan TEXT)"
+        )
         conn.execute(
             "CREATE TABLE sms_sends (message_id TEXT, to_number TEXT, list_id TEXT, message TEXT, "
             "delivered BOOLEAN, sent_at TIMESTAMPTZ)"
@@ -71,22 +105,28 @@ def seed_migration(database: str, days: list[date]) -> None:
         for table, column in PARTITIONED_BY.items():
             conn.execute(f"CREATE INDEX ON {table} ({column})")
         with conn.cursor() as cur:
-            for day in days:
-                sends, clicks, revenue = day_rows(day)
-                for table, rows in zip(PARTITIONED_BY, (sends, clicks, revenue), strict=True):
+            for index, day in enumerate(days):
+                for table, rows in zip(PARTITIONED_BY, day_rows(day, index), strict=True):
                     with cur.copy(f"COPY {table} FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
 
 
-def day_rows(day: date) -> tuple[list[tuple[Any, ...]], ...]:
+def day_rows(day: date, index: int) -> tuple[list[tuple[Any, ...]], ...]:
+    """The contacts, sends, clicks and revenue of the ``index``-th day of the migration."""
     midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    contacts: list[tuple[Any, ...]] = []
     sends: list[tuple[Any, ...]] = []
     clicks: list[tuple[Any, ...]] = []
     revenue: list[tuple[Any, ...]] = []
     for n in range(SENDS_PER_DAY):
-        message_id, phone = f"mig-{day:%Y%m%d}-{n:05d}", f"+1202555{n:04d}"
+        message_id, phone = f"mig-{day:%Y%m%d}-{n:05d}", f"+1{202 + index}555{n % CONTACTS_PER_DAY:04d}"
         sent = midnight + timedelta(seconds=n * 80_000 // SENDS_PER_DAY)
+        if n < CONTACTS_PER_DAY:  # the contact's first message
+            signup = None if n % UNDATED_EVERY == 7 else sent - SIGNUP_BEFORE_SEND
+            contacts.append(
+                (phone, SANDBOX_LIST_NUMBER, signup, "192.0.2.1", "https://example.com/join", "gold")
+            )
         sends.append((message_id, phone, "1", f"Offer {n % 9}", n % 10 != 0, sent))
         if n % 2 == 0:
             clicks.append((message_id, f"offer-{n % 9}", phone, sent, sent + timedelta(minutes=1)))
@@ -94,7 +134,28 @@ def day_rows(day: date) -> tuple[list[tuple[Any, ...]], ...]:
         revenue.append((message_id, f"offer-{n % 9}", amount, amount / 4, sent + timedelta(minutes=2)))
     revenue.append((f"mig-{day:%Y%m%d}-00001", "offer-1", Decimal("-5.00"), None, midnight))
     revenue.append((f"mig-{day:%Y%m%d}-00003", "unknown-offer", Decimal("9.99"), None, midnight))
-    return sends, clicks, revenue
+    return contacts, sends, clicks, revenue
+
+
+def expected_contacts(days: list[date], run_days: list[date]) -> tuple[int, int]:
+    """
+    What a run whose planned days are ``run_days`` imports: (rows read, contacts created). It reads
+    the signups of its days, and, when they start at the first day, the earlier and undated ones;
+    it creates those no earlier run read (runs import contacts oldest first).
+    """
+    signups = [row[2] for index, day in enumerate(days) for row in day_rows(day, index)[0]]
+    start = datetime(run_days[0].year, run_days[0].month, run_days[0].day, tzinfo=timezone.utc)
+    end = datetime(run_days[-1].year, run_days[-1].month, run_days[-1].day, tzinfo=timezone.utc)
+    end += timedelta(days=1)
+    from_first_day = run_days[0] == days[0]
+    read = [
+        s
+        for s in signups
+        if (s is None and from_first_day) or (s is not None and s < end and (from_first_day or s >= start))
+    ]
+    before = end - timedelta(days=1)  # what the previous run (one day earlier) read up to
+    created = [s for s in read if s is not None and s >= before] if run_days[-1] != days[0] else read
+    return len(read), len(created)
 
 
 def source_revenue(database: str) -> tuple[int, Decimal]:
@@ -107,12 +168,18 @@ def source_revenue(database: str) -> tuple[int, Decimal]:
     return int(count), Decimal(total or 0)
 
 
+def fresh_account(sandbox_url: str, fresh: bool = True) -> None:
+    """A fresh account (or not): sends need their list, clicks and revenue their send, revenue its contact."""
+    body = {"require_sends": fresh, "require_contacts": fresh}
+    httpx.post(f"{sandbox_url}/_sandbox/account", json=body, timeout=30).raise_for_status()
+
+
 def catch_up(deployment: Deployment, sandbox_url: str, database: str, first_day: date) -> str:
     """
     Unpause the DAG, let catchup run its ``DAYS`` runs (up to 4 at once) against a slow API, check
-    what each import and the sandbox report, and return the report's note on waiting.
+    what each import and the sandbox report, and return the report's notes on contacts and waiting.
     """
-    require_sends(sandbox_url)  # as in a fresh account: each day's sends must go first
+    fresh_account(sandbox_url)
     set_faults(sandbox_url, latency_ms=LATENCY_MS)
     try:
         deployment.airflow("dags", "unpause", MIGRATION_DAG_ID)
@@ -123,12 +190,13 @@ def catch_up(deployment: Deployment, sandbox_url: str, database: str, first_day:
             run.update(deployment.wait_for_run(run["dag_run_id"], max(left, 1), MIGRATION_DAG_ID))
     finally:
         set_faults(sandbox_url, latency_ms=0)
-        require_sends(sandbox_url, False)
+        fresh_account(sandbox_url, False)
     failed = [(run["dag_run_id"], *task) for run in runs for task in failed_tasks(deployment, run)]
     check_stored(sandbox_url, database, failed)
     assert not failed and all(run["state"] == "success" for run in runs), failed
+    contacts = check_contacts(deployment, runs, first_day)
     imports = [one for run in runs for one in run_imports(deployment, run, first_day)]
-    return waiting_note(check_imports(imports))
+    return contacts + " " + waiting_note(check_imports(imports))
 
 
 def scheduled_runs(deployment: Deployment) -> list[dict[str, Any]] | None:
@@ -164,6 +232,35 @@ def run_imports(deployment: Deployment, run: dict[str, Any], first_day: date) ->
     return found
 
 
+def check_contacts(deployment: Deployment, runs: list[dict[str, Any]], first_day: date) -> str:
+    """
+    Each run's ``import_contacts`` succeeded at its first try, started after the previous run's
+    ended (``depends_on_past``), read its days' signups (the first days' runs: the earlier and
+    undated ones too) and created exactly those no earlier run read; return the report's note.
+    """
+    days = [first_day + timedelta(days=n) for n in range(DAYS)]
+    previous_end: datetime | None = None
+    created = []
+    for run in runs:  # oldest first
+        ((ti, counts),) = deployment.task_results(run["dag_run_id"], "import_contacts", MIGRATION_DAG_ID)
+        where = (run["dag_run_id"], ti["try_number"], counts)
+        assert ti["try_number"] == 1 and ti["state"] == "success" and counts is not None, where
+        started, ended = (datetime.fromisoformat(ti[key]) for key in ("start_date", "end_date"))
+        if previous_end is not None:
+            assert started >= previous_end, (where, started, previous_end)
+        previous_end = ended
+        run_days = nightly_days(datetime.fromisoformat(run["data_interval_start"]).date(), first_day)
+        read, new = expected_contacts(days, run_days)
+        found = (counts["rows_read"], counts["list_contacts_created"], counts["contacts_updated"])
+        assert found == (read, new, read - new) and counts["error_count"] == 0, (where, read, new)
+        created.append(new)
+    return (
+        f"import_contacts ran one run after the other (each started after the previous run's ended) "
+        f"and created, per run, {created} contacts: the first its days' and every earlier and undated "
+        "signup, each later one its own day's; so every revenue record found its contact."
+    )
+
+
 def check_imports(imports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     Every import succeeded at its first try with counts that add up, and each valid revenue record
@@ -197,10 +294,11 @@ def check_imports(imports: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def check_stored(sandbox_url: str, database: str, failed: list[tuple[str, str, int, str]]) -> None:
     """
-    The sandbox holds each day's sends, clicks and valid revenue once: the source's total, exactly
-    (checked first, whatever failed: ``failed`` is only shown).
+    The sandbox holds each contact, and each day's sends, clicks and valid revenue once: the
+    source's total, exactly (checked first, whatever failed: ``failed`` is only shown).
     """
     state = httpx.get(f"{sandbox_url}/_sandbox/state", timeout=60).json()
+    assert (len(state["contacts"]), len(state["list_contacts"])) == (DAYS * CONTACTS_PER_DAY,) * 2
     count, total = source_revenue(database)
     assert count == DAYS * SENDS_PER_DAY, count
     stored = (len(state["revenue"]), Decimal(state["total_revenue"]))  # nothing else sent revenue
