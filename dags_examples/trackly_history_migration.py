@@ -83,8 +83,10 @@ each as `custom_<key>` in `CONTACTS`. A contact over 4,000 bytes as JSON is reje
 
 **Runs and params** as in `trackly_click_history_backfill`: scheduled and catchup runs import their
 day after the `LATE_ROWS_DAYS` days before it, `airflow backfill create` imports exactly its days,
-and a manual run takes `start_date`/`end_date` (and `dry_run`) params. A manual run has no
-previous run to wait for: its contacts are imported at once.
+and a manual run takes `start_date`/`end_date` (and `dry_run`) params. A manual run without a
+logical date (CLI without `-l`, REST `"logical_date": null`) imports its contacts at once; one
+with a logical date (the UI's form sends one) waits, as scheduled runs do, for the contacts of
+the last scheduled or backfill run before it.
 
 **Revenue exactly once.** Trackly stores revenue every time it receives it. The revenue import
 keeps a ledger (`LEDGER_TABLE` on the `LEDGER_CONN_ID` connection: the source's database for
