@@ -378,11 +378,12 @@ def register_history_assets() -> None:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from trackly_provider.utils.assets import history_asset
+    from trackly_provider.trackly_api.entities import CLICKS, CONTACTS, REVENUE, SENDS
+    from trackly_provider.utils.assets import trackly_asset
 
     with create_session() as session:
-        for entity in ("sends", "clicks", "revenue"):
-            asset = history_asset(entity)
+        for entity in (CONTACTS, SENDS, CLICKS, REVENUE):
+            asset = trackly_asset(entity)
             if session.scalar(select(AssetModel).where(AssetModel.uri == asset.uri)) is None:
                 model = AssetModel(name=asset.name, uri=asset.uri, group=asset.group, extra=asset.extra)
                 session.add(model)
