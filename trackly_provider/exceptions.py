@@ -68,10 +68,12 @@ class TracklyUnrequestedEffectError(TracklyError, AirflowFailException):
     """
     Trackly did what the import did not ask for (contacts enrolled in journeys); it stopped at once.
 
-    ``count_name``: the answer's count (``journeys_enrolled``); ``shown``: its value as text.
+    ``count_name``: the answer's count (``journeys_enrolled``); ``shown``: its value as text;
+    ``result``: the answer's ``ImportResult`` when it could be read, to count what Trackly did.
     """
 
-    def __init__(self, message: str, count_name: str = "", shown: str = "") -> None:
+    def __init__(self, message: str, count_name: str = "", shown: str = "", result: object = None) -> None:
         super().__init__(message)
         self.count_name = count_name
         self.shown = shown
+        self.result = result

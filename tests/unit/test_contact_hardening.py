@@ -157,3 +157,14 @@ def test_the_count_query_wraps_the_statement_without_its_trailing_semicolon_or_c
 def test_the_count_query_leaves_what_is_not_one_select_to_the_stream_to_refuse():
     assert count_query("SELECT 1; SELECT 2") == "SELECT 1; SELECT 2"
     assert count_query("DELETE FROM t") == "DELETE FROM t"
+
+
+def test_an_unrequested_count_carries_the_answer_when_it_can_be_read_so_that_it_is_counted():
+    answer = contact_answer(success_count=2, contacts_created=2, list_contacts_created=2, journeys_enrolled=2)
+    with pytest.raises(TracklyUnrequestedEffectError) as raised:
+        parse_import_result(answer, 2, CONTACTS.answer_counts, FORBIDDEN)
+    assert raised.value.result.success_count == 2
+    assert raised.value.result.counts["journeys_enrolled"] == 2
+    with pytest.raises(TracklyUnrequestedEffectError) as raised:  # 9 > 2 stored: nothing to trust
+        parse_import_result({**answer, "journeys_enrolled": 9}, 2, CONTACTS.answer_counts, FORBIDDEN)
+    assert raised.value.result is None

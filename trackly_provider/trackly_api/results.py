@@ -111,7 +111,8 @@ def parse_import_result(
     A count in ``must_be_zero`` (what the request did not ask for: ``journeys_enrolled`` without
     ``use_journeys``) that is present and anything but 0 raises ``TracklyUnrequestedEffectError``
     before any other check, whatever else the answer holds; its ``count_name`` and ``shown`` (the
-    value, or "a value that is not a count") say what came back.
+    value, or "a value that is not a count") say what came back, and its ``result`` is the answer
+    parsed when it can be trusted otherwise (so that what Trackly did is counted), else None.
 
     ``errors`` must be a list (or absent) of objects, each naming a distinct record by an
     ``index`` within the request's array (the API page: indexes refer to that request's
@@ -124,14 +125,19 @@ def parse_import_result(
     for name in must_be_zero:
         value = body.get(name, 0)
         if isinstance(value, bool) or value != 0:
-            shown = (
-                str(value)
-                if isinstance(value, int) and not isinstance(value, bool)
-                else "a value that is not a count"
-            )
+            readable = isinstance(value, int) and not isinstance(value, bool)
+            shown = str(value) if readable else "a value that is not a count"
+            try:
+                result = _parse(body, records_sent, answer_counts) if readable else None
+            except TracklyResponseError:
+                result = None
             raise TracklyUnrequestedEffectError(
-                f"Trackly answered {name} = {shown} although the request asked for none.", name, shown
+                f"Trackly answered {name} = {shown} although the request asked for none.", name, shown, result
             )
+    return _parse(body, records_sent, answer_counts)
+
+
+def _parse(body: dict[str, Any], records_sent: int, answer_counts: Sequence[str]) -> ImportResult:
     listed = body.get("errors")
     if listed is None:
         listed = []

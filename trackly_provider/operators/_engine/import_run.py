@@ -267,6 +267,9 @@ class ImportRun:
         try:
             return self.trackly.import_encoded(entity, batch.body, len(batch), self.must_be_zero)
         except TracklyUnrequestedEffectError as exc:  # from the answer: the opt-in's own words
+            result = exc.result  # the answer to the whole batch (not to a part the hook resent)
+            if isinstance(result, ImportResult) and result.total == len(batch):
+                return result  # settle counts it, then stops the import
             raise TracklyUnrequestedEffectError(
                 opt_ins.unrequested_text(entity, exc.count_name, exc.shown), exc.count_name, exc.shown
             ) from None
