@@ -20,8 +20,10 @@ import httpx
 import pytest
 
 from tests.conftest import AIRFLOW_VERSION, OPENLINEAGE_EVENTS
-from tests.helpers import REJECTS_TABLE, SOURCE_CONN_ID, AirflowRunner, RunResult, load_dag
+from tests.dag_runs import run_with_tries
+from tests.helpers import REJECTS_TABLE, AirflowRunner, RunResult
 from tests.integration.test_assets import asset_events
+from tests.integration.test_click_history_operator import EXPECTED_KEYS
 from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.hooks.trackly import TracklyHook
 from trackly_provider.operators.contact_import import ContactImportOperator
@@ -37,15 +39,7 @@ from trackly_provider.utils.assets import trackly_asset
 TASK_ID = "import_contacts"
 UNKNOWN_LIST = "+18005550199"  # E.164, but no list of the sandbox's account
 OFF = {"use_journeys": False, "use_validation": False}  # what every contact carries by default
-XCOM_KEYS = {
-    "rows_read",
-    "success_count",
-    "error_count",
-    "duplicates_skipped",
-    "batches",
-    "errors_by_code",
-    "errors",
-    "dry_run",
+XCOM_KEYS = EXPECTED_KEYS | {  # the history operators' keys, and the contacts' own
     "contacts_created",
     "list_contacts_created",
     "journeys_enrolled",
@@ -81,24 +75,8 @@ def run_contacts(airflow: AirflowRunner, *, outlets: bool = False, **kwargs: Any
     (``dag.test()`` runs Airflow's retries from 3.3 on). ``outlets``: the task updates the contacts
     Asset (``trackly_asset(CONTACTS)``), as a DAG scheduled on it would declare.
     """
-    kwargs.setdefault("sql_conn_id", SOURCE_CONN_ID)
-    path, dag_id = airflow.write_dag("ContactImportOperator", TASK_ID, kwargs)
-    text = path.read_text()
-    if outlets:
-        text = text.replace("**{", "outlets=[trackly_asset(CONTACTS)], **{", 1)
-    path.write_text(
-        "from trackly_provider.trackly_api.entities import CONTACTS\n"
-        "from trackly_provider.utils.assets import trackly_asset\n" + text
-    )
-    try:
-        run = load_dag(path, dag_id).test()
-    finally:
-        path.unlink()
-    (ti,) = run.get_task_instances()
-    result = RunResult(
-        state=str(ti.state), xcom=ti.xcom_pull(task_ids=TASK_ID), dag_id=dag_id, run_id=run.run_id
-    )
-    return result, ti.try_number
+    asset = "[trackly_asset(CONTACTS)]" if outlets else None
+    return run_with_tries(airflow, "ContactImportOperator", TASK_ID, outlets=asset, **kwargs)
 
 
 def account(sandbox: Any, **settings: Any) -> None:
