@@ -48,7 +48,7 @@ XCOM_KEYS = EXPECTED_KEYS | {  # the history operators' keys, and the contacts' 
     "opt_ins",
 }
 SIGNUP_WARNING = (
-    "{count} contacts records (of {rows} rows read) {had} no signup_date: Trackly then records the time "
+    "{count} contacts (of {rows} rows read) {had} no signup_date: Trackly then records the time "
     "of the import as their signup date, which loses the consent evidence (TCPA) a migrated list must "
     "keep; select the original opt-in time AS signup_date."
 )

@@ -165,7 +165,7 @@ def fields_missing(log: TaskLog, entity: Entity, tally: ImportTally) -> None:
         count = tally.fields_missing.get(field.name, 0)
         if field.warn_when_missing and count:
             log.warning(
-                "%s %s records (of %s rows read) %s no %s: %s.",
+                "%s %s (of %s rows read) %s no %s: %s.",
                 f"{count:,}",
                 entity.name,
                 f"{tally.rows_read:,}",
