@@ -13,6 +13,7 @@ from trackly_provider.operators._engine.opt_ins import (
     announcement,
     cost,
     record_fields,
+    summary,
     turned_on,
     unrequested,
 )
@@ -158,3 +159,12 @@ def test_journeys_enrolled_while_off_stops_the_import_naming_the_count_and_the_a
         "send_welcome_journeys=True is the only way to ask for it."
     )
     assert unrequested(CONTACTS, {}, answer(1)) == message.replace("= 2", "= 1")
+
+
+def test_the_summary_names_every_opt_in_and_the_most_a_priced_one_costs():
+    assert summary(CONTACTS, {}, 10) == {"opt_ins": {"use_journeys": False, "use_validation": False}}
+    assert summary(CONTACTS, {"use_validation": True, "use_journeys": True}, 1234) == {
+        "opt_ins": {"use_journeys": True, "use_validation": True},
+        "use_validation_cost_usd_at_most": "3.702",
+    }
+    assert summary(CLICKS, {"use_journeys": True}, 10) == {}

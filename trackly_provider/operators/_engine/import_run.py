@@ -242,14 +242,23 @@ class ImportRun:
     def batch(self, records: list[Record], row_indexes: list[int]) -> Batch:
         """One batch, its body encoded now into a pooled buffer, with its records' ledger fingerprints."""
         prints = self.confirmations.take_fingerprints() if self.confirmations is not None else None
-        entity = self.entity
+        return self.encoded(records, row_indexes, prints, self._buffers)
+
+    def encoded(
+        self,
+        records: Sequence[Record],
+        row_indexes: list[int],
+        prints: list[int] | None,
+        buffers: BodyBuffers | None = None,
+    ) -> Batch:
+        """``records`` as a batch of this entity: its body key, and each record named by ``key_of``."""
         return Batch.encoded(
             records,
             row_indexes,
             fingerprints=prints,
-            buffers=self._buffers,
+            buffers=buffers,
             key_of=self.key_of,
-            body_key=entity.body_key,
+            body_key=self.entity.body_key,
         )
 
     def send(self, batch: Batch) -> ImportResult:
@@ -376,13 +385,7 @@ class ImportRun:
                 part = pending[start : start + size]
                 prints = [fingerprint for _, _, fingerprint in part] if confirmations else None
                 records = [record for _, record, _ in part]
-                batch = Batch.encoded(
-                    records,
-                    [index for index, _, _ in part],
-                    fingerprints=prints,
-                    key_of=self.key_of,
-                    body_key=self.entity.body_key,
-                )
+                batch = self.encoded(records, [index for index, _, _ in part], prints)
                 if confirmations is not None:
                     confirmations.record_sending(batch)
                 still_unsaved += [part[i] for i in self.settle(batch, self.send(batch), resend_codes)]
@@ -411,14 +414,8 @@ class ImportRun:
         if entity.updated_count is not None:
             name, created = entity.updated_count
             summary[name] = tally.success_count - tally.answer_counts.get(created, 0)
-        if entity.opt_ins:
-            summary["opt_ins"] = {
-                opt.field: self.arguments.opt_ins.get(opt.field, False) for opt in entity.opt_ins
-            }
-            for opt in opt_ins.turned_on(entity, self.arguments.opt_ins):
-                cost = opt_ins.cost(opt, tally.records_to_send if tally.dry_run else tally.records_sent)
-                if cost is not None:
-                    summary[f"{opt.field}_cost_usd_at_most"] = str(cost)
+        records = tally.records_to_send if tally.dry_run else tally.records_sent
+        summary.update(opt_ins.summary(entity, self.arguments.opt_ins, records))
         if self.confirmations is not None:
             summary["ledger"] = self.confirmations.summary()
         if self.rejects is not None and self.rejects.rows_not_written:

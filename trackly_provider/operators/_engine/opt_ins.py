@@ -40,6 +40,22 @@ def cost(opt_in: OptIn, records: int) -> Decimal | None:
     return None if opt_in.price_per_record is None else opt_in.price_per_record * records
 
 
+def summary(entity: Entity, chosen: Mapping[str, bool], records: int) -> dict[str, Any]:
+    """
+    The XCom summary's part: ``opt_ins`` (each field, on or off) and, for each opt-in on with a
+    price, ``<field>_cost_usd_at_most`` for ``records`` records (text: an exact decimal); nothing
+    for an entity without opt-ins.
+    """
+    if not entity.opt_ins:
+        return {}
+    part: dict[str, Any] = {"opt_ins": {opt.field: chosen.get(opt.field, False) for opt in entity.opt_ins}}
+    for opt in turned_on(entity, chosen):
+        price = cost(opt, records)
+        if price is not None:
+            part[f"{opt.field}_cost_usd_at_most"] = str(price)
+    return part
+
+
 def announcement(entity: Entity, opt_in: OptIn, records: int | None, dry_run: bool) -> str:
     """
     The warning of an opt-in that is on: what it does, to how many records (None: not counted), and
