@@ -77,3 +77,11 @@ def test_phone_numbers_are_redacted_however_their_digits_are_separated(written):
     assert redact_phone_numbers(f'invalid input syntax for type bigint: "{written}"') == (
         'invalid input syntax for type bigint: "[redacted]"'
     )
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    ["%2B1%20202%20555%200143", "+1:202:555:0143", "202|555|0143", "+1'202'555'0143", "+1~202~555~0143"],
+)
+def test_numbers_a_server_echoes_with_other_separators_or_url_encoded_are_redacted(echoed):
+    assert "555" not in server_text(f"Contact {echoed} rejected")

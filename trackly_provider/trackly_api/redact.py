@@ -7,10 +7,11 @@ from typing import Any
 
 # Seven or more digits, optionally led by '+' and broken by what phone_numbers accepts between
 # them: spaces (no-break ones too), dots, slashes, parentheses and dashes of every kind (U+2010 to
-# U+2015, the minus sign U+2212); and by '_' and ',' ("202_555_0123", "202,555,0123"), which a
-# server or a driver may echo back though phone_numbers refuses them. Kept: runs of fewer than 7
+# U+2015, the minus sign U+2212); and by what a server or a driver may echo back though
+# phone_numbers refuses it: '_' and ',' ("202_555_0123", "202,555,0123"), ':', '|', '~' and "'",
+# and '%' of URL-encoded text ("%2B1%20202%20555%200143"). Kept: runs of fewer than 7
 # digits, and numbers grouped in thousands ("1,048,576", "5,000,000"), which no phone is written as.
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()./,_\u2010-\u2015\u2212-]{5,}\d")  # re reads the \u escapes
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s()./,_:|~'%\u2010-\u2015\u2212-]{5,}\d")  # re reads the \u escapes
 _THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+")
 MIN_PHONE_DIGITS = 7
 # A Trackly API key (trk_ and 32 letters or digits), also when a server echoes one back.
