@@ -168,3 +168,15 @@ def test_an_unrequested_count_carries_the_answer_when_it_can_be_read_so_that_it_
     with pytest.raises(TracklyUnrequestedEffectError) as raised:  # 9 > 2 stored: nothing to trust
         parse_import_result({**answer, "journeys_enrolled": 9}, 2, CONTACTS.answer_counts, FORBIDDEN)
     assert raised.value.result is None
+
+
+def test_contacts_without_signup_date_are_warned_about_once_also_when_the_import_stopped_early(caplog):
+    from trackly_provider.operators._engine.import_run import ImportRun, RunArguments
+
+    run = ImportRun(CONTACTS, RunArguments("SELECT 1", None, 10, 1), logging.getLogger("t"))
+    run.tally.rows_read, run.tally.fields_missing["signup_date"] = 5, 3
+    with caplog.at_level(logging.WARNING):
+        summary = run.stopped_early_summary(RuntimeError("lost"))
+        run.stopped_early_summary(RuntimeError("lost"))
+    assert summary["records_without_signup_date"] == 3
+    assert caplog.text.count("3 contacts (of 5 rows read) had no signup_date") == 1

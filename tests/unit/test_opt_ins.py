@@ -18,7 +18,7 @@ from trackly_provider.operators._engine.opt_ins import (
     unrequested,
 )
 from trackly_provider.trackly_api.entities import CLICKS, CONTACTS, REVENUE, SENDS
-from trackly_provider.trackly_api.results import ImportResult
+from trackly_provider.trackly_api.results import ImportResult, RecordError
 
 JOURNEYS, VALIDATION = CONTACTS.opt_ins
 JOURNEYS_TEXT = (
@@ -168,3 +168,15 @@ def test_the_summary_names_every_opt_in_and_the_most_a_priced_one_costs():
         "use_validation_cost_usd_at_most": "3.702",
     }
     assert summary(CLICKS, {"use_journeys": True}, 10) == {}
+
+
+def test_a_validation_code_while_validation_is_off_is_unrequested():
+    validated = ImportResult(
+        1, 2, 0, [RecordError(0, "validation_failed", ""), RecordError(1, "provider_error", "")]
+    )
+    message = unrequested(CONTACTS, {}, validated)
+    assert message is not None
+    assert message.startswith("Trackly answered error code validation_failed for 1 record(s) although every")
+    assert "use_validation: false" in message and "paid_phone_validation=True" in message
+    assert unrequested(CONTACTS, {"use_validation": True}, validated) is None
+    assert unrequested(CONTACTS, {}, ImportResult(0, 1, 0, [RecordError(0, "not_sendable", "")])) is None

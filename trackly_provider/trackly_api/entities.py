@@ -38,8 +38,8 @@ class OptIn:
     operator's ``argument`` turns it on, which the run then announces as a warning.
 
     ``answer_count``: the answer's count of what the field did; above 0 while it was off, the import
-    stops at once (Trackly did what was not asked). ``price_per_record``: the vendor's quote in USD,
-    for the warning's cost estimate.
+    stops at once (Trackly did what was not asked), as it does on one of its ``error_codes``.
+    ``price_per_record``: the vendor's quote in USD, for the warning's cost estimate.
     """
 
     field: str
@@ -48,6 +48,7 @@ class OptIn:
     answer_count: str | None = None
     price_per_record: Decimal | None = None
     sent_with: tuple[tuple[str, bool], ...] = ()  # fields sent with it when on
+    error_codes: tuple[str, ...] = ()  # per-record codes only it produces: one while off stops the import
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ CONTACTS = Entity(
             "paid_phone_validation",
             "runs a paid phone lookup per number",
             price_per_record=Decimal("0.003"),  # the vendor's quote per non-cached lookup
+            error_codes=("validation_failed", "provider_error"),  # "only with use_validation"
         ),
     ),
     resend_effect="Trackly updates contacts it already has (an upsert) and never duplicates them",

@@ -106,6 +106,7 @@ class ImportRun:
         self.record_fields = opt_ins.record_fields(entity, arguments.opt_ins)
         self.must_be_zero = opt_ins.counts_that_must_be_zero(entity, arguments.opt_ins)
         self._warnings_logged: set[str] = set()
+        self._missing_warned = False
         self.key_of = record_key(entity, None)  # keyed with the API key once start() has the hook
         self.rejects: RejectsTable | None = None
         self.confirmations: Confirmations | None = None
@@ -165,7 +166,13 @@ class ImportRun:
                     raise
                 window.drain()
             self.resend_save_errors()
-        import_log.fields_missing(self.log, self.entity, self.tally)
+        self.warn_fields_missing()
+
+    def warn_fields_missing(self) -> None:
+        """Once per run, also one that stopped early: the records sent without ``signup_date``..."""
+        if not self._missing_warned:
+            self._missing_warned = True
+            import_log.fields_missing(self.log, self.entity, self.tally)
 
     def plan_columns(self, columns: Sequence[str]) -> RecordBuilder:
         """
@@ -430,6 +437,7 @@ class ImportRun:
         summary = self.summary()
         summary["failed"] = type(exc).__name__
         import_log.stopped_early(self.log, summary["failed"], self.tally)
+        self.warn_fields_missing()
         return summary
 
     def log_outcome(self) -> None:

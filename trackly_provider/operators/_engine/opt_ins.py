@@ -11,6 +11,7 @@ that is off would have done (``journeys_enrolled > 0`` without ``use_journeys``)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -83,12 +84,16 @@ def unrequested(entity: Entity, chosen: Mapping[str, bool], result: ImportResult
     (``journeys_enrolled`` above 0 without ``use_journeys``), else None.
     """
     for opt_in in entity.opt_ins:
-        name = opt_in.answer_count
-        if name is None or chosen.get(opt_in.field, False):
+        if chosen.get(opt_in.field, False):
             continue
-        done = result.counts.get(name, 0)
+        name = opt_in.answer_count
+        done = result.counts.get(name, 0) if name is not None else 0
         if done:
-            return unrequested_text(entity, name, str(done))
+            return unrequested_text(entity, name, str(done))  # type: ignore[arg-type]
+        codes = Counter(error.code for error in result.errors if error.code in opt_in.error_codes)
+        if codes:
+            code, count = codes.most_common(1)[0]
+            return _unrequested(entity, opt_in, f"error code {code} for {count:,} record(s)")
     return None
 
 
@@ -104,8 +109,12 @@ def counts_that_must_be_zero(entity: Entity, chosen: Mapping[str, bool]) -> tupl
 def unrequested_text(entity: Entity, count_name: str, shown: str) -> str:
     """The failure message of an answer whose ``count_name`` is ``shown`` (not 0) with its opt-in off."""
     opt_in = next(opt_in for opt_in in entity.opt_ins if opt_in.answer_count == count_name)
+    return _unrequested(entity, opt_in, f"{count_name} = {shown}")
+
+
+def _unrequested(entity: Entity, opt_in: OptIn, what: str) -> str:
     return (
-        f"Trackly answered {count_name} = {shown} although every {entity.name} record was sent with "
+        f"Trackly answered {what} although every {entity.name} record was sent with "
         f"{opt_in.field}: false, which should mean it never {opt_in.effect}. The import stopped "
         "at once, without retries. Check the account in Trackly (the lists' journeys, any "
         f"account-wide setting) before importing again; {opt_in.argument}=True is the only "
