@@ -100,7 +100,7 @@ they are: Trackly skips those it already has.
 up to `MAX_ACTIVE_RUNS` run at once, so several revenue imports of one day meet: while one sends
 the day, the others wait for its ledger partition (up to `LEDGER_LOCK_TIMEOUT`), then send only
 rows it did not confirm (late rows). A re-import waits at most about one import of its day
-(`make e2e`: 1 s per request, a few seconds, docs/e2e.md); its XCom `ledger.lock_waited_seconds` says how long.
+(`make e2e`: 1 s per request, a few seconds: docs/e2e.md); XCom `ledger.lock_waited_seconds` says how long.
 
 **Assets.** Each import updates its endpoint's Asset (`trackly://app.tracklysms.com/contacts`,
 `.../history/sends`, `.../history/clicks`, `.../history/revenue`) with its range (the contacts':
