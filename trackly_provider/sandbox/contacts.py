@@ -91,19 +91,31 @@ def compact_size(contact: Any) -> int:
     return len(json.dumps(contact, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+def array_refusal(body: Any, key: str) -> tuple[int, dict[str, Any]] | None:
+    """
+    The whole-request error of an import body whose ``key`` (``records``, ``contacts``) is not a
+    non-empty array of at most 1,000 (``400 missing_<key>``, ``413 too_many_<key>``), or None.
+    """
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        return 400, {
+            "error": f"The {key} field is required and must be a non-empty array.",
+            "code": f"missing_{key}",
+        }
+    if len(items) > MAX_RECORDS_PER_REQUEST:
+        return 413, {
+            "error": f"Exceeded the maximum of 1,000 {key} per request.",
+            "code": f"too_many_{key}",
+        }
+    return None
+
+
 def request_refusal(body: Any, account: AccountSettings) -> tuple[int, dict[str, Any]] | None:
     """The whole-request error (status, body) for a ``POST /contacts/bulk`` body, or None."""
-    contacts = body.get("contacts") if isinstance(body, dict) else None
-    if not isinstance(contacts, list) or not contacts:
-        return 400, {
-            "error": "The contacts field is required and must be a non-empty array.",
-            "code": "missing_contacts",
-        }
-    if len(contacts) > MAX_RECORDS_PER_REQUEST:
-        return 413, {
-            "error": "Exceeded the maximum of 1,000 contacts per request.",
-            "code": "too_many_contacts",
-        }
+    refusal = array_refusal(body, "contacts")
+    if refusal is not None:
+        return refusal
+    contacts = body["contacts"]
     if any(compact_size(contact) > MAX_CONTACT_BYTES for contact in contacts):
         return 413, {"error": "A contact exceeds the maximum of 4,000 bytes.", "code": "payload_too_large"}
     if not account.billing and any(isinstance(c, dict) and c.get("use_validation") is True for c in contacts):

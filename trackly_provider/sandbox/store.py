@@ -15,10 +15,11 @@ from trackly_provider.sandbox.contacts import (
     LIST_NUMBERS,
     AccountSettings,
     ContactStore,
+    array_refusal,
     request_refusal,
 )
 from trackly_provider.trackly_api.iso8601 import parse_iso_datetime
-from trackly_provider.trackly_api.limits import MAX_ERRORS_LISTED, MAX_RECORDS_PER_REQUEST
+from trackly_provider.trackly_api.limits import MAX_ERRORS_LISTED
 
 REQUIRED = {
     "clicks": ("message_id", "offer_id", "phone_number", "timestamp"),
@@ -134,17 +135,10 @@ class HistoryStore:
         self, entity: str, body: Any, fails_to_save: Callable[[str], bool] = lambda key: False
     ) -> tuple[int, dict[str, Any]]:
         """Apply one ``POST /history/<entity>`` body; return the status and the JSON answer."""
-        records = body.get("records") if isinstance(body, dict) else None
-        if not isinstance(records, list) or not records:
-            return 400, {
-                "error": "The records field is required and must be a non-empty array.",
-                "code": "missing_records",
-            }
-        if len(records) > MAX_RECORDS_PER_REQUEST:
-            return 413, {
-                "error": "Exceeded the maximum of 1,000 records per request.",
-                "code": "too_many_records",
-            }
+        refusal = array_refusal(body, "records")
+        if refusal is not None:
+            return refusal
+        records = body["records"]
         key_field = KEY_FIELD[entity]
         stored = {"sends": self.sends, "clicks": self.clicks}.get(entity)
         success = duplicates = 0
