@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 DIST_STAMP := $(VENV)/.dist-installed-stamp
 E2E_STAMP := $(VENV)/.e2e-installed-stamp
@@ -13,10 +14,16 @@ PIP_VERSION := 26.3
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/ensure-system-packages.sh
-	scripts/ensure-system-packages.sh
+# The demos need Airflow, the SQLite provider and this package: no system packages, no test tools.
+$(DEMO_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[demo]"
+	touch $(DEMO_STAMP)
+
+# Everything else: the demo's install, plus the MySQL driver's headers, the test and lint tools.
+$(STAMP): $(DEMO_STAMP) pyproject.toml constraints.txt scripts/ensure-system-packages.sh
+	scripts/ensure-system-packages.sh
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage]"
 	touch $(STAMP)
 
@@ -32,10 +39,10 @@ test: lint
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py
 
-demo-migration: $(STAMP)
+demo-migration: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo_migration.py
 
 $(BENCH_STAMP): $(STAMP)
