@@ -29,6 +29,21 @@ def import_entity(path: str) -> str | None:
     return None
 
 
+# Every route the sandbox serves, (method, exact path) to its SandboxHandler method; anything else
+# answers 404 not_found. `python -m trackly_provider.sandbox --help` describes each (a test checks).
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/v2/lists"): "_lists",
+    **{("POST", HISTORY_PATH + entity): "_import_request" for entity in REQUIRED},
+    ("POST", CONTACTS_PATH): "_import_request",
+    ("GET", "/_sandbox/counts"): "_counts",
+    ("GET", "/_sandbox/state"): "_state",
+    ("POST", "/_sandbox/reset"): "_reset",
+    ("POST", "/_sandbox/account"): "_set_account",
+    ("POST", "/_sandbox/faults"): "_set_faults",
+    ("POST", "/_sandbox/record"): "_set_record",
+}
+
+
 class SandboxServer(ThreadingHTTPServer):
     """A threading server holding the store, the fault plan and the accepted API key."""
 
@@ -118,94 +133,102 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return False
 
     def do_GET(self) -> None:
-        if self.path == "/_sandbox/state":
-            store = self.server.store
-            self._reply(
-                200,
-                {
-                    "requests": store.requests,
-                    "clicks": store.clicks,
-                    "sends": store.sends,
-                    "revenue": store.revenue,
-                    "total_revenue": str(store.total_revenue),
-                    "requests_by_entity": store.requests_by_entity,
-                    **store.contact_book.state(),
-                    "faults_injected": self.server.faults.injected,
-                    "requests_seen": self.server.requests_seen,
-                    "import_connections": len(self.server.import_connections),
-                    "most_open_imports": self.server.most_open_imports,
-                    "open_imports": self.server.open_imports,
-                },
-            )
-        elif self.path == "/_sandbox/counts":  # the state's numbers only: cheap with millions stored
-            store = self.server.store
-            self._reply(
-                200,
-                {
-                    "requests_seen": self.server.requests_seen,
-                    "sends": len(store.sends),
-                    "clicks": len(store.clicks),
-                    "revenue": len(store.revenue),
-                    "total_revenue": str(store.total_revenue),
-                    "contacts": len(store.contact_book.contacts),
-                    "list_contacts": len(store.contact_book.list_contacts),
-                },
-            )
-        elif self.path == "/api/v2/lists":
-            if self._authorised():
-                book = self.server.store.contact_book
-                lists = [{**each, "contact_count": book.members(str(each["phone_number"]))} for each in LISTS]
-                self._reply(200, {"lists": lists})
-        else:
-            self._reply(404, {"error": "Not found", "code": "not_found"})
+        self._route("GET", b"")
 
     def do_POST(self) -> None:
-        body = self._read_body()
-        if self.path.startswith("/_sandbox/"):
-            self._control(body)
-        elif (entity := import_entity(self.path)) is not None:
-            server = self.server
-            with server.counter_lock:
-                server.requests_seen += 1
-                self._request_number = server.requests_seen
-                server.import_connections.add(self.client_address)
-                server.open_imports += 1
-                server.most_open_imports = max(server.most_open_imports, server.open_imports)
-            self._import_open = True
-            try:
-                self._import(entity, body)
-            finally:
-                self._finish_import()
-        else:
-            self._reply(404, {"error": "Not found", "code": "not_found"})
+        self._route("POST", self._read_body())  # read even when unrouted: the connection stays usable
 
-    def _control(self, body: bytes) -> None:
-        if self.path == "/_sandbox/reset":
-            self.server.store.reset()
-            self.server.faults.configure(FaultConfig())
-            self.server.requests_seen = 0
-            self.server.import_connections.clear()
-            self.server.most_open_imports = 0
-            self._reply(200, {"ok": True})
-        elif self.path == "/_sandbox/faults":
-            try:
-                self.server.faults.configure(FaultConfig.from_json(json.loads(body or b"{}")))
-            except (ValueError, TypeError) as exc:
-                self._reply(400, {"error": str(exc), "code": "bad_fault_config"})
-                return
-            self._reply(200, {"ok": True})
-        elif self.path == "/_sandbox/account":
-            try:
-                self.server.store.account = AccountSettings.from_json(json.loads(body or b"{}"))
-            except ValueError as exc:
-                self._reply(400, {"error": str(exc), "code": "bad_account_config"})
-                return
-            self._reply(200, {"ok": True})
-        elif self.path == "/_sandbox/record":
-            self.server.store.record_requests = bool(json.loads(body or b"true"))
-            self._reply(200, {"ok": True})
-        else:
+    def _route(self, method: str, body: bytes) -> None:
+        handler = ROUTES.get((method, self.path))
+        if handler is None:
             self._reply(404, {"error": "Not found", "code": "not_found"})
+        else:
+            getattr(self, handler)(body)
+
+    def _lists(self, body: bytes) -> None:
+        if self._authorised():
+            book = self.server.store.contact_book
+            lists = [{**each, "contact_count": book.members(str(each["phone_number"]))} for each in LISTS]
+            self._reply(200, {"lists": lists})
+
+    def _import_request(self, body: bytes) -> None:
+        entity = import_entity(self.path)
+        assert entity is not None  # ROUTES sends only import paths here
+        server = self.server
+        with server.counter_lock:
+            server.requests_seen += 1
+            self._request_number = server.requests_seen
+            server.import_connections.add(self.client_address)
+            server.open_imports += 1
+            server.most_open_imports = max(server.most_open_imports, server.open_imports)
+        self._import_open = True
+        try:
+            self._import(entity, body)
+        finally:
+            self._finish_import()
+
+    def _state(self, body: bytes) -> None:
+        store = self.server.store
+        self._reply(
+            200,
+            {
+                "requests": store.requests,
+                "clicks": store.clicks,
+                "sends": store.sends,
+                "revenue": store.revenue,
+                "total_revenue": str(store.total_revenue),
+                "requests_by_entity": store.requests_by_entity,
+                **store.contact_book.state(),
+                "faults_injected": self.server.faults.injected,
+                "requests_seen": self.server.requests_seen,
+                "import_connections": len(self.server.import_connections),
+                "most_open_imports": self.server.most_open_imports,
+                "open_imports": self.server.open_imports,
+            },
+        )
+
+    def _counts(self, body: bytes) -> None:  # the state's numbers only: cheap with millions stored
+        store = self.server.store
+        self._reply(
+            200,
+            {
+                "requests_seen": self.server.requests_seen,
+                "sends": len(store.sends),
+                "clicks": len(store.clicks),
+                "revenue": len(store.revenue),
+                "total_revenue": str(store.total_revenue),
+                "contacts": len(store.contact_book.contacts),
+                "list_contacts": len(store.contact_book.list_contacts),
+            },
+        )
+
+    def _reset(self, body: bytes) -> None:
+        self.server.store.reset()
+        self.server.faults.configure(FaultConfig())
+        self.server.requests_seen = 0
+        self.server.import_connections.clear()
+        self.server.most_open_imports = 0
+        self._reply(200, {"ok": True})
+
+    def _set_faults(self, body: bytes) -> None:
+        try:
+            self.server.faults.configure(FaultConfig.from_json(json.loads(body or b"{}")))
+        except (ValueError, TypeError) as exc:
+            self._reply(400, {"error": str(exc), "code": "bad_fault_config"})
+            return
+        self._reply(200, {"ok": True})
+
+    def _set_account(self, body: bytes) -> None:
+        try:
+            self.server.store.account = AccountSettings.from_json(json.loads(body or b"{}"))
+        except ValueError as exc:
+            self._reply(400, {"error": str(exc), "code": "bad_account_config"})
+            return
+        self._reply(200, {"ok": True})
+
+    def _set_record(self, body: bytes) -> None:
+        self.server.store.record_requests = bool(json.loads(body or b"true"))
+        self._reply(200, {"ok": True})
 
     def _import(self, entity: str, body: bytes) -> None:
         faults = self.server.faults
