@@ -33,8 +33,47 @@ def test_malformed_key_error_names_connection_and_format_never_the_key(bad_key):
 
 
 def test_missing_key_says_where_to_put_it():
-    with pytest.raises(TracklyConfigError, match="password field"):
+    with pytest.raises(TracklyConfigError) as raised:
         validate_api_key(None, "trackly_default")
+    assert str(raised.value) == (
+        "Connection 'trackly_default' has no API key: put the Trackly API key in the connection's "
+        "API key field (its password)."
+    )
+
+
+def test_the_mask_in_place_of_the_key_says_which_test_button_sends_it_and_what_to_fill():
+    with pytest.raises(TracklyConfigError, match=r"the mask '\*\*\*' as its API key.*Airflow 3.3.1's Test"):
+        validate_api_key(" *** ", "trackly_default")
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("https://app.tracklysms.com", 443, "https://app.tracklysms.com"),
+        ("https://app.tracklysms.com:443/trackly", None, "https://app.tracklysms.com/trackly"),
+        ("http://127.0.0.1:80", 80, "http://127.0.0.1"),
+        ("https://gw.example", 80, "https://gw.example:80"),
+        ("http://127.0.0.1", 443, "http://127.0.0.1:443"),
+    ],
+)
+def test_the_schemes_default_port_is_left_out_of_the_base_url(host, port, expected):
+    """What Airflow 3.3.2's Test button needs typed in Port (443) names the same URL as none."""
+    assert build_base_url(host, port, "c") == expected
+
+
+def test_empty_form_fields_mean_the_defaults():
+    """An empty field of the form: null from Airflow 3.2+, an empty string from 3.0 and 3.1."""
+    empty = {name: value for name, value in zip(KNOWN_EXTRAS, [None, "", " "] * 4, strict=True)}
+    assert parse_settings("c", host=None, port=None, password=KEY, extras=empty) == parse_settings(
+        "c", host=None, port=None, password=KEY, extras={}
+    )
+
+
+def test_the_text_fields_of_airflow_3_0_and_3_1_are_read_as_numbers():
+    extras = {"connect_timeout": "2.5", "max_attempts": "3", "verify": "false", "backoff_base": "0"}
+    settings = parse_settings("c", host=None, port=None, password=KEY, extras=extras)
+    assert (settings.connect_timeout, settings.retry.max_attempts) == (2.5, 3)
+    assert (settings.verify, settings.retry.backoff_base) == (False, 0.0)
 
 
 @pytest.mark.parametrize(

@@ -144,8 +144,9 @@ def test_401_is_an_auth_error_naming_the_connection_with_the_api_code(make_hook)
         hook.import_clicks([RECORD])
     assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
     assert str(raised.value) == (
-        "Trackly rejected the API key of connection 'trackly_default'; check the key in the "
-        "connection's password field: HTTP 401 invalid_api_key: Invalid API key"
+        "Trackly at https://api.tracklysms.test rejected the API key of connection 'trackly_default': "
+        "check the connection's API key (copy it again from Trackly's settings page): "
+        "HTTP 401 invalid_api_key: Invalid API key"
     )
 
 
@@ -237,19 +238,143 @@ def test_connection_test_reads_lists(make_hook):
 
     assert make_hook(handler).test_connection() == (
         True,
-        "Connected to Trackly at https://api.tracklysms.test.",
+        "Connected to Trackly at https://api.tracklysms.test: the API key works.",
     )
     assert paths == [("GET", "/api/v2/lists")]
 
 
-def test_connection_test_reports_a_rejected_key(make_hook):
-    hook = make_hook(
-        lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"})
+RANDOM_ID = "OlijjtSG"  # the UI's Test button tests a copy of the form under such an id
+
+
+@pytest.fixture
+def form_copy(monkeypatch):
+    """A hook as the Test button makes one: on a copy of the connection under a random id."""
+
+    def make(handler, *, host="https://api.tracklysms.test", port=None, key=KEY, extra=None):
+        conn = {"conn_type": "trackly", "host": host, "port": port, "password": key, "extra": extra or {}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{RANDOM_ID.upper()}", json.dumps(conn))
+        return TracklyHook(RANDOM_ID, transport=httpx.MockTransport(handler), sleep=lambda _: None)
+
+    return make
+
+
+def refuse(exc_type):
+    def handler(request):
+        raise exc_type("[Errno 111] Connection refused", request=request)
+
+    return handler
+
+
+CHECK = (
+    "Check the Base URL and Port, and that the Airflow api-server (where Test runs; the workers connect "
+    "from their own hosts) can reach it: DNS, firewall, proxy (HTTPS_PROXY)."
+)
+# What the Test button says, by what happened: the URL tried and the form's labels, never the random id.
+TEST_BUTTON_SAYS = {
+    "key-rejected": (
+        lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"}),
+        {},
+        "Trackly at https://api.tracklysms.test rejected the API key of the connection: check the "
+        "connection's API key (copy it again from Trackly's settings page): HTTP 401 invalid_api_key: "
+        "Invalid API key",
+    ),
+    "suspended": (
+        lambda r: httpx.Response(403, json={"error": "Suspended", "code": "account_suspended"}),
+        {},
+        "Trackly at https://api.tracklysms.test refused the connection (403: the account may be suspended "
+        "or the API key lacks access): HTTP 403 account_suspended: Suspended",
+    ),
+    "refused": (
+        refuse(httpx.ConnectError),
+        {},
+        f"Could not connect to https://api.tracklysms.test: [Errno 111] Connection refused. {CHECK}",
+    ),
+    "connect-timeout": (
+        refuse(httpx.ConnectTimeout),
+        {},
+        f"Could not connect to https://api.tracklysms.test: no answer within 5 s (connect timeout). {CHECK}",
+    ),
+    "shorter-connect-timeout": (
+        refuse(httpx.ConnectTimeout),
+        {"extra": {"connect_timeout": 2}},
+        f"Could not connect to https://api.tracklysms.test: no answer within 2 s (connect timeout). {CHECK}",
+    ),
+    "answer-cut": (
+        refuse(httpx.RemoteProtocolError),
+        {},
+        "Connected to https://api.tracklysms.test, but GET /api/v2/lists failed: RemoteProtocolError "
+        "([Errno 111] Connection refused). Check that the Base URL is Trackly's and no proxy or gateway "
+        "on the way cuts the answer.",
+    ),
+    "gateway-path-and-port": (
+        refuse(httpx.ConnectError),
+        {"host": "https://gw.example:8443/trackly"},
+        f"Could not connect to https://gw.example:8443: [Errno 111] Connection refused. {CHECK}",
+    ),
+    "malformed-key": (
+        lambda r: pytest.fail("no request may be sent"),
+        {"key": "trk_tooshort"},
+        "The connection has a malformed API key: expected 'trk_' followed by 32 letters or digits. Copy "
+        "the key again from Trackly's settings page.",
+    ),
+    "ports-disagree": (
+        lambda r: pytest.fail("no request may be sent"),
+        {"host": "https://gw.example:8443", "port": 9443},
+        "The connection has port 9443 in its Port field but 8443 in its Base URL: keep one of them.",
+    ),
+    "masked-key": (
+        lambda r: pytest.fail("no request may be sent"),
+        {"key": "***"},
+        "The connection has the mask '***' as its API key, not the key itself: Airflow 3.3.1's Test "
+        "button sends it when the Base URL or Port is empty. Fill in both (Port: 443 for https), save, "
+        "and press Test again; or type the API key again before Test.",
+    ),
+}
+
+
+@pytest.mark.usefixtures("clean_network_environment")
+@pytest.mark.parametrize("case", TEST_BUTTON_SAYS)
+def test_the_test_button_names_the_url_and_the_fields_never_the_random_id_or_the_key(form_copy, case):
+    handler, fields, says = TEST_BUTTON_SAYS[case]
+    assert form_copy(handler, **fields).test_connection() == (False, says)
+    assert RANDOM_ID not in says and KEY not in says
+
+
+def test_the_test_button_makes_one_attempt_with_a_5_s_connect_timeout(form_copy):
+    seen = []
+
+    def handler(request):
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(503, json={"error": "Down for maintenance"})
+
+    ok, says = form_copy(handler, extra={"connect_timeout": 12, "read_timeout": 40}).test_connection()
+    assert seen == [{"connect": 5.0, "read": 40.0, "write": 40.0, "pool": 40.0}]  # one attempt, no retry
+    assert (ok, says) == (
+        False,
+        "Trackly answered GET /api/v2/lists with an error: HTTP 503: Down for maintenance",
     )
-    ok, message = hook.test_connection()
-    assert not ok
-    assert "rejected the API key" in message
-    assert KEY not in message
+
+
+def test_imports_keep_the_connections_connect_timeout(make_hook):
+    seen = []
+
+    def handler(request):
+        seen.append(request.extensions["timeout"]["connect"])
+        return httpx.Response(200, json=ok_body([RECORD]))
+
+    make_hook(handler, extra={"connect_timeout": 12}).import_clicks([RECORD])
+    assert seen == [12.0]
+
+
+def test_without_connection_id_rewrites_every_form_the_messages_use():
+    from trackly_provider.hooks.trackly import without_connection_id
+
+    assert without_connection_id("Connection 'x1': the proxy refused.", "x1") == "The proxy refused."
+    assert without_connection_id("Connection 'x1' has no API key.", "x1") == "The connection has no API key."
+    assert without_connection_id("raise it on connection 'x1'.", "x1") == "Raise it on the connection."
+    assert without_connection_id("Trackly connection 'x1' ('x1')", "x1") == (
+        "Trackly the connection (the connection)"
+    )
 
 
 def test_a_pre_encoded_body_is_sent_as_is(make_hook):
@@ -333,7 +458,7 @@ REFUSED = {
         f"https://svc:{HOST_PASSWORD}@gw.example/trackly",
         None,
         None,
-        ["user or password", "remove it", "password field"],
+        ["user or password", "remove it", "API key field"],
     ),
     "password-in-host-with-a-bad-port": (
         f"https://svc:{HOST_PASSWORD}@gw.example:99999/trackly",
@@ -357,7 +482,7 @@ REFUSED = {
         "https://gw.example:8443/trackly",
         None,
         9443,
-        ["port 9443 in its port field but 8443 in its Base URL", "keep one of them"],
+        ["port 9443 in its Port field but 8443 in its Base URL", "keep one of them"],
     ),
     "scheme-in-host-and-another-in-schema": (
         "https://gw.example/trackly",
@@ -385,8 +510,8 @@ def test_an_unusable_base_url_is_a_config_error_saying_what_and_how_to_fix(monke
         assert words in message
     assert SANDBOX_API_KEY not in message
     assert HOST_PASSWORD not in message
-    ok, told = hook.test_connection()  # the UI's Test button says the same
-    assert (ok, told) == (False, message)
+    ok, told = hook.test_connection()  # the UI's Test button says the same, without the id
+    assert (ok, told) == (False, message.replace("Connection 'trackly_default'", "The connection"))
 
 
 @pytest.mark.usefixtures("clean_network_environment")

@@ -22,6 +22,8 @@ EXTRA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,59}")  # shown in a warning 
 CONN_TYPE = "trackly"
 # What a path may hold (RFC 3986 section 3.3: unreserved, percent-encoded, sub-delims, ':', '@', '/').
 URL_PATH_PATTERN = re.compile(r"^(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*$")
+MASKED = "***"  # what Airflow's UI and API show (and some Test buttons send) instead of a secret
+DEFAULT_PORTS = {"https": 443, "http": 80}  # not written into the base URL
 TRUE_TEXTS = ("true", "yes", "on", "1")
 FALSE_TEXTS = ("false", "no", "off", "0")
 # Every connection extra this provider reads (TracklySettings' fields of the same names).
@@ -129,7 +131,13 @@ def validate_api_key(raw_key: str | None, conn_id: str) -> str:
     if not key:
         raise TracklyConfigError(
             f"Connection '{conn_id}' has no API key: put the Trackly API key in the connection's "
-            "password field (the UI labels it 'API key')."
+            "API key field (its password)."
+        )
+    if key == MASKED:
+        raise TracklyConfigError(
+            f"Connection '{conn_id}' has the mask {MASKED!r} as its API key, not the key itself: Airflow "
+            "3.3.1's Test button sends it when the Base URL or Port is empty. Fill in both (Port: 443 "
+            "for https), save, and press Test again; or type the API key again before Test."
         )
     if not API_KEY_PATTERN.match(key):
         raise TracklyConfigError(
@@ -155,8 +163,9 @@ def build_base_url(host: str | None, port: int | None, conn_id: str, schema: str
     The host may be a URL with a scheme (https by default) and a path (Trackly behind a gateway);
     the schema, where a URI connection (``trackly://:KEY@gateway.example/trackly``) puts its path,
     is that path, or the scheme when it is ``http`` or ``https`` (as Airflow's HttpHook reads it).
-    A trailing ``/api/v2`` (any case) is dropped. Raises ``TracklyConfigError`` for what cannot be used, never
-    quoting the host (it may hold a password).
+    A trailing ``/api/v2`` (any case) is dropped, and so is the scheme's default port (443 for
+    https, 80 for http), whether it comes from the Base URL or the Port field. Raises
+    ``TracklyConfigError`` for what cannot be used, never quoting the host (it may hold a password).
     """
     raw = (host or "").strip() or DEFAULT_BASE_URL
     if any(c.isspace() or not c.isprintable() for c in raw + (schema or "").strip()):
@@ -189,7 +198,7 @@ def build_base_url(host: str | None, port: int | None, conn_id: str, schema: str
     if parts.username is not None or parts.password is not None:
         raise TracklyConfigError(
             f"Connection '{conn_id}' has a user or password in its Base URL (host): remove it. The API "
-            "key goes in the password field; a proxy's credentials go in the extra 'proxy'."
+            "key goes in the API key field (password); a proxy's credentials go in the extra 'proxy'."
         )
     if parts.query or parts.fragment or raw.endswith(("?", "#")):
         raise TracklyConfigError(
@@ -204,12 +213,14 @@ def build_base_url(host: str | None, port: int | None, conn_id: str, schema: str
         )
     if port and host_port and port != host_port:
         raise TracklyConfigError(
-            f"Connection '{conn_id}' has port {port} in its port field but {host_port} in its Base URL: "
+            f"Connection '{conn_id}' has port {port} in its Port field but {host_port} in its Base URL: "
             "keep one of them."
         )
     path = _gateway_path(parts.path, "" if scheme_from_schema else schema, conn_id)
     netloc_host = f"[{hostname}]" if ":" in hostname else hostname
     effective_port = port or host_port
+    if effective_port == DEFAULT_PORTS[parts.scheme]:
+        effective_port = None  # https://host:443 is https://host: one URL, one lineage namespace
     netloc = f"{netloc_host}:{effective_port}" if effective_port else netloc_host
     return f"{parts.scheme}://{netloc}{path}"
 
@@ -245,9 +256,20 @@ def _gateway_path(host_path: str, schema_path: str, conn_id: str) -> str:
     return path
 
 
+def _given(extras: Mapping[str, Any], name: str, default: Any) -> Any:
+    """
+    The extra ``name``, or ``default`` when it is absent, ``null`` or blank text: what an empty field
+    of the connection form leaves (Airflow 3.2+ writes ``null``, 3.0 and 3.1 an empty string).
+    """
+    value = extras.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    return value
+
+
 def _flag_or_path(extras: Mapping[str, Any], name: str, conn_id: str) -> bool | str:
-    """The extra ``verify``: a bool (JSON or text) or the path of a CA bundle."""
-    value = extras.get(name, True)
+    """The extra ``verify``: a bool (JSON or text) or the path of a CA bundle; empty means true."""
+    value = _given(extras, name, True)
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip():
@@ -275,8 +297,8 @@ def _optional_text(extras: Mapping[str, Any], name: str, conn_id: str) -> str | 
 
 
 def _finite(extras: Mapping[str, Any], name: str, default: float, conn_id: str) -> float:
-    """A finite number, as a JSON number or text (not a bool)."""
-    value = extras.get(name, default)
+    """A finite number, as a JSON number or text (not a bool); absent, null or blank: ``default``."""
+    value = _given(extras, name, default)
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError, OverflowError):
@@ -291,7 +313,7 @@ def _finite(extras: Mapping[str, Any], name: str, default: float, conn_id: str) 
 def _number(extras: Mapping[str, Any], name: str, default: float, conn_id: str) -> float:
     """A positive finite number of seconds (``backoff_base``: zero or more)."""
     number = _finite(extras, name, default, conn_id)
-    shown = repr(extras.get(name, default))[:40]
+    shown = repr(_given(extras, name, default))[:40]
     if name == "backoff_base" and number < 0:
         raise TracklyConfigError(
             f"Connection '{conn_id}' extra '{name}' must be zero or more seconds, got {shown}."
@@ -307,7 +329,7 @@ def _whole_number(extras: Mapping[str, Any], name: str, default: int, conn_id: s
     if number < 1 or not number.is_integer():
         raise TracklyConfigError(
             f"Connection '{conn_id}' extra '{name}' must be a whole number of at least 1, got "
-            f"{repr(extras.get(name, default))[:40]}."
+            f"{repr(_given(extras, name, default))[:40]}."
         )
     return int(number)
 

@@ -23,7 +23,7 @@ from trackly_provider.exceptions import (
     TracklyRetriesExhaustedError,
     TracklyTransientError,
 )
-from trackly_provider.get_provider_info import UI_FIELD_BEHAVIOUR
+from trackly_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from trackly_provider.hooks.network.answers import ACCEPT_ENCODING, describe_answer, media_type
 from trackly_provider.hooks.network.failures import configuration_problem, failure_label
 from trackly_provider.hooks.network.tls import trust_source
@@ -49,7 +49,12 @@ from trackly_provider.trackly_api.values import phone_number as phone_number_e16
 from trackly_provider.version_compat import BaseHook
 
 LISTS_PATH = "/api/v2/lists"
-TEST_BUTTON_SECONDS = 30.0  # the Test button makes one attempt, within this (or request_timeout if less)
+# The Test button makes one attempt while the user waits: its connection opened within
+# TEST_BUTTON_CONNECT_SECONDS and the whole attempt within TEST_BUTTON_SECONDS (each, or the
+# connection's connect_timeout / request_timeout if less). Five seconds opens any reachable
+# Trackly many times over; an unreachable host fails in that time instead of the 10 s default.
+TEST_BUTTON_SECONDS = 30.0
+TEST_BUTTON_CONNECT_SECONDS = 5.0
 
 
 class TracklyAuth(httpx.Auth):
@@ -82,6 +87,52 @@ def error_fields(response: httpx.Response) -> tuple[str | None, str]:
     return None, f"{reason} (non-JSON body, {describe_answer(response, response.content)})"
 
 
+def origin(base_url: str) -> str:
+    """``scheme://host[:port]`` of a base URL: where a connection goes, without its path."""
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def without_connection_id(message: str, conn_id: str) -> str:
+    """
+    ``message`` with the connection id left out, for the UI's Test button.
+
+    The button tests a copy of the form under a random id (``'OlijjtSG'``), which means nothing to
+    the person looking at the form: ``Connection 'x': the ...`` becomes ``The ...``, ``Connection
+    'x' has`` becomes ``The connection has``, any other ``connection 'x'`` or ``'x'`` becomes
+    ``the connection``.
+    """
+    for named, plain in (
+        (f"Connection '{conn_id}': ", ""),
+        (f"Connection '{conn_id}'", "The connection"),
+        (f"connection '{conn_id}'", "the connection"),
+        (f"'{conn_id}'", "the connection"),
+    ):
+        message = message.replace(named, plain)
+    return message[:1].upper() + message[1:]
+
+
+def unreachable_text(exc: httpx.HTTPError, url: str, connect_timeout: float, *, via_proxy: bool) -> str:
+    """
+    What the Test button says when its one attempt at ``url`` (an origin) failed on the network:
+    ``Could not connect to <url>: <reason>`` and what to check, or what failed once connected.
+    """
+    where = (
+        "Check the Base URL and Port, and that the Airflow api-server (where Test runs; the workers "
+        "connect from their own hosts) can reach it: DNS, firewall, "
+        + ("the proxy it goes through (Proxy URL, HTTPS_PROXY)." if via_proxy else "proxy (HTTPS_PROXY).")
+    )
+    if isinstance(exc, httpx.ConnectTimeout):
+        reason = f"no answer within {connect_timeout:g} s (connect timeout)"
+        return f"Could not connect to {url}: {reason}. {where}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"Could not connect to {url}: {server_text(str(exc)) or type(exc).__name__}. {where}"
+    return (
+        f"Connected to {url}, but GET {LISTS_PATH} failed: {failure_label(exc)}. Check that the Base "
+        "URL is Trackly's and no proxy or gateway on the way cuts the answer."
+    )
+
+
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return orjson.loads(response.content)
@@ -108,9 +159,10 @@ class TracklyHook(BaseHook):
     """
     Talk to the Trackly SMS API.
 
-    The API key lives in the connection's password field, so Airflow masks it. The host is the
-    base URL (default ``https://app.tracklysms.com``; a scheme-less host means https; plain http
-    only for loopback; a path for a gateway, also from the schema field). Extras, each overridable
+    The API key lives in the connection's password (the form's "API key"), so Airflow masks it. The
+    host (the form's "Base URL") is the base URL (default ``https://app.tracklysms.com``; a
+    scheme-less host means https; plain http only for loopback; a path for a gateway, also from the
+    schema field; a Port, if given, must agree with it). Extras (empty or null: the default), each overridable
     by the matching argument here: ``connect_timeout`` (10 s), ``read_timeout`` (60 s, between two
     reads), ``request_timeout`` (120 s, a whole attempt), ``max_response_bytes`` (1,048,576 bytes,
     after decompression), ``max_attempts`` (5), ``backoff_base`` (1 s), ``backoff_max`` (60 s),
@@ -172,6 +224,26 @@ class TracklyHook(BaseHook):
             "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
             "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
         }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """
+        The extras as form fields for Airflow 3.0 and 3.1 (3.2+ reads the provider info's
+        ``conn-fields``): the same names, labels and descriptions. Seconds are text fields, so that
+        ``2.5`` can be typed (those releases take integer, text, password and boolean fields only).
+
+        Only wtforms is imported, here and not at module level: Airflow imports the hook without it,
+        and a missing wtforms (``ImportError`` named ``wtforms``) is what those releases expect
+        when the FAB provider is absent (they then show the form without its custom fields).
+        """
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import Optional
+
+        widgets = {}
+        for name, field in CONN_FIELDS.items():
+            kind = IntegerField if "integer" in field["schema"]["type"] else StringField
+            widgets[name] = kind(field["label"], validators=[Optional()], description=field["description"])
+        return widgets
 
     @cached_property
     def settings(self) -> TracklySettings:
@@ -406,13 +478,11 @@ class TracklyHook(BaseHook):
         The answer must be Trackly's: a 200 JSON object with a ``lists`` array (the API page). A login
         page, captive portal or proxy that answers 200 raises ``TracklyResponseError`` saying what
         came back; an error status raises as ``_api_error`` does. With ``once``, one attempt within
-        ``TEST_BUTTON_SECONDS`` (30 s), as the Test button must answer while the user waits.
+        ``TEST_BUTTON_SECONDS`` (30 s) and a connection opened within ``TEST_BUTTON_CONNECT_SECONDS``
+        (5 s), as the Test button must answer while the user waits; a network failure then raises
+        ``TracklyTransientError`` naming the URL tried (``unreachable_text``).
         """
-        if once:
-            timeout = min(self.settings.request_timeout, TEST_BUTTON_SECONDS)
-            response = self._send("GET", LISTS_PATH, None, attempts=1, request_timeout=timeout)
-        else:
-            response = self._send("GET", LISTS_PATH, None)
+        response = self._try_once(LISTS_PATH) if once else self._send("GET", LISTS_PATH, None)
         if response.status_code != 200:
             raise self._api_error(response)
         body = _json_or_none(response)
@@ -429,12 +499,44 @@ class TracklyHook(BaseHook):
             )
 
     def test_connection(self) -> tuple[bool, str]:
-        """Report whether the key works (``check_access``, one attempt), for the UI's Test button."""
+        """
+        For the UI's Test button: ``(True, "Connected to Trackly at <Base URL>: the API key works.")``,
+        or ``(False, why)``, from ``check_access(once=True)`` (one attempt, connect timeout at most
+        5 s, at most 30 s in all). ``why`` names the URL tried and the form's fields by their labels
+        (API key, Base URL, Port), never the connection id (the button tests a copy under a random
+        one), the key or a phone number.
+        """
         try:
             self.check_access(once=True)
         except Exception as exc:
-            return False, str(exc)
-        return True, f"Connected to Trackly at {self.settings.base_url}."
+            return False, without_connection_id(str(exc), self.trackly_conn_id)
+        return True, f"Connected to Trackly at {self.settings.base_url}: the API key works."
+
+    def _try_once(self, path: str) -> httpx.Response:
+        """``GET path`` once with the Test button's limits (``check_access(once=True)``)."""
+        settings = self.settings
+        connect_timeout = min(settings.connect_timeout, TEST_BUTTON_CONNECT_SECONDS)
+        try:
+            return send_once(
+                self.client,
+                "GET",
+                path,
+                None,
+                request_timeout=min(settings.request_timeout, TEST_BUTTON_SECONDS),
+                max_response_bytes=settings.max_response_bytes,
+                conn_id=self.trackly_conn_id,
+                connect_timeout=connect_timeout,
+            )
+        except httpx.HTTPError as exc:
+            url = str(self.client.base_url).rstrip("/")
+            trust = trust_source(settings.verify)
+            problem = configuration_problem(exc, self.trackly_conn_id, url, trust, via_proxy=self._via_proxy)
+            if problem:
+                raise TracklyConfigError(problem) from None
+            where = origin(settings.base_url)
+            raise TracklyTransientError(
+                unreachable_text(exc, where, connect_timeout, via_proxy=self._via_proxy)
+            ) from None
 
     def _send(
         self,
@@ -538,16 +640,17 @@ class TracklyHook(BaseHook):
                 status,
                 code,
                 error,
-                context=f"Trackly rejected the API key of connection '{self.trackly_conn_id}'; "
-                "check the key in the connection's password field",
+                context=f"Trackly at {origin(self.settings.base_url)} rejected the API key of connection "
+                f"'{self.trackly_conn_id}': check the connection's API key (copy it again from Trackly's "
+                "settings page)",
             )
         if status == 403:
             return TracklyAuthError(
                 status,
                 code,
                 error,
-                context=f"Trackly refused connection '{self.trackly_conn_id}' (403: the account may be "
-                "suspended or the key lacks access)",
+                context=f"Trackly at {origin(self.settings.base_url)} refused connection "
+                f"'{self.trackly_conn_id}' (403: the account may be suspended or the API key lacks access)",
             )
         if status == 402:  # the API page: validation asked for without billing, or a suspended account
             advice = (

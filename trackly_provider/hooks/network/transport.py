@@ -74,9 +74,13 @@ def send_once(
     request_timeout: float,
     max_response_bytes: int,
     conn_id: str,
+    connect_timeout: float | None = None,
 ) -> httpx.Response:
     """
     One attempt within ``request_timeout`` seconds, its answer read to ``max_response_bytes``.
+
+    ``connect_timeout`` (seconds) replaces the client's for this attempt only (the Test button's
+    shorter one); None keeps the client's.
 
     Returns a response whose ``content`` is the decompressed body (an error status's cut to 64 KiB,
     judged by its status alone). A memoryview ``content`` is a pooled body (``request_bodies.py``),
@@ -95,7 +99,10 @@ def send_once(
     else:
         payload = content
     with request_deadline(request_timeout) as attempt:
-        request = client.build_request(method, path, content=payload, headers=headers)
+        timeout = client.timeout
+        if connect_timeout is not None:
+            timeout = _with_connect(timeout, connect_timeout)
+        request = client.build_request(method, path, content=payload, headers=headers, timeout=timeout)
         try:
             streamed = client.send(request, stream=True)
             try:
@@ -121,6 +128,10 @@ def send_once(
     return httpx.Response(
         streamed.status_code, headers=kept, content=body, request=request, extensions=extensions
     )
+
+
+def _with_connect(timeout: httpx.Timeout, connect: float) -> httpx.Timeout:
+    return httpx.Timeout(connect=connect, read=timeout.read, write=timeout.write, pool=timeout.pool)
 
 
 def _read(streamed: httpx.Response, limit: int, request: str, *, strict: bool) -> tuple[bytes, bool]:
