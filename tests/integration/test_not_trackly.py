@@ -93,4 +93,7 @@ def test_a_404_page_on_the_lists_check_suggests_the_gateway_path_in_the_base_url
 
 
 def test_the_real_sandbox_passes_the_connection_test(sandbox):
-    assert TracklyHook().test_connection() == (True, f"Connected to Trackly at {sandbox.url}.")
+    assert TracklyHook().test_connection() == (
+        True,
+        f"Connected to Trackly at {sandbox.url}: the API key works.",
+    )

@@ -144,7 +144,7 @@ def test_401_is_an_auth_error_naming_the_connection_with_the_api_code(make_hook)
         hook.import_clicks([RECORD])
     assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
     assert str(raised.value) == (
-        "Trackly at https://api.tracklysms.test rejected the API key of connection 'trackly_default': "
+        "Trackly rejected the API key of connection 'trackly_default' at https://api.tracklysms.test: "
         "check the connection's API key (copy it again from Trackly's settings page): "
         "HTTP 401 invalid_api_key: Invalid API key"
     )
@@ -274,7 +274,7 @@ TEST_BUTTON_SAYS = {
     "key-rejected": (
         lambda r: httpx.Response(401, json={"error": "Invalid API key", "code": "invalid_api_key"}),
         {},
-        "Trackly at https://api.tracklysms.test rejected the API key of the connection: check the "
+        "Trackly rejected the API key of the connection at https://api.tracklysms.test: check the "
         "connection's API key (copy it again from Trackly's settings page): HTTP 401 invalid_api_key: "
         "Invalid API key",
     ),

@@ -640,9 +640,9 @@ class TracklyHook(BaseHook):
                 status,
                 code,
                 error,
-                context=f"Trackly at {origin(self.settings.base_url)} rejected the API key of connection "
-                f"'{self.trackly_conn_id}': check the connection's API key (copy it again from Trackly's "
-                "settings page)",
+                context=f"Trackly rejected the API key of connection '{self.trackly_conn_id}' at "
+                f"{origin(self.settings.base_url)}: check the connection's API key (copy it again from "
+                "Trackly's settings page)",
             )
         if status == 403:
             return TracklyAuthError(
