@@ -1,4 +1,8 @@
-"""``make demo``: the example DAG end to end against the local sandbox, one run per day, then the counts."""
+"""
+``make demo``: the example click DAG end to end against the local sandbox, one run per day, then the
+same days again; it explains the problems planted in its source and fails if any count disagrees
+with the sandbox's own or with those planted rows.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from trackly_provider.sandbox.process import running_sandbox
 
@@ -85,7 +93,137 @@ def output_to(log: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
 
 
-def run_days(sandbox_url: str) -> list[tuple[date, str, dict | None]]:
+Counts = dict[str, Any]  # one day's import: the operator's XCom (rows_read, success_count...)
+Runs = dict[date, tuple[str, Counts]]  # each day imported: its task's state and XCom
+COLUMNS = {"rows_read": "rows", "success_count": "imported", "duplicates_skipped": "duplicates"}
+COLUMNS |= {"error_count": "errors", "batches": "batches"}
+PLANTED = {  # the problems seeded on purpose, by the code the import reports them with
+    "message_not_found": "clicks on a message Trackly does not know (unknown-...): Trackly rejects them",
+    "duplicate": "second clicks on a message clicked that day: Trackly keeps one click per message",
+    "missing_phone_number": "clicks without a phone number: rejected before sending",
+}
+
+
+def planted() -> dict[date, Counter[str]]:
+    """What each day's import must report, from the seeded rows: imported, duplicate, each error code."""
+    expected: dict[date, Counter[str]] = {day: Counter() for day in DAYS}
+    seen: set[str] = set()
+    with contextlib.closing(sqlite3.connect(SOURCE_DB)) as conn:
+        for message_id, phone, clicked in conn.execute(
+            "SELECT message_id, phone_number, clicked_at FROM sms_clicks"
+        ):
+            counts = expected[date.fromisoformat(clicked[:10])]
+            if phone is None:
+                counts["missing_phone_number"] += 1
+            elif message_id.startswith("unknown-"):
+                counts["message_not_found"] += 1
+            elif message_id in seen:
+                counts["duplicate"] += 1
+            else:
+                counts["imported"] += 1
+                seen.add(message_id)
+    return expected
+
+
+def reported(xcom: Counts) -> Counter[str]:
+    """A day's XCom in the terms of ``planted``."""
+    return Counter({"imported": xcom["success_count"], "duplicate": xcom["duplicates_skipped"]}) + Counter(
+        xcom["errors_by_code"]
+    )
+
+
+def import_days(dag: Any, logical_date: datetime | None, params: dict[str, str] | None = None) -> Runs:
+    """One DAG run (``dag.test``): each ``import_clicks`` task's day, state and XCom."""
+    with output_to(RUN_LOG):
+        run = dag.test(logical_date=logical_date, run_conf=params)
+    return {
+        date.fromisoformat(ti.rendered_map_index): (
+            str(ti.state),
+            ti.xcom_pull(task_ids="import_clicks", map_indexes=ti.map_index) or dict.fromkeys(COLUMNS, 0),
+        )
+        for ti in run.get_task_instances()
+        if ti.task_id == "import_clicks"
+    }
+
+
+def imported(runs: Runs) -> int:
+    return sum(xcom["success_count"] for _, xcom in runs.values())
+
+
+def sandbox_clicks(sandbox_url: str) -> int:
+    """The clicks the sandbox holds, by its own count."""
+    return int(httpx.get(f"{sandbox_url}/_sandbox/counts").json()["clicks"])
+
+
+def print_table(runs: Runs) -> None:
+    widths = dict(zip(COLUMNS, (7, 10, 12, 8, 9), strict=True))
+    header = f"{'day':<12}" + "".join(f"{name:>{widths[key]}}" for key, name in COLUMNS.items()) + "  state"
+    print(header)
+    print("-" * len(header))
+    for day, (state, xcom) in runs.items():
+        print(f"{day!s:<12}" + "".join(f"{xcom[key]:>{widths[key]}}" for key in COLUMNS) + f"  {state}")
+
+
+def first_import(dag: Any, sandbox_url: str, expected: dict[date, Counter[str]]) -> tuple[Runs, list[str]]:
+    """One run per day, as the nightly schedule runs them; what it imported, and what disagrees."""
+    print(f"\nImport: one run of {DAG_FILE.stem} per day, as its nightly schedule runs it")
+    runs: Runs = {}
+    total = 0
+    for day in DAYS:
+        # A run at the end of day D covers [D, D+1), the same interval as the scheduled run for D. It
+        # also imports the days before it again, for late rows: they come back as duplicates.
+        run = import_days(
+            dag, datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+        )
+        runs[day] = run[day]
+        total += imported(run)
+    print_table(runs)
+    for day, (_, xcom) in runs.items():
+        print(
+            f"{day} errors by code: " + ", ".join(f"{code} {n}" for code, n in xcom["errors_by_code"].items())
+        )
+    stored = sandbox_clicks(sandbox_url)
+    print(f"Imported {total} clicks; the sandbox holds {stored} (GET /_sandbox/counts).")
+    failures = (
+        [f"the runs imported {total} clicks, but the sandbox holds {stored}"] if stored != total else []
+    )
+    failures += [
+        f"{day} reported {dict(reported(xcom))}, but the seeded rows make {dict(expected[day])}"
+        for day, (_, xcom) in runs.items()
+        if reported(xcom) != expected[day]
+    ]
+    return runs, failures
+
+
+def rerun(dag: Any, sandbox_url: str, expected: dict[date, Counter[str]]) -> tuple[Runs, list[str]]:
+    """The same days again, one manual run over the range: every valid row must come back a duplicate."""
+    params = {"start_date": str(DAYS[0]), "end_date": str(DAYS[-1])}
+    print(
+        f"\nRerun: the same days again, one manual run with params start_date={DAYS[0]} end_date={DAYS[-1]}"
+    )
+    stored = sandbox_clicks(sandbox_url)
+    runs = import_days(dag, None, params)
+    print_table(runs)
+    stored_after = sandbox_clicks(sandbox_url)
+    print(
+        f"Every valid row came back as a duplicate: {imported(runs)} new; the sandbox holds {stored_after}."
+    )
+    failures = (
+        []
+        if stored_after == stored
+        else [f"the rerun took the sandbox from {stored} to {stored_after} clicks"]
+    )
+    failures += [
+        f"{day} again: {xcom['success_count']} imported, {xcom['duplicates_skipped']} duplicates"
+        for day, (_, xcom) in runs.items()
+        if (xcom["success_count"], xcom["duplicates_skipped"])
+        != (0, expected[day]["imported"] + expected[day]["duplicate"])
+    ]
+    return runs, failures
+
+
+def load_dag(sandbox_url: str) -> Any:
+    """The example DAG, its connections pointing at the sandbox and the seeded SQLite file."""
     from trackly_provider.sandbox import SANDBOX_API_KEY
 
     os.environ["AIRFLOW_CONN_TRACKLY_DEFAULT"] = json.dumps(
@@ -98,38 +236,7 @@ def run_days(sandbox_url: str) -> list[tuple[date, str, dict | None]]:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    results = []
-    for day in DAYS:
-        # A run at the end of day D covers [D, D+1), the same interval as the scheduler's run for D.
-        end_of_day = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
-        with output_to(RUN_LOG):
-            run = module.dag.test(logical_date=end_of_day)
-        # The run also imports the days before it again (late rows); report its own day's import.
-        (ti,) = [
-            ti
-            for ti in run.get_task_instances()
-            if ti.task_id == "import_clicks" and ti.rendered_map_index == str(day)
-        ]
-        results.append((day, str(ti.state), ti.xcom_pull(task_ids="import_clicks", map_indexes=ti.map_index)))
-    return results
-
-
-def print_table(results: list[tuple[date, str, dict | None]]) -> None:
-    header = f"{'day':<12}{'rows':>7}{'imported':>10}{'duplicates':>12}{'errors':>8}{'batches':>9}  state"
-    print(header)
-    print("-" * len(header))
-    for day, state, xcom in results:
-        x = xcom or dict.fromkeys(
-            ("rows_read", "success_count", "duplicates_skipped", "error_count", "batches"), 0
-        )
-        print(
-            f"{day!s:<12}{x['rows_read']:>7}{x['success_count']:>10}{x['duplicates_skipped']:>12}"
-            f"{x['error_count']:>8}{x['batches']:>9}  {state}"
-        )
-    for day, _, xcom in results:
-        if xcom and xcom["errors"]:
-            first = ", ".join(f"row {e['index']} {e['code']}" for e in xcom["errors"][:3])
-            print(f"{day}: {len(xcom['errors'])} rejected rows, e.g. {first}")
+    return module.dag
 
 
 def main() -> int:
@@ -137,20 +244,28 @@ def main() -> int:
     DEMO.mkdir(exist_ok=True)
     RUN_LOG.write_text("")
     seed_source()
-    print(
-        f"Seeded {SOURCE_DB.relative_to(REPO)} with {CLICKS_PER_DAY} clicks a day for {DAYS[0]}..{DAYS[-1]}."
-    )
+    expected = planted()
+    print(f"Seeded {SOURCE_DB.relative_to(REPO)}: {CLICKS_PER_DAY} clicks a day for {DAYS[0]}..{DAYS[-1]}.")
+    print("Problems planted on purpose, to show how the import reports each (all three days):")
+    for code, what in PLANTED.items():
+        print(f"{sum(day[code] for day in expected.values()):>5} {what} ({code})")
     airflow = Path(sys.executable).parent / "airflow"
     with RUN_LOG.open("a") as log:
         subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=log, stderr=log)
     with running_sandbox(DEMO) as url:
-        log = RUN_LOG.relative_to(REPO)
-        print(f"Trackly sandbox at {url}; running {DAG_FILE.stem} once per day (Airflow's log: {log})")
-        results = run_days(url)
-    print()
-    print_table(results)
-    print(f"\nDone in {time.monotonic() - started:.0f} s.")
-    return 0 if all(state == "success" for _, state, _ in results) else 1
+        print(f"Trackly sandbox at {url}; Airflow's log: {RUN_LOG.relative_to(REPO)}")
+        dag = load_dag(url)
+        first, failures = first_import(dag, url, expected)
+        again, rerun_failures = rerun(dag, url, expected)
+    failures += rerun_failures
+    states = sorted({state for runs in (first, again) for state, _ in runs.values()})
+    failures += [] if states == ["success"] else [f"task states {states}, not all success"]
+    for failure in failures:
+        print(f"DEMO CHECK FAILED: {failure}", file=sys.stderr)
+    if not failures:
+        print("\nChecked: every count matches the sandbox's own and the rows planted.")
+    print(f"Done in {time.monotonic() - started:.0f} s.")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
