@@ -20,8 +20,8 @@ from pathlib import Path
 from benchmarks.approach import query
 
 DAG_ID = "trackly_bench_taskrunner"
-# The operator's closing line: "Imported 1000000 clicks rows in 12.3 s (...): 1000000 imported, ..."
-IMPORTED_LINE = re.compile(r"Imported \d+ \w+ rows in .*?: (\d+) imported")
+# The operator's closing line: "Imported 1,000,000 rows of clicks in 12.3 s (...): 1,000,000 imported, ..."
+IMPORTED_LINE = re.compile(r"Imported [\d,]+ rows? of \w+ in .*?: ([\d,]+) imported")
 DAG = """
 from airflow.sdk import DAG
 
@@ -61,7 +61,7 @@ def main() -> None:
     closing_lines = IMPORTED_LINE.findall(output)
     if done.returncode != 0 or not closing_lines:
         raise SystemExit(f"airflow dags test failed ({done.returncode}):\n{output[-3000:]}")
-    imported = int(closing_lines[-1])
+    imported = int(closing_lines[-1].replace(",", ""))
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"imported": imported, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}))
 

@@ -60,6 +60,20 @@ class TracklySourceError(TracklyError, AirflowFailException):
     """A SQL connection (the source or the rejects table's) is unusable, or the query lacks columns."""
 
 
+class TracklyMissingSourceObjectError(TracklySourceError):
+    """
+    The query names a table or column the source database does not have; no retry can fix it.
+
+    ``kind``: ``"table"`` or ``"column"``; ``name``: the name as the driver reported it (phone
+    numbers redacted), or None when its text named none.
+    """
+
+    def __init__(self, message: str, kind: str, name: str | None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
+
 class TracklyErrorRateExceededError(TracklyError, AirflowFailException):
     """More rows were rejected than ``max_error_rate`` allows; a retry would reject them again."""
 

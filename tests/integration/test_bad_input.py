@@ -12,8 +12,8 @@ def test_unknown_sql_conn_id_says_how_to_define_it(airflow, sandbox, task_output
     result = airflow.run_operator(sql_conn_id="no_such_source")
     assert result.state == "failed"
     assert (
-        "SQL connection 'no_such_source' is not defined: create it in the UI or set "
-        "AIRFLOW_CONN_NO_SUCH_SOURCE"
+        "SQL connection 'no_such_source' (sql_conn_id) is not defined: create it in the UI "
+        "(Admin > Connections) or set AIRFLOW_CONN_NO_SUCH_SOURCE."
     ) in task_output()
     assert sandbox.state()["requests_seen"] == 0
 

@@ -202,8 +202,9 @@ def test_error_rate_over_the_limit_fails_after_processing_everything_and_pushes_
     assert counts(result.xcom) == (4, 3, 1, 0, 1)
     assert len(sandbox.stored()) == 3
     assert (
-        "1 of 4 rows (25.00%) were rejected, more than max_error_rate=0.2 allows. Imported 3, "
-        "duplicates 0. First errors: row 3 (message_id unknown-1): message_not_found"
+        "1 of 4 rows (25.00%) was rejected, more than max_error_rate=0.2 allows. Imported 3, "
+        "duplicates 0. Errors by code: message_not_found 1. First errors: row 3 (message_id unknown-1): "
+        "message_not_found"
     ) in task_output()
 
 
@@ -357,8 +358,13 @@ def test_a_dry_run_validates_every_row_checks_the_key_and_sends_nothing(
     assert result.xcom["errors_by_code"] == {"missing_offer_id": 1}
     assert sandbox.requests() == []
     output = task_output()
-    assert "2499 records would be sent, 1 rows are rejected. Nothing was sent" in output
-    assert "Imported 2500 rows" not in output
+    assert (
+        "Dry run: read 2,500 rows of clicks in " in output
+        and "; 2,499 records would be sent, 1 row is rejected. Nothing was sent; the key works. Errors by "
+        "code: missing_offer_id 1."
+        in output
+    )
+    assert "Imported 2,500 rows" not in output
 
 
 @pytest.mark.reads_failed_task_log

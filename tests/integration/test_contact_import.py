@@ -291,7 +291,7 @@ def test_every_contact_error_code_is_counted_by_row_and_the_valid_contacts_arriv
     log = task_output()
     announced = VALIDATION_WARNING.format(run="this run", count=13, cost="0.039", end=RUN_END)
     assert log.count(announced) == 1
-    assert log.index(announced) < log.index("Imported 13 contacts rows")
+    assert log.index(announced) < log.index("Imported 13 rows of contacts")
     assert log.count(SIGNUP_WARNING.format(count=2, rows=13, had="had")) == 1
     assert f"Rejected row 4 (contact_ref {reference(p1(4))}): invalid_list_number: column list_number" in log
     numbers = [p1(n) for n in (0, 3, 4, 5, 6, 7, 8, 9, 12)] + [voip, fails_validation]
@@ -535,7 +535,7 @@ def test_welcome_journeys_are_sent_only_when_asked_announced_first_and_never_twi
     log = task_output()
     announced = JOURNEYS_WARNING.format(run="this run", count=6, end=RUN_END)
     assert log.count(announced) == 1
-    assert log.index(announced) < log.index("Imported 6 contacts rows")
+    assert log.index(announced) < log.index("Imported 6 rows of contacts")
     assert "Trackly warned" not in log  # the list's journeys were asked for
 
     # A rerun texts nobody again: skip_journey_if_exists.
@@ -631,8 +631,9 @@ def test_a_rejected_contact_over_max_error_rate_fails_naming_it_by_reference_wit
     assert [contact["phone_number"] for contact in sent_contacts(sandbox)] == [rows[0][0], rows[2][0]]
     log = task_output()
     assert (
-        "TracklyErrorRateExceededError: 1 of 3 rows (33.33%) were rejected, more than max_error_rate=0 "
-        "allows. Imported 2, duplicates 0. First errors: row 1 (contact_ref "
+        "TracklyErrorRateExceededError: 1 of 3 rows (33.33%) was rejected, more than max_error_rate=0 "
+        "allows. Imported 2, duplicates 0. Errors by code: invalid_list_number 1. First errors: row 1 "
+        "(contact_ref "
         f"{reference(rows[1][0])}): invalid_list_number."
     ) in log
     assert leaked(log, [row[0] for row in rows] + [SANDBOX_LIST_NUMBER]) == []

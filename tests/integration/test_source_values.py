@@ -119,7 +119,9 @@ def check_import(
         assert any(number in json.dumps(sandbox.received()) for number in numbers)
 
     assert result.state == "success"
-    assert f"Imported {len(rows)} {table.entity.name} rows" in log  # the task's own log was read
+    assert (
+        f"Imported {len(rows)} row{'s' * (len(rows) != 1)} of {table.entity.name} in " in log
+    )  # the task's own log was read
     assert sandbox.received() == records
     assert (xcom["rows_read"], xcom["success_count"], xcom["duplicates_skipped"], xcom["error_count"]) == (
         len(rows),

@@ -9,6 +9,7 @@ import pytest
 
 from trackly_provider.exceptions import TracklySourceError
 from trackly_provider.operators._engine.batch_window import Batch
+from trackly_provider.operators._engine.import_log import ProgressLog
 from trackly_provider.operators._engine.import_run import RESENT_CODES, ImportRun, RunArguments
 from trackly_provider.trackly_api.entities import CLICKS
 from trackly_provider.trackly_api.results import ImportResult, RecordError
@@ -81,3 +82,16 @@ def test_without_a_ledger_finish_has_nothing_to_settle_and_the_summary_is_the_ta
     run = new_run()
     assert run.finish() is None
     assert run.summary() == run.tally.as_xcom()
+
+
+def test_progress_is_logged_while_reading_once_30_seconds_have_passed(caplog):
+    run = new_run(batch_size=2)
+    clock = iter([run.started + 10, run.started + 30, run.started + 45, run.started + 61])
+    run.progress = ProgressLog(run.log, run.started, clock=lambda: next(clock))
+    caplog.set_level(logging.INFO)
+    chunks = [[row(0), row(1)], [row(2), row(3)], [row(4)], [row(5), row(6)]]
+    list(run.batches(chunks, run.plan_columns(COLUMNS)))
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress")] == [
+        "Progress: 2 rows read in 30 s (0 rows/s), 0 batches answered.",  # before the second chunk
+        "Progress: 5 rows read in 61 s (0 rows/s), 0 batches answered.",
+    ]

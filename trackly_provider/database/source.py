@@ -19,7 +19,7 @@ from sqlparse.sql import Comment, Parenthesis, Statement, Token, Values
 
 from trackly_provider.database.postgres_types import load_types_of_psycopg, load_types_of_psycopg2
 from trackly_provider.database.sessions import SQLITE_REREADS_UNDECODABLE_ROWS, prepare_session, text_or_bytes
-from trackly_provider.exceptions import TracklyError, TracklySourceError
+from trackly_provider.exceptions import TracklyError, TracklyMissingSourceObjectError, TracklySourceError
 from trackly_provider.trackly_api.redact import redact_phone_numbers
 from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
 
@@ -52,6 +52,12 @@ _MYSQL_CONFIGURATION_ERRORS = frozenset({1044, 1045, 1049, 1054, 1064, 1142, 114
 _SQLITE_CONFIGURATION_ERRORS = re.compile(
     r"no such (table|column|function)|syntax error|has no column named|incomplete input"
 )
+# A table or column the query names and the database does not have, by the driver's code.
+_POSTGRES_MISSING = {"42P01": "table", "42703": "column"}  # undefined_table, undefined_column
+_MYSQL_MISSING = {1146: "table", 1054: "column"}  # ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR
+_SQLITE_MISSING = re.compile(r"no such (table|column): (\S+)")
+_POSTGRES_MISSING_NAME = re.compile(r'^(?:relation|column) "?(.+?)"? does not exist')
+_MYSQL_MISSING_NAME = re.compile(r"^(?:Table|Unknown column) '(.+?)'")
 # PostgreSQL SQLSTATE classes no retry can fix: syntax or access rule, authorization, unknown
 # database or schema.
 _POSTGRES_CONFIGURATION_CLASSES = frozenset({"42", "28", "3D", "3F"})
@@ -62,12 +68,16 @@ _POSTGRES_CONNECT_CONFIGURATION = re.compile(
 )
 
 
-def sql_hook(conn_id: str, hook_params: dict[str, Any] | None = None) -> DbApiHook:
+def sql_hook(
+    conn_id: str, hook_params: dict[str, Any] | None = None, *, argument: str = "sql_conn_id"
+) -> DbApiHook:
     """
     The common-sql hook of an Airflow connection, or a clear error saying how to fix the connection.
 
     ``hook_params``: keyword arguments of the hook's class, as common-sql's ``hook_params``
-    (``connection.get_hook(hook_params=...)``); None or ``{}`` for none.
+    (``connection.get_hook(hook_params=...)``); None or ``{}`` for none. ``argument``: the
+    operator's argument that named the connection, and what it is for, as the error names it
+    (``"sql_conn_id"``, ``"ledger_conn_id, the database of ledger table x"``).
 
     :raises TracklySourceError: the connection is not defined, its hook refuses ``hook_params``, or
         it is not a common-sql ``DbApiHook``.
@@ -76,8 +86,8 @@ def sql_hook(conn_id: str, hook_params: dict[str, Any] | None = None) -> DbApiHo
         connection = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         raise TracklySourceError(
-            f"SQL connection '{conn_id}' is not defined: create it in the UI or set "
-            f"AIRFLOW_CONN_{conn_id.upper()}."
+            f"SQL connection '{conn_id}' ({argument}) is not defined: create it in the UI "
+            f"(Admin > Connections) or set AIRFLOW_CONN_{conn_id.upper()}."
         ) from None
     if not hook_params:
         hook = connection.get_hook()
@@ -318,10 +328,47 @@ def source_error(exc: Exception, doing: str) -> TracklyError:
     kind = type(exc)
     text = f"The source database failed {doing}: {kind.__module__}.{kind.__qualname__}: "
     text += redact_phone_numbers(str(exc))
+    missing = missing_object(exc)
+    if missing is not None:
+        return TracklyMissingSourceObjectError(text, *missing)
     transient = {cls.__name__ for cls in kind.__mro__} & _TRANSIENT_ERROR_CLASSES
     if transient and not str(exc).startswith(_SQLITE_UNDECODABLE) and not is_configuration_error(exc):
         return TracklyError(text)
     return TracklySourceError(text)
+
+
+def missing_object(exc: Exception) -> tuple[str, str | None] | None:
+    """
+    ``("table", name)`` or ``("column", name)`` when a driver's error says the query names a table
+    or column the database does not have, else None. Found by the driver's own code where it gives
+    one: PostgreSQL's SQLSTATE (42P01 undefined table, 42703 undefined column; psycopg 3 and
+    psycopg2), MySQL/MariaDB's error number (1146, 1054; mysqlclient, PyMySQL,
+    mysql-connector-python); SQLite gives none (its code is the generic ``SQLITE_ERROR``), so its
+    text (``no such table: x``). ``name``: as the driver reported it, phone numbers redacted; None
+    when its text names none.
+    """
+    text = str(exc)
+    if isinstance(exc, sqlite3.Error):
+        found = _SQLITE_MISSING.search(text)
+        return (found[1], redact_phone_numbers(found[2])) if found else None
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)  # psycopg 3, psycopg2
+    if isinstance(sqlstate, str):
+        kind = _POSTGRES_MISSING.get(sqlstate)
+        if kind is None:
+            return None
+        diag = getattr(exc, "diag", None)
+        primary = getattr(diag, "message_primary", None) or text
+        found = _POSTGRES_MISSING_NAME.search(primary)
+        return kind, redact_phone_numbers(found[1]) if found else None
+    number = getattr(exc, "errno", None)  # mysql-connector-python
+    if not isinstance(number, int) and exc.args:
+        number = exc.args[0]  # mysqlclient, PyMySQL
+    kind = _MYSQL_MISSING.get(number) if isinstance(number, int) else None
+    if kind is None:
+        return None
+    message = getattr(exc, "msg", None) or (exc.args[1] if len(exc.args) > 1 else text)  # connector: msg
+    found = _MYSQL_MISSING_NAME.search(str(message))
+    return kind, redact_phone_numbers(found[1]) if found else None
 
 
 def is_configuration_error(exc: Exception) -> bool:

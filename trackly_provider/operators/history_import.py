@@ -16,6 +16,7 @@ from trackly_provider.database.rejects import RejectsTable
 from trackly_provider.database.source import sql_hook
 from trackly_provider.database.tables import checked_table_name
 from trackly_provider.exceptions import (
+    TracklyConfigError,
     TracklyErrorRateExceededError,
     TracklyTransientError,
     TracklyUnconfirmedRecordsError,
@@ -40,6 +41,7 @@ from trackly_provider.operators._engine.import_run import ImportRun, RunArgument
 from trackly_provider.trackly_api.entities import Entity
 from trackly_provider.trackly_api.limits import MAX_RECORDS_PER_REQUEST
 from trackly_provider.utils.assets import annotate_asset_events, asset_event_extra
+from trackly_provider.version_compat import AirflowNotFoundException
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -213,17 +215,46 @@ class BaseHistoryImportOperator(BaseOperator):
         """The Trackly connection's hook, with ``trackly_hook_params`` as its keyword arguments."""
         return TracklyHook(self.trackly_conn_id, **checked_trackly_hook_params(self.trackly_hook_params))
 
-    def _sql_hook(self, conn_id: str) -> DbApiHook:
-        """A SQL connection's hook; ``sql_hook_params`` apply to the source's connection."""
+    def _checked_trackly_hook(self) -> TracklyHook:
+        """
+        The Trackly hook, its connection read and checked (nothing is sent).
+
+        :raises TracklyConfigError: ``trackly_conn_id`` names no connection, saying how to create it
+            (as a missing ``sql_conn_id`` does); no retry can fix it.
+        """
+        hook = self.trackly_hook  # its arguments are checked before anything is opened
+        try:
+            hook.settings  # noqa: B018 - reads the connection, raising a clear error for a bad one
+        except AirflowNotFoundException:
+            conn_id = self.trackly_conn_id
+            raise TracklyConfigError(
+                f"Trackly connection '{conn_id}' (trackly_conn_id) is not defined: create it in the UI "
+                f"(Admin > Connections, type 'Trackly SMS') or set AIRFLOW_CONN_{conn_id.upper()}."
+            ) from None
+        return hook
+
+    def _sql_hook(self, conn_id: str, argument: str = "sql_conn_id") -> DbApiHook:
+        """
+        A SQL connection's hook; ``sql_hook_params`` apply to the source's connection. ``argument``:
+        the operator's argument that named it, for the error when it is not defined.
+        """
         if conn_id != self.sql_conn_id:
-            return sql_hook(conn_id)
+            return sql_hook(conn_id, argument=argument)
         return sql_hook(conn_id, checked_hook_params("sql_hook_params", self.sql_hook_params))
 
     def execute(self, context: Context) -> dict[str, Any]:
         run = self._run = ImportRun(self.entity, self._run_arguments(), self.log)
         check_choice("on_unknown_outcome", self.on_unknown_outcome, UNKNOWN_OUTCOME_CHOICES)
         ledger_table = ledger_table_of(self.entity, self.ledger_table)  # as rendered
-        trackly_hook = self.trackly_hook  # its arguments are checked before anything is opened
+        trackly_hook = self._checked_trackly_hook()  # before any other connection is opened
+        arguments = run.arguments
+        import_log.started(
+            self.log,
+            self.entity,
+            arguments.parameters,
+            (self.sql_conn_id, self.trackly_conn_id, import_log.url_host(trackly_hook.settings.base_url)),
+            arguments.dry_run,
+        )
         unknown_message = None
         try:
             with (
@@ -237,7 +268,8 @@ class BaseHistoryImportOperator(BaseOperator):
             self._push_stopped_early(context, run, exc)
             if isinstance(exc, TracklyTransientError):
                 raise type(exc)(
-                    f"{exc} {run.tally.confirmed} of {run.tally.rows_read} rows read were confirmed "
+                    f"{exc} {run.tally.confirmed:,} of {import_log.plural(run.tally.rows_read, 'row')} "
+                    f"read {'was' if run.tally.confirmed == 1 else 'were'} confirmed "
                     f"before the failure. {import_log.rerun_advice(self.entity, ledger_table)}"
                 ) from None
             raise
@@ -266,6 +298,8 @@ class BaseHistoryImportOperator(BaseOperator):
             default_region=self.default_region,
             rejects_table=self.rejects_table,
             rejects_conn_id=self.rejects_conn_id,
+            sql_conn_id=self.sql_conn_id,
+            trackly_conn_id=self.trackly_conn_id,
             opt_ins={
                 opt_in.field: getattr(self, opt_in.argument, False) is True for opt_in in self.entity.opt_ins
             },
@@ -282,7 +316,10 @@ class BaseHistoryImportOperator(BaseOperator):
         """The rejects table's writer, or nothing when ``rejects_table`` is not set."""
         if self.rejects_table is None:
             return nullcontext()
-        hook, stall = self._sql_hook(self.rejects_conn_id), self.trackly_hook.settings.longest_request_seconds
+        hook = self._sql_hook(
+            self.rejects_conn_id, f"rejects_conn_id, the database of rejects table {self.rejects_table}"
+        )
+        stall = self.trackly_hook.settings.longest_request_seconds
         return import_tables.rejects_table(context["ti"], hook, self.rejects_table, stall)
 
     def _open_ledger(
@@ -306,7 +343,9 @@ class BaseHistoryImportOperator(BaseOperator):
         )
         return import_tables.ledger(
             context["ti"],
-            self._sql_hook(self.ledger_conn_id),
+            self._sql_hook(
+                self.ledger_conn_id, f"ledger_conn_id, the database of ledger table {ledger_table}"
+            ),
             ledger_table,
             partition,
             lock_timeout=None if dry_run else self.ledger_lock_timeout,

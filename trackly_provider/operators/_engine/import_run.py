@@ -16,6 +16,7 @@ from trackly_provider.database.rejects import RejectsTable
 from trackly_provider.database.source import count_rows, stream_query
 from trackly_provider.exceptions import (
     TracklyError,
+    TracklyMissingSourceObjectError,
     TracklyOutcomeUnknownError,
     TracklyResponseError,
     TracklySourceError,
@@ -44,7 +45,6 @@ from trackly_provider.trackly_api.references import record_key
 from trackly_provider.trackly_api.request_bodies import BodyBuffers
 from trackly_provider.trackly_api.results import ImportResult
 
-PROGRESS_EVERY_BATCHES = 10
 RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
 TRIM_MEMORY_EVERY_BATCHES = 20
 
@@ -65,6 +65,8 @@ class RunArguments:
     default_region: str | None = None
     rejects_table: str | None = None  # for the outcome's log line; the operator opens the table
     rejects_conn_id: str = ""
+    sql_conn_id: str = ""  # for the first log line and the failure messages
+    trackly_conn_id: str = ""
     opt_ins: Mapping[str, bool] = field(default_factory=dict)  # Entity.opt_ins turned on, by field
 
 
@@ -113,6 +115,7 @@ class ImportRun:
         self.unsaved: list[Unsaved] = []
         self.resend_codes: Collection[str] = ()  # set by import_rows: save_error when it can be resent
         self._buffers = BodyBuffers()
+        self.progress = import_log.ProgressLog(log, self.started)  # a line every 30 s while reading
 
     def start(
         self,
@@ -139,12 +142,25 @@ class ImportRun:
         """
         Read every row, send every record to send, and settle every answer (a dry run checks the key
         first and sends nothing). On a failure, the batches in flight are counted before it is raised.
+
+        :raises TracklyMissingSourceObjectError: the query names a table or column the source does
+            not have; its message names the SQL connection, the day or parameters and how to fix it.
         """
+        arguments = self.arguments
         if self.tally.dry_run:
             self.trackly.check_access()
-        arguments, confirmations = self.arguments, self.confirmations
         stall = self.trackly.settings.longest_request_seconds  # the read may wait this long for a place
         self.announce_opt_ins(stall)
+        try:
+            self.stream_rows(stall)
+        except TracklyMissingSourceObjectError as exc:  # only the source's driver errors are these
+            message = import_log.missing_source_object(exc, arguments.sql_conn_id, arguments.parameters)
+            raise TracklyMissingSourceObjectError(message, exc.kind, exc.name) from None
+        self.warn_fields_missing()
+
+    def stream_rows(self, stall: float) -> None:
+        """``import_rows``' read, send and settle (``stall``: the longest wait for a place, seconds)."""
+        arguments, confirmations = self.arguments, self.confirmations
         with stream_query(
             self.source, arguments.sql, arguments.parameters, arguments.batch_size, max_stall_seconds=stall
         ) as (columns, chunks):
@@ -166,7 +182,6 @@ class ImportRun:
                     raise
                 window.drain()
             self.resend_save_errors()
-        self.warn_fields_missing()
 
     def warn_fields_missing(self) -> None:
         """Once per run, also one that stopped early: the records sent without ``signup_date``..."""
@@ -231,7 +246,9 @@ class ImportRun:
         skip_confirmed = self.confirmations.skip_confirmed if self.confirmations is not None else None
         records: list[Record] = []
         row_indexes: list[int] = []
+        progress = self.progress
         for chunk in chunks:
+            progress.tick(tally)
             first_index = tally.rows_read
             tally.rows_read += len(chunk)
             for index, record in enumerate(map(build, chunk), first_index):
@@ -299,9 +316,8 @@ class ImportRun:
             if entity.deduplicated:  # sending again is safe: a rerun (or Airflow's retry) does
                 raise TracklyResponseError(f"{exc} Rerunning is safe: {entity.resend_effect}.") from None
             self.log.warning(
-                "Trackly's answer to %d %s records from row %d cannot be trusted; their outcome "
-                "is unknown: %s",
-                len(batch),
+                "Trackly's answer to %s of %s from row %d cannot be trusted; their outcome is unknown: %s",
+                import_log.plural(len(batch), "record"),
                 entity.name,
                 batch.row_indexes[0],
                 exc,
@@ -325,8 +341,6 @@ class ImportRun:
                 (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in to_resend
             )
         self.give_back(batch)
-        if self.tally.batches % PROGRESS_EVERY_BATCHES == 0:
-            import_log.progress(self.log, self.tally, self.started)
         if self.tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:
             release_freed_memory()
 
