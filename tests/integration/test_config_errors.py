@@ -112,6 +112,7 @@ def test_a_typo_in_trackly_conn_id_says_how_to_define_it_without_retries(
         "Trackly connection 'trackly_defualt' (trackly_conn_id) is not defined: create it in the UI "
         "(Admin > Connections, type 'Trackly SMS') or set AIRFLOW_CONN_TRACKLY_DEFUALT." in task_output()
     )
+    assert (result.xcom["failed"], result.xcom["rows_read"]) == ("TracklyConfigError", 0)
     assert sandbox.state()["requests_seen"] == 0
 
 
@@ -146,4 +147,5 @@ def test_a_missing_ledger_connection_fails_before_anything_is_sent(
         "trackly_import_ledger) is not defined: create it in the UI (Admin > Connections) or set "
         "AIRFLOW_CONN_TRACKLY_LEDGR." in task_output()
     )
+    assert (result.xcom["failed"], result.xcom["rows_read"]) == ("TracklySourceError", 0)
     assert sandbox.state()["requests_seen"] == 0

@@ -48,7 +48,7 @@ XCOM_KEYS = EXPECTED_KEYS | {  # the history operators' keys, and the contacts' 
     "opt_ins",
 }
 SIGNUP_WARNING = (
-    "{count} contacts (of {rows} rows read) {had} no signup_date: Trackly then records the time "
+    "{count} contact{s} (of {rows} rows read) {had} no signup_date: Trackly then records the time "
     "of the import as their signup date, which loses the consent evidence (TCPA) a migrated list must "
     "keep; select the original opt-in time AS signup_date."
 )
@@ -292,7 +292,7 @@ def test_every_contact_error_code_is_counted_by_row_and_the_valid_contacts_arriv
     announced = VALIDATION_WARNING.format(run="this run", count=13, cost="0.039", end=RUN_END)
     assert log.count(announced) == 1
     assert log.index(announced) < log.index("Imported 13 rows of contacts")
-    assert log.count(SIGNUP_WARNING.format(count=2, rows=13, had="had")) == 1
+    assert log.count(SIGNUP_WARNING.format(count=2, s="s", rows=13, had="had")) == 1
     assert f"Rejected row 4 (contact_ref {reference(p1(4))}): invalid_list_number: column list_number" in log
     numbers = [p1(n) for n in (0, 3, 4, 5, 6, 7, 8, 9, 12)] + [voip, fails_validation]
     numbers += [SANDBOX_LIST_NUMBER, SECOND_LIST_NUMBER, UNKNOWN_LIST]
@@ -435,7 +435,7 @@ def test_custom_fields_from_columns_and_jsonb_a_rerun_changes_nothing_and_an_upd
     after_first = sandbox.state()
     held = [(m["phone_number"], m["list_number"], m["custom_fields"]) for m in after_first["list_contacts"]]
     assert held == [(c["phone_number"], c["list_number"], c.get("custom_fields", {})) for c in expected]
-    assert task_output().count(SIGNUP_WARNING.format(count=2, rows=4, had="had")) == 1
+    assert task_output().count(SIGNUP_WARNING.format(count=2, s="s", rows=4, had="had")) == 1
 
     # The same rows again: Trackly updates what it has, so nothing changes and nothing is created.
     again, _ = run_contacts(airflow, sql=sql)
@@ -571,7 +571,7 @@ def test_a_dry_run_announces_both_opt_ins_and_sends_nothing(airflow, sandbox, sq
     validation = VALIDATION_WARNING.format(run="a real run", count=4, cost="0.012", end=DRY_RUN_END)
     assert (log.count(journeys), log.count(validation)) == (1, 1)
     assert log.index(journeys) < log.index(validation) < log.index("Dry run: read 4 rows")
-    assert log.count(SIGNUP_WARNING.format(count=1, rows=4, had="would have")) == 1
+    assert log.count(SIGNUP_WARNING.format(count=1, s="", rows=4, had="would have")) == 1
 
 
 def test_paid_validation_without_billing_fails_after_one_request_without_retries(

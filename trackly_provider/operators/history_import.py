@@ -215,23 +215,25 @@ class BaseHistoryImportOperator(BaseOperator):
         """The Trackly connection's hook, with ``trackly_hook_params`` as its keyword arguments."""
         return TracklyHook(self.trackly_conn_id, **checked_trackly_hook_params(self.trackly_hook_params))
 
-    def _checked_trackly_hook(self) -> TracklyHook:
+    def _log_start(self, run: ImportRun) -> None:
         """
-        The Trackly hook, its connection read and checked (nothing is sent).
+        Read the Trackly connection (nothing is sent), then log the run's first line: the entity,
+        the day or parameters, the connections and the Trackly host.
 
         :raises TracklyConfigError: ``trackly_conn_id`` names no connection, saying how to create it
             (as a missing ``sql_conn_id`` does); no retry can fix it.
         """
-        hook = self.trackly_hook  # its arguments are checked before anything is opened
         try:
-            hook.settings  # noqa: B018 - reads the connection, raising a clear error for a bad one
+            base_url = self.trackly_hook.settings.base_url
         except AirflowNotFoundException:
             conn_id = self.trackly_conn_id
             raise TracklyConfigError(
                 f"Trackly connection '{conn_id}' (trackly_conn_id) is not defined: create it in the UI "
                 f"(Admin > Connections, type 'Trackly SMS') or set AIRFLOW_CONN_{conn_id.upper()}."
             ) from None
-        return hook
+        arguments = run.arguments
+        connections = (self.sql_conn_id, self.trackly_conn_id, import_log.url_host(base_url))
+        import_log.started(self.log, self.entity, arguments.parameters, connections, arguments.dry_run)
 
     def _sql_hook(self, conn_id: str, argument: str = "sql_conn_id") -> DbApiHook:
         """
@@ -246,17 +248,10 @@ class BaseHistoryImportOperator(BaseOperator):
         run = self._run = ImportRun(self.entity, self._run_arguments(), self.log)
         check_choice("on_unknown_outcome", self.on_unknown_outcome, UNKNOWN_OUTCOME_CHOICES)
         ledger_table = ledger_table_of(self.entity, self.ledger_table)  # as rendered
-        trackly_hook = self._checked_trackly_hook()  # before any other connection is opened
-        arguments = run.arguments
-        import_log.started(
-            self.log,
-            self.entity,
-            arguments.parameters,
-            (self.sql_conn_id, self.trackly_conn_id, import_log.url_host(trackly_hook.settings.base_url)),
-            arguments.dry_run,
-        )
+        trackly_hook = self.trackly_hook  # its arguments are checked before anything is opened
         unknown_message = None
         try:
+            self._log_start(run)  # reads the Trackly connection before any other is opened
             with (
                 self._open_rejects_table(context) as rejects,
                 self._open_ledger(ledger_table, context, run.tally.dry_run) as ledger,
