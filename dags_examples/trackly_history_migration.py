@@ -8,6 +8,35 @@ revenue record needs its message; so each run first imports contacts (`import_co
 for each day, that day's sends, then its clicks, then its revenue. Each of these steps waits for
 the previous one of the same day only, so days run side by side.
 
+**What switching it on does: nothing until you trigger it.** A migration is started deliberately,
+with a range: the DAG has no schedule (`SCHEDULE = None`, `CATCHUP = False`) and starts unpaused
+(`is_paused_upon_creation=False`), so a manual trigger runs whether or not the form's "Unpause on
+trigger" is ticked (Airflow runs nothing of a paused DAG). Trigger it with params `start_date`
+and `end_date` (both included, at most 366 days a run, the first run from `START_DATE`): in the
+form, pick both dates (the pickers show your browser's date format); from the CLI,
+`airflow dags trigger trackly_history_migration -c '{"start_date": "2025-11-01", "end_date":
+"2025-11-30"}'` (`YYYY-MM-DD`, as the REST API). A run without both fails `plan_days` at once,
+saying so. Why no schedule: in an account without the history, a scheduled run's revenue would meet
+`contact_not_found`, because only a range that starts at `START_DATE` imports the contacts who
+signed up before it. Once the history is in, set `SCHEDULE = daily_timetable()` to keep it up to
+date each night (each run imports the day before, after the `LATE_ROWS_DAYS` days before it); with
+`CATCHUP = True` too, the scheduler also runs every day from `START_DATE`. `airflow backfill
+create` needs a schedule: with `SCHEDULE = None`, import history by ranges.
+
+**Connections checked first.** `check_connections` (no retries) runs before every other task: it
+checks that `trackly_source` and the ledger's `trackly_ledger` (`LEDGER_CONN_ID`) are SQL
+connections, that the ledger is not the SQLite file being read, and that `trackly_default` is a
+Trackly SMS connection whose fields are valid. It fails listing every problem at once, each with
+the command that fixes it, before any contact or day is sent.
+
+**Every task says its day.** Each day's `import_sends`, `import_clicks` and `import_revenue` is a
+mapped task instance labelled with its date (`map_index_template`, Airflow 3.1 and later; on 3.0
+the label is the map index, the day's place in `plan_days`' list, the run's own day last). Airflow
+3.2 and later show it as soon as a try starts and keep it when the task succeeds or fails for good;
+a try that Airflow will retry loses it (Airflow sends no label with a retry), and the next try shows
+it again. `import_contacts` is one task for the run's whole range. Each try's log names its day or
+range in its first line.
+
 **Contacts by signup day, one run after the other.** Each run's one `import_contacts` task
 (not mapped) imports the contacts whose `signup_date` falls in the run's planned range: from the
 start of its first planned day to the end of its last (`contacts_range`), the same days, late
@@ -29,11 +58,12 @@ What this asks of you:
 - A manual range or a backfill that starts after `START_DATE` imports only its own signups: it
   assumes the earlier contacts are in Trackly (from earlier runs). Start it at `START_DATE` the
   first time.
-- `airflow backfill create` needs `--reprocess-behavior failed` (or `completed`; in the UI's
-  backfill form, "Missing and Errored Runs" or "All Runs"): Airflow refuses to backfill a DAG with
-  a `depends_on_past` task without one (`InvalidReprocessBehavior`), or backwards.
-- A failed `import_contacts` holds back the contacts, and so the history, of every later
-  scheduled run: fix the cause and clear the task; the later runs then go on.
+- `airflow backfill create` (once `SCHEDULE` is set) needs `--reprocess-behavior failed` (or
+  `completed`; in the UI's backfill form, "Missing and Errored Runs" or "All Runs"): Airflow
+  refuses to backfill a DAG with a `depends_on_past` task without one (`InvalidReprocessBehavior`),
+  or backwards.
+- A failed `import_contacts` holds back the contacts, and so the history, of every later run with
+  a logical date: fix the cause and clear the task; the later runs then go on.
 - Contacts are upserts (keyed by phone number and list): a rerun creates nothing and reports
   `contacts_updated`. They are sent with journeys and paid validation off (the operator's
   defaults): no contact is texted or billed.
@@ -81,12 +111,14 @@ each as `custom_<key>` in `CONTACTS`. A contact over 4,000 bytes as JSON is reje
 | `payout` | decimal | >= 0; may be NULL |
 | `earned_at` | timestamp, UTC | sent as `timestamp` |
 
-**Runs and params** as in `trackly_click_history_backfill`: scheduled and catchup runs import their
-day after the `LATE_ROWS_DAYS` days before it, `airflow backfill create` imports exactly its days,
-and a manual run takes `start_date`/`end_date` (and `dry_run`) params. A manual run without a
-logical date (CLI without `-l`, REST `"logical_date": null`) imports its contacts at once; one
-with a logical date (the UI's form sends one) waits, as scheduled runs do, for the contacts of
-the last scheduled or backfill run before it.
+**Runs and params** as in `trackly_click_history_backfill` once `SCHEDULE` is set: scheduled and
+catchup runs import their day after the `LATE_ROWS_DAYS` days before it, `airflow backfill create`
+imports exactly its days, and a manual run takes `start_date`/`end_date` (and `dry_run`) params
+(none before `START_DATE`; an `end_date` before the `start_date` fails `plan_days` at once). A
+manual run without a logical date (CLI without `-l`, REST `"logical_date": null`) imports its
+contacts at once; one with a logical date (the UI's form sends one) waits, as scheduled runs do,
+for the contacts of the run before it (with `CATCHUP = True`, of the last scheduled or backfill run
+before it: Airflow then leaves manual runs out of `depends_on_past`'s previous run).
 
 **Revenue exactly once.** Trackly stores revenue every time it receives it. The revenue import
 keeps a ledger (`LEDGER_TABLE` on the `LEDGER_CONN_ID` connection: the source's database for
@@ -123,9 +155,16 @@ from trackly_provider.operators import (
 )
 from trackly_provider.trackly_api.entities import CONTACTS as CONTACTS_ENTITY
 from trackly_provider.utils.assets import history_asset, trackly_asset
-from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
+from trackly_provider.utils.connection_check import check_connections_task
+from trackly_provider.utils.daily_runs import plan_days_task, range_params
 
-START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day to import
+START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day that may be imported
+# On demand: each run imports the range it is triggered with. Once the history is in, set
+# SCHEDULE = daily_timetable() (from trackly_provider.utils.daily_runs) for one run a night.
+SCHEDULE = None
+CATCHUP = False  # with a SCHEDULE, True: the scheduler also runs every day from START_DATE
+SOURCE_CONN_ID = "trackly_source"  # the SQL database the history is read from
+TRACKLY_CONN_ID = "trackly_default"  # the Trackly SMS account it is sent to
 MAX_ACTIVE_RUNS = 4  # DAG runs (days, when catching up or backfilling) at once
 MAX_PARALLEL_DAYS = 4  # imports of each entity at once across all runs of this DAG
 MAX_ERROR_RATE = 0.05  # fail a day's import when more than 5% of its rows are rejected
@@ -175,29 +214,35 @@ REVENUE = rows_of_day(
     "message_id, offer_id, revenue, payout, earned_at AS timestamp", "sms_revenue", "earned_at"
 )
 COMMON: dict[str, Any] = {
-    "sql_conn_id": "trackly_source",
-    "trackly_conn_id": "trackly_default",
+    "sql_conn_id": SOURCE_CONN_ID,
+    "trackly_conn_id": TRACKLY_CONN_ID,
     "max_error_rate": MAX_ERROR_RATE,
     "dry_run": "{{ params.dry_run }}",
     "rejects_table": REJECTS_TABLE,
     "max_active_tis_per_dag": MAX_PARALLEL_DAYS,
     "execution_timeout": IMPORT_TIMEOUT,
-    # No map_index_template here: Airflow 3.0 cannot render the group's argument in one (the day is
-    # the map index's place in plan_days' list; the run's own day is the last).
 }
+# The label of each day's imports: the day's date, from the group's bounds (each task's parameters).
+DAY_LABEL = "{{ task.parameters[0].strftime('%Y-%m-%d') }}"
 
 with DAG(
     dag_id="trackly_history_migration",
-    schedule=daily_timetable(),
+    schedule=SCHEDULE,
     start_date=START_DATE,
-    catchup=True,
+    catchup=CATCHUP,
+    is_paused_upon_creation=False,  # a manual trigger runs, "Unpause on trigger" ticked or not
     max_active_runs=MAX_ACTIVE_RUNS,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True},
-    params=range_params(),
+    params=range_params(range_required=SCHEDULE is None),
     doc_md=__doc__,
     tags=["trackly"],
 ) as dag:
-    plan_days = plan_days_task(late_rows_days=LATE_ROWS_DAYS, first_day=START_DATE.date())
+    check_connections = check_connections_task(
+        sql_conn_id=SOURCE_CONN_ID, trackly_conn_id=TRACKLY_CONN_ID, ledger_conn_id=LEDGER_CONN_ID
+    )
+    plan_days = plan_days_task(
+        late_rows_days=LATE_ROWS_DAYS, first_day=START_DATE.date(), range_required=SCHEDULE is None
+    )
 
     @task(retries=0)
     def contacts_range(days: list[list[datetime]]) -> list[datetime | int]:
@@ -214,25 +259,26 @@ with DAG(
     @task_group
     def migrate_day(bounds: list[datetime]) -> None:
         """One day: its sends, then its clicks, then its revenue (each waits for this day's previous step)."""
+        day: dict[str, Any] = {"parameters": bounds, "map_index_template": DAY_LABEL, **COMMON}
         sends = SendHistoryImportOperator(
-            task_id="import_sends", sql=SENDS, parameters=bounds, outlets=[SENDS_IN_TRACKLY], **COMMON
+            task_id="import_sends", sql=SENDS, outlets=[SENDS_IN_TRACKLY], **day
         )
         clicks = ClickHistoryImportOperator(
-            task_id="import_clicks", sql=CLICKS, parameters=bounds, outlets=[CLICKS_IN_TRACKLY], **COMMON
+            task_id="import_clicks", sql=CLICKS, outlets=[CLICKS_IN_TRACKLY], **day
         )
         revenue = RevenueHistoryImportOperator(
             task_id="import_revenue",
             sql=REVENUE,
-            parameters=bounds,
             ledger_conn_id=LEDGER_CONN_ID,
             ledger_table=LEDGER_TABLE,
             ledger_lock_timeout=LEDGER_LOCK_TIMEOUT,
             outlets=[REVENUE_IN_TRACKLY],
-            **COMMON,
+            **day,
         )
         sends >> clicks >> revenue
 
     days = plan_days()
+    check_connections() >> days
     contacts = ContactImportOperator(
         task_id="import_contacts",
         sql=CONTACTS,

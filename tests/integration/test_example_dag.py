@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import warnings
@@ -130,8 +131,55 @@ def test_timetable_gives_one_utc_day_and_runs_after_it_ends():
     )
     assert second.data_interval == DataInterval(utc(2025, 11, 2), utc(2025, 11, 3))
     assert second.run_after == second.data_interval.end
-    assert dag.catchup is True
     assert dag.max_active_runs == 4
+
+
+def core_timetable(dag):
+    try:
+        from airflow.serialization.encoders import coerce_to_core_timetable
+    except ImportError:  # Airflow 3.0, 3.1: the DAG holds the scheduler's timetable itself
+        return dag.timetable
+    return coerce_to_core_timetable(dag.timetable)
+
+
+def first_scheduled_interval(dag):
+    """The data interval of the first run the scheduler creates for the DAG as deployed now."""
+    from airflow.timetables.base import TimeRestriction
+
+    restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=dag.catchup)
+    info = core_timetable(dag).next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    return info.data_interval
+
+
+def test_switching_it_on_imports_the_last_complete_day_not_a_catchup_and_a_trigger_runs_unpaused():
+    from datetime import datetime, timezone
+
+    dag = load_dag(DAG_FILE, "trackly_click_history_backfill")
+    assert (dag.catchup, dag.is_paused_upon_creation) == (False, False)
+    before = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    interval = first_scheduled_interval(dag)
+    after = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert interval.end in (before, after)  # today's 00:00 UTC (tomorrow's if midnight passed meanwhile)
+    assert interval.start == interval.end - timedelta(days=1)
+
+
+def test_setting_catchup_in_the_dag_file_catches_up_from_start_date(airflow):
+    """As a user would: the module constant ``CATCHUP`` (a line of its own, which ``make e2e`` edits)."""
+    text = DAG_FILE.read_text()
+    line = re.search(r"^CATCHUP = False(  # .*)?$", text, re.M)
+    assert line and text.count("catchup=CATCHUP,") == 1
+    target = Path(airflow.dags_dir) / "clicks_catching_up.py"
+    target.write_text(
+        text.replace(line.group(0), "CATCHUP = True").replace(
+            'dag_id="trackly_click_history_backfill"', 'dag_id="clicks_catching_up"'
+        )
+    )
+    try:
+        dag = load_dag(target, "clicks_catching_up")
+    finally:
+        target.unlink()
+    assert dag.catchup is True
+    assert first_scheduled_interval(dag) == (utc(2025, 11, 1), utc(2025, 11, 2))
 
 
 @pytest.mark.parametrize("source_name", ["sqlite_source", "postgres_source", "mariadb_source"])
@@ -246,7 +294,14 @@ def test_rerunning_a_day_reports_duplicates_not_errors(backfill_dag, sandbox, sq
     [
         ({"start_date": "2025-11-14"}, "Give both start_date and end_date"),
         ({"end_date": "2025-11-14"}, "Give both start_date and end_date"),
-        ({"start_date": "2025-11-16", "end_date": "2025-11-14"}, "end_date 2025-11-14 is before start_date"),
+        (
+            {"start_date": "2025-11-16", "end_date": "2025-11-14"},
+            "end_date 2025-11-14 is before start_date 2025-11-16: swap them",
+        ),
+        (
+            {"start_date": "2025-10-31", "end_date": "2025-11-02"},
+            "start_date 2025-10-31 is before 2025-11-01, the first day this DAG imports (its START_DATE)",
+        ),
         (
             {"start_date": "2024-01-01", "end_date": "2025-11-14"},
             "has 684 days, more than the maximum of 366",
@@ -328,4 +383,66 @@ def test_a_dag_built_like_the_example_with_schedule_daily_fails_plan_days_at_onc
     assert (
         "The run's data interval [2025-11-16T00:00:00+00:00, 2025-11-16T00:00:00+00:00) is zero-length: "
         "the DAG's schedule gives its runs no interval, so every import would read nothing."
+    ) in task_output()
+
+
+def deployed_copy(airflow, dag_id: str, **constants: str):
+    """The example DAG under another id, with module constants set as a user would edit them."""
+    text = DAG_FILE.read_text().replace('dag_id="trackly_click_history_backfill"', f'dag_id="{dag_id}"')
+    for name, value in constants.items():
+        text, count = re.subn(rf"^{name} = .*$", f"{name} = {value}", text, flags=re.M)
+        assert count == 1, name
+    target = Path(airflow.dags_dir) / f"{dag_id}.py"
+    target.write_text(text)
+    return target
+
+
+def test_a_day_whose_tries_fail_keeps_its_date_as_label_once_it_failed(
+    airflow, sandbox, sqlite_source, monkeypatch
+):
+    """
+    Airflow renders ``map_index_template`` after a failed try too, and (3.2+) before each try starts.
+    A try that Airflow retries loses the label: it sends none with the retry (3.3's history entries
+    show the map index), as the DAG's docs say.
+    """
+    from tests.conftest import AIRFLOW_VERSION
+    from tests.helpers import set_trackly_connection
+
+    set_trackly_connection(monkeypatch, sandbox.url, sandbox.api_key, {"max_attempts": 1})
+    sandbox.set_faults(html_503=1.0)  # every request fails: the day's import fails, and is retried
+    sqlite_source.insert_clicks(boundary_rows())
+    target = deployed_copy(airflow, "clicks_failing", RETRY_DELAY="timedelta(0)")
+    try:
+        run = load_dag(target, "clicks_failing").test(
+            run_conf={"start_date": "2025-11-15", "end_date": "2025-11-15"}
+        )
+    finally:
+        target.unlink()
+    (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "import_clicks"]
+    assert (str(ti.state), ti.rendered_map_index) == ("failed", "2025-11-15")
+    if AIRFLOW_VERSION >= (3, 3):  # dag.test() runs the retries
+        from airflow.models.taskinstancehistory import TaskInstanceHistory
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            tries = session.query(TaskInstanceHistory).filter_by(dag_id="clicks_failing", run_id=run.run_id)
+            labels = sorted(
+                (h.try_number, h.rendered_map_index) for h in tries if h.task_id == "import_clicks"
+            )
+        assert (ti.try_number, labels) == (3, [(1, "0"), (2, "0")])
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_missing_trackly_connection_fails_the_first_task_before_any_row_is_read(
+    backfill_dag, sandbox, sqlite_source, task_output, monkeypatch
+):
+    sqlite_source.insert_clicks(boundary_rows())
+    monkeypatch.delenv("AIRFLOW_CONN_TRACKLY_DEFAULT")
+    run = backfill_dag.test(run_conf={"start_date": "2025-11-14", "end_date": "2025-11-15"})
+    states = task_states(run)
+    assert (states[("check_connections", -1)], states[("plan_days", -1)]) == ("failed", "upstream_failed")
+    assert sandbox.state()["requests_seen"] == 0
+    assert (
+        "1 connection cannot be used; nothing was read or sent:\n"
+        "- Connection 'trackly_default' (trackly_conn_id, the Trackly account) is not defined"
     ) in task_output()

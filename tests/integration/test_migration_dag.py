@@ -162,7 +162,7 @@ def migration_dag(deployed, sqlite_source):
 def results(run) -> dict[tuple[str, str], tuple[str, tuple[int, int, int, int]]]:
     """(entity, day) -> (state, (rows_read, success, duplicates, errors)) of each mapped import.
 
-    Days by map index: the DAG renders no map index label (Airflow 3.0 cannot, in a mapped group).
+    Days by map index (its place in plan_days' list): a task that never ran has no label.
     """
     found = {}
     for ti in run.get_task_instances():
@@ -195,6 +195,9 @@ def revenue_amounts(state: dict[str, Any]) -> list[Decimal]:
 
 def test_contacts_are_imported_once_per_run_before_every_days_sends(migration_dag):
     tasks = migration_dag.task_dict
+    assert tasks["plan_days"].upstream_task_ids == {"check_connections"}
+    downstream = tasks["check_connections"].get_flat_relative_ids(upstream=False)
+    assert downstream == set(tasks) - {"check_connections"}  # every other task runs after the check
     contacts = tasks["import_contacts"]
     assert contacts.upstream_task_ids == {"contacts_range"}
     assert tasks["contacts_range"].upstream_task_ids == {"plan_days"}
@@ -299,6 +302,9 @@ def test_a_day_whose_sends_fail_stops_there_and_the_other_day_goes_on(migration_
     sqlite_source.execute(f"UPDATE sms_sends SET to_number = 'not a number' WHERE sent_at LIKE '{DAYS[0]}%'")
     run = migration_dag.test(run_conf=RANGE)
     states = {key: state for key, (state, _) in results(run).items()}
+    labels = {(ti.task_id, ti.map_index): ti.rendered_map_index for ti in run.get_task_instances()}
+    assert labels[("migrate_day.import_sends", 0)] == DAYS[0]  # the failed try names its day
+    assert labels[("migrate_day.import_revenue", 1)] == DAYS[1]
     assert states == {
         ("sends", DAYS[0]): "failed",
         ("clicks", DAYS[0]): "upstream_failed",
@@ -335,3 +341,60 @@ def test_the_first_days_contacts_query_reads_earlier_and_undated_signups_on_ever
     run = deployed().test(run_conf={"start_date": DAYS[0], "end_date": DAYS[0], "dry_run": False})
     assert contact_counts(run)[0] == "success"
     assert sandbox.state()["contacts"].keys() == {EARLIER, UNDATED, FIRST_DAY}  # not day 2's, on its bound
+
+
+def test_each_days_imports_are_labelled_with_the_day(migration_dag, sandbox):
+    fresh_account(sandbox)
+    run = migration_dag.test(run_conf=RANGE)
+    labels = {
+        (ti.task_id, ti.rendered_map_index)
+        for ti in run.get_task_instances()
+        if ti.task_id.startswith("migrate_day.")
+    }
+    assert labels == {
+        (f"migrate_day.import_{entity}", day) for entity in ("sends", "clicks", "revenue") for day in DAYS
+    }
+
+
+def test_switching_it_on_runs_nothing_until_triggered_and_a_trigger_runs_unpaused(migration_dag):
+    assert (migration_dag.timetable.can_be_scheduled, migration_dag.catchup) == (False, False)
+    assert migration_dag.is_paused_upon_creation is False
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_run_without_a_range_fails_plan_days_at_once_saying_how_to_trigger_it(
+    migration_dag, sandbox, task_output
+):
+    run = migration_dag.test()
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert (states["check_connections"], states["plan_days"]) == ("success", "failed")
+    assert [ti.try_number for ti in run.get_task_instances() if ti.task_id == "plan_days"] == [1]
+    assert sandbox.state()["requests_seen"] == 0
+    assert (
+        "DAG 'trackly_history_migration' has no schedule, so a run imports only the days it is given: "
+        "trigger it with the params start_date and end_date (YYYY-MM-DD, UTC, both included; in the "
+        "trigger form, pick both dates), e.g. airflow dags trigger trackly_history_migration -c "
+        '\'{"start_date": "2025-11-01", "end_date": "2025-11-07"}\'.'
+    ) in task_output()
+
+
+@pytest.mark.reads_failed_task_log
+def test_missing_connections_fail_the_first_task_before_anything_is_sent(
+    migration_dag, sandbox, task_output, monkeypatch
+):
+    """The ledger's connection no setup step named, and a typo in the source's, both at once."""
+    fresh_account(sandbox)
+    monkeypatch.delenv("AIRFLOW_CONN_TRACKLY_LEDGER")
+    monkeypatch.delenv("AIRFLOW_CONN_TRACKLY_SOURCE")
+    run = migration_dag.test(run_conf=RANGE)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["check_connections"] == "failed"
+    assert "success" not in {state for task, state in states.items() if task != "check_connections"}
+    assert sandbox.state()["requests_seen"] == 0
+    output = task_output()
+    assert "2 connections cannot be used; nothing was read or sent:\n" in output
+    assert "- Connection 'trackly_source' (sql_conn_id, the source database) is not defined" in output
+    assert (
+        "- Connection 'trackly_ledger' (ledger_conn_id, the revenue ledger) is not defined: add it in "
+        "Admin > Connections, or run `airflow connections add trackly_ledger --conn-json "
+    ) in output

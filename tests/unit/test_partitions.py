@@ -14,6 +14,7 @@ from trackly_provider.utils.partitions import (
     describe_bounds,
     manual_range_days,
     plan_partitions,
+    refuse_run_without_range,
 )
 
 
@@ -98,7 +99,12 @@ BOTH = (
         ("2025-11-05", None, BOTH.format("2025-11-05", None)),
         ("", "2025-11-05", BOTH.format("", "2025-11-05")),
         ("2025-11-05", "", BOTH.format("2025-11-05", "")),
-        ("2025-11-05", "2025-11-04", "end_date 2025-11-04 is before start_date 2025-11-05."),
+        (
+            "2025-11-05",
+            "2025-11-04",
+            "end_date 2025-11-04 is before start_date 2025-11-05: swap them (the range runs from "
+            "start_date to end_date, both included).",
+        ),
         ("05/11/2025", "2025-11-06", "start_date must be a date written YYYY-MM-DD, got '05/11/2025'."),
         ("2025-11-06", "6 Nov", "end_date must be a date written YYYY-MM-DD, got '6 Nov'."),
         (
@@ -114,6 +120,31 @@ def test_bad_ranges_say_exactly_what_to_fix(start, end, message):
     with pytest.raises(PartitionRangeError) as raised:
         plan_partitions(start, end, utc(2025, 11, 1), utc(2025, 11, 2), utc(2025, 11, 2))
     assert str(raised.value) == message
+
+
+def test_a_range_that_starts_before_the_first_day_is_refused_saying_where_history_starts():
+    with pytest.raises(PartitionRangeError) as raised:
+        plan_partitions("2025-10-31", "2025-11-02", None, None, utc(2025, 11, 5), first_day=date(2025, 11, 1))
+    assert str(raised.value) == (
+        "start_date 2025-10-31 is before 2025-11-01, the first day this DAG imports (its START_DATE): "
+        "start the range on 2025-11-01 or later, or move START_DATE back in the DAG file."
+    )
+
+
+def test_a_range_from_the_first_day_is_allowed():
+    days = plan_partitions(
+        "2025-11-01", "2025-11-01", None, None, utc(2025, 11, 5), first_day=date(2025, 11, 1)
+    )
+    assert days == [[utc(2025, 11, 1), utc(2025, 11, 2)]]
+
+
+def test_a_run_without_a_range_of_a_dag_without_schedule_is_told_how_to_trigger_it():
+    assert str(refuse_run_without_range("trackly_history_migration", date(2025, 11, 1))) == (
+        "DAG 'trackly_history_migration' has no schedule, so a run imports only the days it is given: "
+        "trigger it with the params start_date and end_date (YYYY-MM-DD, UTC, both included; in the "
+        "trigger form, pick both dates), e.g. airflow dags trigger trackly_history_migration -c "
+        '\'{"start_date": "2025-11-01", "end_date": "2025-11-07"}\'.'
+    )
 
 
 def test_a_range_of_exactly_the_maximum_is_allowed():

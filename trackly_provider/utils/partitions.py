@@ -33,8 +33,15 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def manual_range_days(start_date: Any, end_date: Any, max_days: int = MAX_RANGE_DAYS) -> list[date]:
-    """Every day from ``start_date`` to ``end_date`` inclusive, or a clear error saying what to fix."""
+def manual_range_days(
+    start_date: Any, end_date: Any, max_days: int = MAX_RANGE_DAYS, first_day: date = date.min
+) -> list[date]:
+    """
+    Every day from ``start_date`` to ``end_date`` inclusive, or a clear error saying what to fix.
+
+    :raises PartitionRangeError: one param without the other, a value that is not ``YYYY-MM-DD``, an
+        inverted range, more than ``max_days`` days, or a ``start_date`` before ``first_day``.
+    """
     if start_date in (None, "") or end_date in (None, ""):
         raise PartitionRangeError(
             "Give both start_date and end_date (YYYY-MM-DD, inclusive), or neither to import the run's "
@@ -42,14 +49,35 @@ def manual_range_days(start_date: Any, end_date: Any, max_days: int = MAX_RANGE_
         )
     first, last = _parse_day("start_date", start_date), _parse_day("end_date", end_date)
     if last < first:
-        raise PartitionRangeError(f"end_date {last} is before start_date {first}.")
+        raise PartitionRangeError(
+            f"end_date {last} is before start_date {first}: swap them (the range runs from start_date to "
+            "end_date, both included)."
+        )
     count = (last - first).days + 1
     if count > max_days:
         raise PartitionRangeError(
             f"The range {first}..{last} has {count} days, more than the maximum of {max_days} for one run; "
             "split it into several runs or use `airflow backfill create`."
         )
+    if first < first_day:
+        raise PartitionRangeError(
+            f"start_date {first} is before {first_day}, the first day this DAG imports (its START_DATE): "
+            f"start the range on {first_day} or later, or move START_DATE back in the DAG file."
+        )
     return [first + timedelta(days=offset) for offset in range(count)]
+
+
+def refuse_run_without_range(dag_id: str, first_day: date) -> PartitionRangeError:
+    """
+    The error for a run without ``start_date`` and ``end_date`` of a DAG that has no schedule
+    (``schedule=None``): its runs have no data interval of their own to import.
+    """
+    example = f'{{"start_date": "{first_day}", "end_date": "{first_day + timedelta(days=6)}"}}'
+    return PartitionRangeError(
+        f"DAG '{dag_id}' has no schedule, so a run imports only the days it is given: trigger it with "
+        "the params start_date and end_date (YYYY-MM-DD, UTC, both included; in the trigger form, pick "
+        f"both dates), e.g. airflow dags trigger {dag_id} -c '{example}'."
+    )
 
 
 def last_complete_day(moment: datetime) -> date:
@@ -121,7 +149,8 @@ def plan_partitions(
     the day a manual run with a logical date of ``run_after`` would cover on a daily timetable.
     Without params, the ``late_rows_days`` days before are imported again first (none before
     ``first_day``), to catch rows written after their day was imported. A zero-length or reversed
-    interval raises ``PartitionRangeError`` (``check_interval``).
+    interval raises ``PartitionRangeError`` (``check_interval``), as does a range that starts before
+    ``first_day`` (``manual_range_days``).
     """
     if start_date in (None, "") and end_date in (None, ""):
         if interval_start is not None and interval_end is not None:
@@ -130,4 +159,4 @@ def plan_partitions(
         else:
             own = list(day_bounds(last_complete_day(run_after)))
         return [*days_before(own[0], late_rows_days, first_day), own]
-    return [list(day_bounds(day)) for day in manual_range_days(start_date, end_date)]
+    return [list(day_bounds(day)) for day in manual_range_days(start_date, end_date, first_day=first_day)]
