@@ -10,7 +10,7 @@ E2E_STAMP := $(VENV)/.e2e-installed-stamp
 MUTATION_STAMP := $(VENV)/.mutation-installed-stamp
 PIP_VERSION := 26.3
 
-.PHONY: install test lint unit demo demo-migration bench bench-ledger constraints clean dist matrix e2e mutation
+.PHONY: install test lint unit demo demo-migration bench bench-ledger constraints clean dist matrix e2e mutation ui
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ demo: $(DEMO_STAMP)
 demo-migration: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo_migration.py
 
+# The Airflow UI with the example DAGs, the sandbox, a seeded SQLite source and their connections,
+# on a free port (or UI_PORT=8080) until Ctrl-C; prints the URL, the login and what to try.
+ui: $(STAMP)
+	UI_PORT=$(UI_PORT) $(BIN)/python -m scripts.ui
+
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage,bench]"
 	touch $(BENCH_STAMP)
@@ -77,8 +82,9 @@ $(E2E_STAMP): $(STAMP) scripts/ensure-chromium.sh
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,openlineage,e2e]"
 	touch $(E2E_STAMP)
 
-# Real deployments (LocalExecutor, then CeleryExecutor with two workers) driven as users do;
-# E2E_SCENARIOS="local" runs one. Needs Redis on 127.0.0.1:6379 for Celery. Writes docs/e2e.md.
+# Real deployments (LocalExecutor, then CeleryExecutor with two workers) driven as users do, then
+# make ui in headless Chromium; E2E_SCENARIOS="local" runs one. Needs Redis on 127.0.0.1:6379 for
+# Celery. Writes docs/e2e.md and the UI screenshots in docs/.
 e2e: $(E2E_STAMP)
 	$(BIN)/python -m e2e.run $(E2E_SCENARIOS)
 
@@ -99,4 +105,4 @@ constraints: $(STAMP)
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .airflow .demo .bench .matrix .e2e dist mutants
+	rm -rf $(VENV) .airflow .demo .bench .matrix .e2e .ui dist mutants

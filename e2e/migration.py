@@ -63,18 +63,23 @@ PARTITIONED_BY = {
 
 def deploy_migration_dag(deployment: Deployment, start_date: date) -> None:
     """
-    The DAG as shipped, with its first day ``start_date``, reading ``SOURCE_CONN_ID``, and revenue
-    sent in batches of ``REVENUE_BATCH_SIZE`` (a day as long as a real account's many thousands).
+    The DAG as shipped, scheduled daily with catchup from ``start_date`` (``SCHEDULE`` and ``CATCHUP``
+    set as a user who wants a catchup sets them), reading ``SOURCE_CONN_ID``, and revenue sent in
+    batches of ``REVENUE_BATCH_SIZE`` (a day as long as a real account's many thousands).
     """
     deployment.deploy_example(
         MIGRATION_DAG,
         start_date,
         {
-            '"sql_conn_id": "trackly_source"': f'"sql_conn_id": "{SOURCE_CONN_ID}"',
             "ledger_lock_timeout=LEDGER_LOCK_TIMEOUT,": (
                 f"ledger_lock_timeout=LEDGER_LOCK_TIMEOUT, batch_size={REVENUE_BATCH_SIZE},"
             ),
+            # SCHEDULE = daily_timetable(), imported from where the DAG file's comment says
+            "from trackly_provider.utils.daily_runs import ": (
+                "from trackly_provider.utils.daily_runs import daily_timetable, "
+            ),
         },
+        {"SCHEDULE": "daily_timetable()", "SOURCE_CONN_ID": f'"{SOURCE_CONN_ID}"'},
     )
 
 

@@ -1,12 +1,14 @@
 """
 ``make e2e``: the example DAGs in real Airflow deployments, proven by the data the sandbox stored.
 
-``python -m e2e.run [local] [celery]``. Each scenario starts api-server, scheduler and
+``python -m e2e.run [local] [celery] [ui]``. The local and celery scenarios start api-server, scheduler and
 dag-processor (and, for Celery, two workers), the sandbox, and a PostgreSQL source; drives them the
 way users do (catchup, ``airflow backfill create``, CLI and REST triggers, clearing a day, killing a
 worker); and checks every day's XCom counts against the rows stored. The local scenario also runs
 the migration DAG's catchup, whose overlapping runs import a day's revenue at once
-(``e2e/migration.py``). Timings and notes go to ``docs/e2e.md``.
+(``e2e/migration.py``). The ui scenario runs ``make ui``'s script and drives its Airflow UI in a
+headless Chromium (``e2e/ui.py``), writing the screenshots in ``docs/``. Timings, notes and the
+screenshots' links go to ``docs/e2e.md``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from e2e.migration import (
     deploy_migration_dag,
     seed_migration,
 )
-from e2e.screenshots import take_screenshots
 from e2e.source import (
     DayExpectation,
     insert_late_click,
@@ -44,6 +45,7 @@ from e2e.source import (
     source_connection,
     stored_per_day,
 )
+from e2e.ui import ui_scenario
 from tests.databases import REDIS_URL, postgres_url
 from trackly_provider.sandbox import SANDBOX_API_KEY
 from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
@@ -68,6 +70,7 @@ class Timings:
     def __init__(self) -> None:
         self.steps: list[tuple[str, float]] = []
         self.notes: list[str] = []
+        self.images: list[tuple[str, str]] = []  # (file name in docs/, what it shows)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -273,20 +276,6 @@ def local_scenario(timings: Timings, sandbox_url: str) -> None:
         ):
             deployment.airflow("dags", "pause", REPORT_DAG_ID)  # the migration's clicks are not its to report
             timings.notes.append(catch_up(deployment, sandbox_url, migration, migration_days[0]))
-        with timings.step("local: screenshots of the connection and trigger forms (headless Chromium)"):
-            deployment.api(
-                "POST",
-                "/api/v2/connections",
-                json={
-                    "connection_id": "trackly_default",
-                    "conn_type": "trackly",
-                    "host": "https://app.tracklysms.com",
-                    "password": SANDBOX_API_KEY,
-                },
-            )
-            take_screenshots(
-                deployment.base_url, deployment.token(), DAG_ID, "trackly_default", REPO / "docs"
-            )
     finally:
         deployment.stop()
 
@@ -471,7 +460,7 @@ def importing_worker(deployment: Deployment, run_id: str, day: date, sandbox_url
     return str(ti["hostname"]) if ti["state"] == "running" else None
 
 
-SCENARIOS = {"local": local_scenario, "celery": celery_scenario}
+SCENARIOS = {"local": local_scenario, "celery": celery_scenario, "ui": ui_scenario}
 
 
 def write_report(results: dict[str, Timings]) -> None:
@@ -490,6 +479,10 @@ def write_report(results: dict[str, Timings]) -> None:
     for timings in results.values():
         lines += [f"| {name} | {seconds:.0f} |" for name, seconds in timings.steps]
     lines += ["", *(note for timings in results.values() for note in timings.notes)]
+    images = [image for timings in results.values() for image in timings.images]
+    if images:
+        lines += ["", "## Screenshots", "", "Taken by the ui scenario in headless Chromium.", ""]
+        lines += [f"{what}:\n\n![{what}]({name})\n" for name, what in images]
     (REPO / "docs" / "e2e.md").write_text("\n".join(lines) + "\n")
 
 

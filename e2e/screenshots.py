@@ -1,4 +1,4 @@
-"""Screenshots of the Airflow UI by a real headless Chromium, driven over the DevTools protocol."""
+"""A real headless Chromium, driven over the DevTools protocol: the ui scenario's browser."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = (
 
 
 class Browser:
-    """One Chromium page: navigate, run a script, take a PNG."""
+    """One Chromium page: navigate, run a script, type and click as a user does, take a PNG."""
 
     def __init__(self) -> None:
         chromium = shutil.which("chromium")
@@ -92,6 +92,51 @@ class Browser:
         }})()"""
         wait_for(f"a {selector} showing {text!r}", lambda: self.evaluate(script), timeout=30, every=0.5)
 
+    def type(self, selector: str, text: str) -> None:
+        """Focus the element matching ``selector``, select what it holds, and type ``text`` over it."""
+        script = f"""(() => {{
+            const e = document.querySelector({json.dumps(selector)});
+            if (!e) return false;
+            e.focus();
+            if (e.select) e.select();
+            return true;
+        }})()"""
+        wait_for(f"an element {selector}", lambda: self.evaluate(script), timeout=30, every=0.5)
+        self.send("Input.insertText", text=text)
+
+    def fill(self, selector: str, value: str) -> None:
+        """
+        Set the input matching ``selector`` to ``value`` as its picker does (the value, then its
+        ``input`` and ``change`` events): a date input takes ``YYYY-MM-DD`` whatever the locale.
+        """
+        script = f"""(() => {{
+            const e = document.querySelector({json.dumps(selector)});
+            if (!e) return false;
+            const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+            setter.call(e, {json.dumps(value)});
+            e.dispatchEvent(new Event('input', {{bubbles: true}}));
+            e.dispatchEvent(new Event('change', {{bubbles: true}}));
+            return e.value === {json.dumps(value)};
+        }})()"""
+        wait_for(f"{selector} to hold {value!r}", lambda: self.evaluate(script), timeout=30, every=0.5)
+
+    def press_in_row(self, row_text: str, label: str) -> None:
+        """Click the button labelled ``label`` in the table row that shows ``row_text``."""
+        script = f"""(() => {{
+            const rows = [...document.querySelectorAll('tr')];
+            const row = rows.find(r => r.innerText.includes({json.dumps(row_text)}));
+            const button = row && row.querySelector('button[aria-label={json.dumps(label)}]');
+            if (!button) return false;
+            button.click();
+            return true;
+        }})()"""
+        wait_for(
+            f"{label!r} in the row of {row_text!r}", lambda: self.evaluate(script), timeout=30, every=0.5
+        )
+
+    def text(self) -> str:
+        return str(self.evaluate("document.body ? document.body.innerText : ''"))
+
     def open(self, url: str) -> None:
         self.send("Page.enable")
         self.send("Page.navigate", url=url)
@@ -106,22 +151,3 @@ class Browser:
         self.process.terminate()
         self.process.wait(timeout=10)
         shutil.rmtree(self.profile, ignore_errors=True)
-
-
-def take_screenshots(base_url: str, token: str, dag_id: str, connection_id: str, out: Path) -> None:
-    """The Trackly connection's edit form, and the DAG's manual trigger form with its date params."""
-    browser = Browser()
-    try:
-        browser.send("Network.enable")
-        browser.send("Network.setCookie", name="_token", value=token, url=base_url, path="/")
-        browser.open(f"{base_url}/connections")
-        browser.wait_for_text(connection_id)
-        browser.click("Edit")
-        browser.wait_for_text("API key")
-        browser.screenshot(out / "connection-form.png")
-        browser.open(f"{base_url}/dags/{dag_id}")
-        browser.click("Trigger")
-        browser.wait_for_text("start_date")
-        browser.screenshot(out / "trigger-form.png")
-    finally:
-        browser.close()

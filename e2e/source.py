@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,6 +63,12 @@ def day_rows(day: date, valid: int) -> list[tuple[Any, ...]]:
     return rows
 
 
+def expectations(days: dict[date, int]) -> dict[date, DayExpectation]:
+    """What each day of ``day_rows`` must give: its ``valid`` rows and the unknown and NULL-phone ones."""
+    extra = UNKNOWN_PER_DAY + NULL_PHONE_PER_DAY
+    return {day: DayExpectation(rows=valid + extra, valid=valid) for day, valid in days.items()}
+
+
 def seed(database: str, days: dict[date, int]) -> dict[date, DayExpectation]:
     """Create ``sms_clicks`` with ``valid`` good rows for each day; return what each day must give."""
     with psycopg.connect(postgres_dsn(database), autocommit=True) as conn:
@@ -76,8 +85,30 @@ def seed(database: str, days: dict[date, int]) -> dict[date, DayExpectation]:
                 ) as copy:
                     for row in day_rows(day, valid):
                         copy.write_row(row)
-    extra = UNKNOWN_PER_DAY + NULL_PHONE_PER_DAY
-    return {day: DayExpectation(rows=valid + extra, valid=valid) for day, valid in days.items()}
+    return expectations(days)
+
+
+def seed_sqlite(path: Path, days: dict[date, int]) -> dict[date, DayExpectation]:
+    """
+    A new SQLite file at ``path`` (replacing any) whose ``sms_clicks`` holds ``days``' rows as
+    ``seed`` writes them, timestamps in SQLite's own UTC text form; return what each day must give.
+    """
+    path.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE sms_clicks (message_id TEXT, offer_id TEXT, phone_number TEXT, "
+            "sent_at TEXT, clicked_at TEXT)"
+        )
+        conn.execute("CREATE INDEX sms_clicks_clicked_at ON sms_clicks (clicked_at)")
+        for day, valid in days.items():
+            conn.executemany(
+                "INSERT INTO sms_clicks VALUES (?, ?, ?, ?, ?)",
+                [
+                    (*row[:3], *(f"{moment:%Y-%m-%d %H:%M:%S}" for moment in row[3:]))
+                    for row in day_rows(day, valid)
+                ],
+            )
+    return expectations(days)
 
 
 def insert_late_click(database: str, day: date) -> None:
