@@ -175,10 +175,13 @@ Results = dict[str, tuple[str, dict[str, Any] | None]]  # entity -> (task state,
 
 
 def run_day(dag: Any, day: date) -> Results:
-    """Run the DAG for one day; each entity's task state and XCom summary (its own day's, when mapped)."""
+    """
+    Run the DAG for one day, as a manual range of that day (the DAG may have no schedule); each
+    entity's task state and XCom summary (its own day's, when mapped).
+    """
     end_of_day = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
     with output_to(RUN_LOG):
-        run = dag.test(logical_date=end_of_day)
+        run = dag.test(logical_date=end_of_day, run_conf={"start_date": str(day), "end_date": str(day)})
     results = {}
     for ti in sorted(run.get_task_instances(), key=lambda ti: ti.map_index):  # the run's day is the last
         entity = ti.task_id.rpartition("import_")[2]
