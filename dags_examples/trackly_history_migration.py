@@ -18,9 +18,9 @@ form, pick both dates (the pickers show your browser's date format); from the CL
 "2025-11-30"}'` (`YYYY-MM-DD`, as the REST API). A run without both fails `plan_days` at once,
 saying so. Why no schedule: in an account without the history, a scheduled run's revenue would meet
 `contact_not_found`, because only a range that starts at `START_DATE` imports the contacts who
-signed up before it. Once the history is in, set `SCHEDULE = daily_timetable()` to keep it up to
-date each night (each run imports the day before, after the `LATE_ROWS_DAYS` days before it); with
-`CATCHUP = True` too, the scheduler also runs every day from `START_DATE`. `airflow backfill
+signed up before it. Once the history is in, set `SCHEDULE = NIGHTLY` (`daily_timetable()`) to
+keep it up to date each night (each run imports the day before, after the `LATE_ROWS_DAYS` days
+before it); with `CATCHUP = True` too, the scheduler also runs every day from `START_DATE`. `airflow backfill
 create` needs a schedule: with `SCHEDULE = None`, import history by ranges.
 
 **Connections checked first.** `check_connections` (no retries) runs before every other task: it
@@ -43,12 +43,17 @@ start of its first planned day to the end of its last (`contacts_range`), the sa
 rows included, as its other imports. A range that starts at `START_DATE` (the first scheduled
 run and the `LATE_ROWS_DAYS` after it, which re-import the first day; a manual or backfill range
 from the first day) also imports every contact who signed up before it, and every contact whose
-`signup_date` is NULL. The task has `depends_on_past=True`
-(and `wait_for_downstream=False`): a scheduled or backfill run's contacts wait for the previous
-run's contacts, not for its history. So when a day's revenue is imported, every contact who
-signed up by that day's end is in Trackly. Importing the whole table in each run would be as
-safe (an upsert), but each daily run would re-send every contact; by signup day, a run sends its
-days' contacts only, and the first run the backlog.
+`signup_date` is NULL. Once `SCHEDULE` is set, the task has `depends_on_past=True` (and
+`wait_for_downstream=False`): a scheduled or backfill run's contacts wait for the previous run's
+contacts, not for its history. So when a day's revenue is imported, every contact who signed up
+by that day's end is in Trackly. Without a schedule (as shipped) runs are ranges you trigger, and
+`depends_on_past` is off: Airflow would hold every later run's contacts back for good behind a run
+that failed before its contacts (a run without a range, a missing connection), since it counts
+an `upstream_failed` task as not done. Trigger the first range from `START_DATE` and let its
+`import_contacts` finish before a later range starts, or give one run the whole range.
+Importing the whole table in each run would be as safe (an upsert), but each daily run would
+re-send every contact; by signup day, a run sends its days' contacts only, and the first run the
+backlog.
 
 What this asks of you:
 - Give each contact the `signup_date` of its opt-in, no later than its first message: a contact
@@ -62,8 +67,9 @@ What this asks of you:
   `completed`; in the UI's backfill form, "Missing and Errored Runs" or "All Runs"): Airflow
   refuses to backfill a DAG with a `depends_on_past` task without one (`InvalidReprocessBehavior`),
   or backwards.
-- A failed `import_contacts` holds back the contacts, and so the history, of every later run with
-  a logical date: fix the cause and clear the task; the later runs then go on.
+- With a `SCHEDULE`, a run that failed before or in `import_contacts` (its connections, its
+  contacts) holds back the contacts, and so the history, of every later run with a logical date:
+  fix the cause and clear the failed run's tasks; the later runs then go on.
 - Contacts are upserts (keyed by phone number and list): a rerun creates nothing and reports
   `contacts_updated`. They are sent with journeys and paid validation off (the operator's
   defaults): no contact is texted or billed.
@@ -156,11 +162,12 @@ from trackly_provider.operators import (
 from trackly_provider.trackly_api.entities import CONTACTS as CONTACTS_ENTITY
 from trackly_provider.utils.assets import history_asset, trackly_asset
 from trackly_provider.utils.connection_check import check_connections_task
-from trackly_provider.utils.daily_runs import plan_days_task, range_params
+from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day that may be imported
+NIGHTLY = daily_timetable()  # one run a night, each importing the UTC day before
 # On demand: each run imports the range it is triggered with. Once the history is in, set
-# SCHEDULE = daily_timetable() (from trackly_provider.utils.daily_runs) for one run a night.
+# SCHEDULE = NIGHTLY to keep Trackly up to date each night.
 SCHEDULE = None
 CATCHUP = False  # with a SCHEDULE, True: the scheduler also runs every day from START_DATE
 SOURCE_CONN_ID = "trackly_source"  # the SQL database the history is read from
@@ -284,8 +291,10 @@ with DAG(
         sql=CONTACTS,
         parameters=contacts_range(days),
         outlets=[CONTACTS_IN_TRACKLY],
-        # Each scheduled or backfill run's contacts wait for the previous run's, not its history.
-        depends_on_past=True,
+        # With a schedule, each scheduled or backfill run's contacts wait for the previous run's, not
+        # its history. Without one, runs are ranges you trigger: a run that failed before its
+        # contacts (upstream_failed) would hold back every later run's for good.
+        depends_on_past=SCHEDULE is not None,
         wait_for_downstream=False,
         **COMMON,
     )

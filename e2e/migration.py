@@ -74,12 +74,8 @@ def deploy_migration_dag(deployment: Deployment, start_date: date) -> None:
             "ledger_lock_timeout=LEDGER_LOCK_TIMEOUT,": (
                 f"ledger_lock_timeout=LEDGER_LOCK_TIMEOUT, batch_size={REVENUE_BATCH_SIZE},"
             ),
-            # SCHEDULE = daily_timetable(), imported from where the DAG file's comment says
-            "from trackly_provider.utils.daily_runs import ": (
-                "from trackly_provider.utils.daily_runs import daily_timetable, "
-            ),
         },
-        {"SCHEDULE": "daily_timetable()", "SOURCE_CONN_ID": f'"{SOURCE_CONN_ID}"'},
+        {"SCHEDULE": "NIGHTLY", "SOURCE_CONN_ID": f'"{SOURCE_CONN_ID}"'},
     )
 
 

@@ -201,11 +201,34 @@ def test_contacts_are_imported_once_per_run_before_every_days_sends(migration_da
     contacts = tasks["import_contacts"]
     assert contacts.upstream_task_ids == {"contacts_range"}
     assert tasks["contacts_range"].upstream_task_ids == {"plan_days"}
-    assert (contacts.depends_on_past, contacts.wait_for_downstream) == (True, False)
+    # As shipped (no schedule), a run's contacts do not wait for the run before (see below).
+    assert (contacts.depends_on_past, contacts.wait_for_downstream) == (False, False)
     assert tasks["migrate_day.import_sends"].upstream_task_ids == {"import_contacts", "plan_days"}
     assert tasks["migrate_day.import_clicks"].upstream_task_ids == {"migrate_day.import_sends", "plan_days"}
     assert tasks["migrate_day.import_revenue"].upstream_task_ids == {"migrate_day.import_clicks", "plan_days"}
-    assert [t.task_id for t in migration_dag.tasks if t.depends_on_past] == ["import_contacts"]
+    assert [t.task_id for t in migration_dag.tasks if t.depends_on_past] == []
+
+
+def test_with_a_schedule_each_runs_contacts_wait_for_the_previous_runs(airflow, deployed, sqlite_source):
+    """A user who sets SCHEDULE for nightly runs gets contacts one run after the other."""
+    target = Path(airflow.dags_dir) / DAG_FILE.name
+    text = target.read_text()
+    assert text.count("\nSCHEDULE = None\n") == 1
+    target.write_text(text.replace("\nSCHEDULE = None\n", "\nSCHEDULE = NIGHTLY\n"))
+    dag = deployed()
+    contacts = dag.task_dict["import_contacts"]
+    assert (contacts.depends_on_past, contacts.wait_for_downstream) == (True, False)
+    assert [t.task_id for t in dag.tasks if t.depends_on_past] == ["import_contacts"]
+
+
+def test_a_run_that_failed_before_its_contacts_does_not_hold_back_the_next(migration_dag, sandbox):
+    """The first hour: a trigger without a range fails; the next, with one, runs (no depends_on_past wait)."""
+    fresh_account(sandbox)
+    failed = migration_dag.test()
+    assert task_result(failed, "import_contacts")[0] == "upstream_failed"
+    second = migration_dag.test(run_conf=RANGE)
+    assert task_result(second, "import_contacts")[0] == "success"
+    assert {state for state, _ in results(second).values()} == {"success"}
 
 
 def test_a_fresh_account_gets_its_contacts_first_and_the_revenue_exactly(migration_dag, sandbox):
