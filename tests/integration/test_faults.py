@@ -131,7 +131,10 @@ def test_a_suspended_account_fails_at_once_without_any_retry(airflow, sandbox, s
     assert result.state == "failed"
     assert sandbox.state()["requests_seen"] == 1  # no retry by the hook (Airflow's: test_retry.py)
     log = task_output()
-    assert "Trackly refused connection 'trackly_default' (403: the account may be suspended" in log
+    assert (
+        f"Trackly at {sandbox.url} refused connection 'trackly_default' (403: the account may be suspended"
+        in log
+    )
     assert "HTTP 403: Account suspended" in log
 
 
