@@ -16,7 +16,7 @@ import pytest
 
 from tests.databases import mariadb_options, postgres_dsn
 from trackly_provider.database.source import stream_query
-from trackly_provider.exceptions import TracklyError, TracklySourceError
+from trackly_provider.exceptions import TracklyError, TracklyMissingSourceObjectError, TracklySourceError
 
 TABLE = "guard_rows"
 MARIADB = mariadb_options()
@@ -109,19 +109,27 @@ def sqlite_hook(tmp_path: Path) -> Hook:
 
 
 @pytest.mark.parametrize(
-    ("sql", "text"),
+    ("sql", "text", "missing"),
     [
-        ("SELECT n FROM missing_table", "no such table: missing_table"),
-        (f"SELECT missing_column FROM {TABLE}", "no such column: missing_column"),
-        (f"SELECT n FROM {TABLE} WHERE", "incomplete input"),
-        (f"SELECT n FROM {TABLE} ORDER n", 'near "n": syntax error'),
-        (f"SELECT nope(n) FROM {TABLE}", "no such function: nope"),
+        ("SELECT n FROM missing_table", "no such table: missing_table", ("table", "missing_table")),
+        (
+            f"SELECT missing_column FROM {TABLE}",
+            "no such column: missing_column",
+            ("column", "missing_column"),
+        ),
+        (f"SELECT n FROM {TABLE} WHERE", "incomplete input", None),
+        (f"SELECT n FROM {TABLE} ORDER n", 'near "n": syntax error', None),
+        (f"SELECT nope(n) FROM {TABLE}", "no such function: nope", None),
     ],
 )
-def test_sqlite_configuration_errors_are_not_retried(tmp_path, sql, text):
+def test_sqlite_configuration_errors_are_not_retried(tmp_path, sql, text, missing):
     with pytest.raises(TracklyError) as raised:
         read_all(sqlite_hook(tmp_path), sql)
-    assert type(raised.value) is TracklySourceError
+    if missing is None:
+        assert type(raised.value) is TracklySourceError
+    else:  # the operator words it with its connection and day (test_config_errors.py)
+        assert type(raised.value) is TracklyMissingSourceObjectError
+        assert (raised.value.kind, raised.value.name) == missing
     assert str(raised.value) == (
         f"The source database failed running the query: sqlite3.OperationalError: {text}"
     )
@@ -151,7 +159,8 @@ def test_a_locked_sqlite_database_stays_a_retried_error(tmp_path):
 def test_mariadb_query_errors_are_not_retried(mariadb_table, sql, code):
     with pytest.raises(TracklyError) as raised:
         read_all(Hook(lambda: MySQLdb.connect(**MARIADB)), sql)
-    assert type(raised.value) is TracklySourceError
+    missing = {1054: TracklyMissingSourceObjectError, 1146: TracklyMissingSourceObjectError}
+    assert type(raised.value) is missing.get(code, TracklySourceError)
     assert f"MySQLdb.{'ProgrammingError' if code != 1054 else 'OperationalError'}: ({code}, " in str(
         raised.value
     )
@@ -178,15 +187,15 @@ def test_an_unreachable_mariadb_stays_a_retried_error():
 
 
 @pytest.mark.parametrize(
-    ("dsn", "sql", "state"),
+    ("dsn", "sql", "state", "kind"),
     [
-        (POSTGRES, "SELECT n FROM missing_table_21", "UndefinedTable"),
-        (POSTGRES, "SELECT FROM WHERE", "SyntaxError"),
-        (postgres_dsn("no_such_database_21"), "SELECT 1", "OperationalError"),
+        (POSTGRES, "SELECT n FROM missing_table_21", "UndefinedTable", TracklyMissingSourceObjectError),
+        (POSTGRES, "SELECT FROM WHERE", "SyntaxError", TracklySourceError),
+        (postgres_dsn("no_such_database_21"), "SELECT 1", "OperationalError", TracklySourceError),
     ],
 )
-def test_postgres_configuration_errors_are_not_retried(dsn, sql, state):
+def test_postgres_configuration_errors_are_not_retried(dsn, sql, state, kind):
     with pytest.raises(TracklyError) as raised:
         read_all(Hook(lambda: psycopg.connect(dsn)), sql)
-    assert type(raised.value) is TracklySourceError
+    assert type(raised.value) is kind
     assert f"psycopg.errors.{state}: " in str(raised.value) or f"psycopg.{state}: " in str(raised.value)
