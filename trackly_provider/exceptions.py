@@ -28,6 +28,14 @@ class TracklyAuthError(TracklyApiError, AirflowFailException):
     """The API key was rejected (401) or the account is suspended (403); no retry can fix it."""
 
 
+class TracklyEndpointNotFoundError(TracklyApiError, AirflowFailException):
+    """
+    Trackly answered 404 for one of its own endpoints: the Base URL is wrong (a path Trackly does
+    not serve, or a gateway path missing); no retry can fix it. No endpoint of the API page answers
+    404 for a record.
+    """
+
+
 class TracklyBillingError(TracklyApiError, AirflowFailException):
     """Trackly refused a whole request for billing (402: paid validation without a payment method)."""
 

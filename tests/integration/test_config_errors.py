@@ -10,7 +10,8 @@ import json
 import pytest
 
 from tests.dag_runs import run_with_tries
-from tests.helpers import clicks, utc
+from tests.helpers import clicks, set_trackly_connection, utc
+from trackly_provider.sandbox import SANDBOX_API_KEY
 
 DAY = [utc(2025, 11, 15), utc(2025, 11, 16)]
 SCOPE = "the day 2025-11-15 ([2025-11-15T00:00:00+00:00, 2025-11-16T00:00:00+00:00])"
@@ -149,3 +150,35 @@ def test_a_missing_ledger_connection_fails_before_anything_is_sent(
     )
     assert (result.xcom["failed"], result.xcom["rows_read"]) == ("TracklySourceError", 0)
     assert sandbox.state()["requests_seen"] == 0
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_source_connection_of_a_type_no_provider_serves_says_so_without_retries(
+    airflow, sandbox, task_output, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_CONN_SRC_HTTP", json.dumps({"conn_type": "http", "host": "example.org"}))
+    result, tries = run_with_tries(airflow, sql_conn_id="src_http", retries=2, retry_delay=0)
+    assert (result.state, tries) == ("failed", 1)
+    assert (
+        "SQL connection 'src_http' (sql_conn_id) has type 'http', which no installed Airflow provider "
+        "serves: install your database's provider (apache-airflow-providers-postgres, -mysql, -sqlite, "
+        "-snowflake...) in every Airflow component, or give the connection the type of a SQL database."
+    ) in task_output()
+    assert sandbox.state()["requests_seen"] == 0
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_base_url_with_a_path_trackly_does_not_serve_fails_at_once_naming_it(
+    airflow, sandbox, sqlite_source, task_output, monkeypatch
+):
+    sqlite_source.insert_clicks(clicks(3))
+    set_trackly_connection(monkeypatch, f"{sandbox.url}/foo", SANDBOX_API_KEY)
+    result, tries = run_with_tries(airflow, retries=2, retry_delay=0)
+    assert (result.state, tries) == ("failed", 1)
+    assert (
+        f"Nothing answers POST /foo/api/v2/history/clicks at {sandbox.url}/foo, the Base URL of connection "
+        "'trackly_default': set it to Trackly's host alone (https://app.tracklysms.com; the API's /api/v2 "
+        "is added), or, if Trackly sits behind a gateway under a path, put that path in the Base URL, e.g. "
+        "https://gateway.example/trackly. A retry cannot fix this: HTTP 404 not_found: "
+    ) in task_output()
+    assert sandbox.state()["requests_seen"] == 0  # its routes saw nothing: /foo/... is none of them

@@ -21,7 +21,7 @@ from trackly_provider.database.postgres_types import load_types_of_psycopg, load
 from trackly_provider.database.sessions import SQLITE_REREADS_UNDECODABLE_ROWS, prepare_session, text_or_bytes
 from trackly_provider.exceptions import TracklyError, TracklyMissingSourceObjectError, TracklySourceError
 from trackly_provider.trackly_api.redact import redact_phone_numbers
-from trackly_provider.version_compat import AirflowNotFoundException, BaseHook
+from trackly_provider.version_compat import AirflowException, AirflowNotFoundException, BaseHook
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +89,23 @@ def sql_hook(
             f"SQL connection '{conn_id}' ({argument}) is not defined: create it in the UI "
             f"(Admin > Connections) or set AIRFLOW_CONN_{conn_id.upper()}."
         ) from None
-    if not hook_params:
-        hook = connection.get_hook()
-    else:
-        try:
-            hook = connection.get_hook(hook_params=hook_params)
-        except TypeError as exc:  # a keyword the hook's class does not take
-            raise TracklySourceError(
-                f"The hook of connection '{conn_id}' (type '{connection.conn_type}') does not take the "
-                f"hook parameters {', '.join(map(repr, hook_params))}: {exc}. Check sql_hook_params "
-                "against that hook's arguments."
-            ) from None
+    try:
+        hook = connection.get_hook(hook_params=hook_params) if hook_params else connection.get_hook()
+    except TypeError as exc:  # a keyword the hook's class does not take
+        raise TracklySourceError(
+            f"The hook of connection '{conn_id}' (type '{connection.conn_type}') does not take the "
+            f"hook parameters {', '.join(map(repr, hook_params or {}))}: {exc}. Check sql_hook_params "
+            "against that hook's arguments."
+        ) from None
+    except AirflowException as exc:
+        if not str(exc).startswith("Unknown hook type"):  # Airflow's words for a type no provider gives
+            raise
+        raise TracklySourceError(
+            f"SQL connection '{conn_id}' ({argument}) has type '{connection.conn_type}', which no installed "
+            "Airflow provider serves: install your database's provider (apache-airflow-providers-postgres, "
+            "-mysql, -sqlite, -snowflake...) in every Airflow component, or give the connection the type "
+            "of a SQL database."
+        ) from None
     if not isinstance(hook, DbApiHook):
         raise TracklySourceError(
             f"Connection '{conn_id}' (type '{connection.conn_type}') gives a "

@@ -18,6 +18,7 @@ from trackly_provider.exceptions import (
     TracklyAuthError,
     TracklyBillingError,
     TracklyConfigError,
+    TracklyEndpointNotFoundError,
     TracklyOutcomeUnknownError,
     TracklyResponseError,
     TracklyRetriesExhaustedError,
@@ -674,10 +675,15 @@ class TracklyHook(BaseHook):
                 f"{server_text(target)[:100]} (a login portal, or a Base URL that moved?): Trackly's API "
                 f"does not redirect; check the Base URL ({self.settings.base_url}) and any proxy on the way"
             )
-        if status == 404 and code is None:
-            context = (
-                f"Nothing answers {response.request.method} {response.request.url.path} at "
-                f"{self.settings.base_url} (if Trackly sits behind a gateway under a path, put that path "
-                "in the Base URL, e.g. https://gateway.example/trackly)"
+        if status == 404:
+            return TracklyEndpointNotFoundError(
+                status,
+                code,
+                error,
+                context=f"Nothing answers {response.request.method} {response.request.url.path} at "
+                f"{self.settings.base_url}, the Base URL of connection '{self.trackly_conn_id}': set it to "
+                "Trackly's host alone (https://app.tracklysms.com; the API's /api/v2 is added), or, if "
+                "Trackly sits behind a gateway under a path, put that path in the Base URL, e.g. "
+                "https://gateway.example/trackly. A retry cannot fix this",
             )
         return TracklyApiError(status, code, error, context=context)
