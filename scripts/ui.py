@@ -14,16 +14,19 @@ Prints the URL, the login and what to try, then stays in the foreground; Ctrl-C 
 everything it started. Each start begins afresh (a new Airflow home, source and sandbox); a second
 ``make ui`` while one runs stops at once, saying so. Components' logs: ``.ui/airflow/logs``.
 
-The seeded source holds no migration tables: ``make demo-migration`` shows that DAG.
+The migration's other tables (``MIGRATION_TABLES``) are there, empty, so that its DAG runs (its
+clicks as the click DAG's); ``make demo-migration`` shows a whole migration.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -39,6 +42,14 @@ from trackly_provider.sandbox.process import start_sandbox, stop_sandbox
 REPO = Path(__file__).resolve().parent.parent
 HOME = REPO / ".ui"
 SOURCE_DB = HOME / "source.db"
+# The migration DAG's other tables, as its docstring describes them (SQLite's types), left empty.
+MIGRATION_TABLES = (
+    "CREATE TABLE sms_contacts (phone_number TEXT, list_number TEXT, signup_date TEXT, ip_address TEXT, "
+    "url TEXT, plan TEXT)",
+    "CREATE TABLE sms_sends (message_id TEXT, to_number TEXT, list_id TEXT, message TEXT, delivered "
+    "BOOLEAN, sent_at TEXT)",
+    "CREATE TABLE sms_revenue (message_id TEXT, offer_id TEXT, revenue TEXT, payout TEXT, earned_at TEXT)",
+)
 LEDGER_DB = HOME / "ledger.db"
 EXAMPLES = REPO / "dags_examples"
 DAG_ID = "trackly_click_history_backfill"
@@ -92,6 +103,9 @@ Try:
      one import_clicks per day, each {rows} rows read, {VALID_PER_DAY} imported, {errors} errors.
      Trigger the same range again: all {VALID_PER_DAY} come back as duplicates.
   3. Each import's counts: the task's XCom tab; rejected rows: trackly_rejects in the source.
+  4. trackly_history_migration runs nothing until triggered with a range (the same dates work):
+     its contacts, sends and revenue tables are empty here, its clicks are the ones above.
+     make demo-migration shows a whole migration.
 
 Logs: {deployment.home.relative_to(REPO)}/logs. Ctrl-C stops Airflow and the sandbox.
 """
@@ -117,6 +131,9 @@ def main() -> int:
     deployment = Deployment(HOME / "airflow", {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}, port)
     days = seeded_days(datetime.now(timezone.utc).date())
     seed_sqlite(SOURCE_DB, dict.fromkeys(days, VALID_PER_DAY))
+    with contextlib.closing(sqlite3.connect(SOURCE_DB)) as conn, conn:
+        for create in MIGRATION_TABLES:
+            conn.execute(create)
     LEDGER_DB.unlink(missing_ok=True)
     for dag in sorted(EXAMPLES.glob("*.py")):
         shutil.copy(dag, deployment.home / "dags" / dag.name)
