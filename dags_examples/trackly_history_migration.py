@@ -163,6 +163,7 @@ from trackly_provider.trackly_api.entities import CONTACTS as CONTACTS_ENTITY
 from trackly_provider.utils.assets import history_asset, trackly_asset
 from trackly_provider.utils.connection_check import check_connections_task
 from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
+from trackly_provider.version_compat import AIRFLOW_V_3_1_PLUS
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day that may be imported
 NIGHTLY = daily_timetable()  # one run a night, each importing the UTC day before
@@ -230,7 +231,10 @@ COMMON: dict[str, Any] = {
     "execution_timeout": IMPORT_TIMEOUT,
 }
 # The label of each day's imports: the day's date, from the group's bounds (each task's parameters).
-DAY_LABEL = "{{ task.parameters[0].strftime('%Y-%m-%d') }}"
+# Airflow 3.0 cannot render a mapped group's argument in it (the try would fail): there, no label.
+DAY_LABEL = (
+    {"map_index_template": "{{ task.parameters[0].strftime('%Y-%m-%d') }}"} if AIRFLOW_V_3_1_PLUS else {}
+)
 
 with DAG(
     dag_id="trackly_history_migration",
@@ -266,7 +270,7 @@ with DAG(
     @task_group
     def migrate_day(bounds: list[datetime]) -> None:
         """One day: its sends, then its clicks, then its revenue (each waits for this day's previous step)."""
-        day: dict[str, Any] = {"parameters": bounds, "map_index_template": DAY_LABEL, **COMMON}
+        day: dict[str, Any] = {"parameters": bounds, **DAY_LABEL, **COMMON}
         sends = SendHistoryImportOperator(
             task_id="import_sends", sql=SENDS, outlets=[SENDS_IN_TRACKLY], **day
         )

@@ -5,6 +5,7 @@ Airflow 3.0 and 3.1 keep the task exceptions in ``airflow.exceptions`` (later re
 ``airflow.sdk.exceptions``); 3.0 has no ``airflow.sdk.BaseHook``; ``CronDataIntervalTimetable``
 joined ``airflow.sdk`` after 3.1. The three exceptions always come from one module, the one the
 task runner of the installed release catches, so ``AirflowFailException`` still skips retries.
+``AIRFLOW_V_3_1_PLUS``: the installed Airflow is 3.1 or later (as Airflow's own providers name it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ except ImportError:  # Airflow 3.0, 3.1
         CronDataIntervalTimetable,
     )
 
+from airflow import __version__ as _AIRFLOW_VERSION
+from packaging.version import Version
+
+# Airflow 3.0 cannot render a mapped task group's argument in a map_index_template: the try fails.
+AIRFLOW_V_3_1_PLUS = Version(Version(_AIRFLOW_VERSION).base_version) >= Version("3.1.0")
+
 __all__ = [
+    "AIRFLOW_V_3_1_PLUS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",

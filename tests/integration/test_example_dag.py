@@ -294,13 +294,16 @@ def test_rerunning_a_day_reports_duplicates_not_errors(backfill_dag, sandbox, sq
     [
         ({"start_date": "2025-11-14"}, "Give both start_date and end_date"),
         ({"end_date": "2025-11-14"}, "Give both start_date and end_date"),
-        (
+        # Airflow 3.0's dag.test() drops these two failed tries' logs (the others reach its caplog).
+        pytest.param(
             {"start_date": "2025-11-16", "end_date": "2025-11-14"},
             "end_date 2025-11-14 is before start_date 2025-11-16: swap them",
+            marks=pytest.mark.reads_failed_task_log,
         ),
-        (
+        pytest.param(
             {"start_date": "2025-10-31", "end_date": "2025-11-02"},
             "start_date 2025-10-31 is before 2025-11-01, the first day this DAG imports (its START_DATE)",
+            marks=pytest.mark.reads_failed_task_log,
         ),
         (
             {"start_date": "2024-01-01", "end_date": "2025-11-14"},
