@@ -431,6 +431,8 @@ def celery_scenario(timings: Timings, sandbox_url: str) -> None:
             assert set(host_of_day.values()) == {"worker1", "worker2"}, host_of_day
             timings.notes.append(f"Catchup imports per worker: {dict(sorted(host_of_day.items()))}.")
             set_faults(sandbox_url, latency_ms=0)
+        with timings.step("celery: START_DATE moved back to the big day, before the catchup's"):
+            move_start_date(deployment, big_day)  # the DAG refuses a range before START_DATE
         with timings.step("celery: kill -9 the worker importing a 40,006-row day; Airflow retries it"):
             set_faults(sandbox_url, latency_ms=2000)  # a slow API, so the kill lands mid-import
             run_id = trigger_cli(deployment, {"start_date": str(big_day), "end_date": str(big_day)})
