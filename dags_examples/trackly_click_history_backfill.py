@@ -83,7 +83,7 @@ from airflow.sdk import DAG
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
 from trackly_provider.utils.assets import history_asset
 from trackly_provider.utils.connection_check import check_connections_task
-from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
+from trackly_provider.utils.daily_runs import daily_timetable, day_label, plan_days_task, range_params
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day that may be imported
 CATCHUP = False  # True: the scheduler imports every day from START_DATE; False: from the last day on
@@ -136,6 +136,5 @@ with DAG(
         max_active_tis_per_dag=MAX_PARALLEL_DAYS,
         execution_timeout=IMPORT_TIMEOUT,
         outlets=[CLICKS_IN_TRACKLY],
-        # The day's date, rendered before each try starts on Airflow 3.2+ (at its end before).
-        map_index_template="{{ task.parameters[0].strftime('%Y-%m-%d') }}",
+        **day_label(),  # each day's date in the grid
     ).expand(parameters=days)

@@ -162,8 +162,7 @@ from trackly_provider.operators import (
 from trackly_provider.trackly_api.entities import CONTACTS as CONTACTS_ENTITY
 from trackly_provider.utils.assets import history_asset, trackly_asset
 from trackly_provider.utils.connection_check import check_connections_task
-from trackly_provider.utils.daily_runs import daily_timetable, plan_days_task, range_params
-from trackly_provider.version_compat import AIRFLOW_V_3_1_PLUS
+from trackly_provider.utils.daily_runs import daily_timetable, day_label, plan_days_task, range_params
 
 START_DATE = pendulum.datetime(2025, 11, 1, tz="UTC")  # the first day that may be imported
 NIGHTLY = daily_timetable()  # one run a night, each importing the UTC day before
@@ -230,11 +229,8 @@ COMMON: dict[str, Any] = {
     "max_active_tis_per_dag": MAX_PARALLEL_DAYS,
     "execution_timeout": IMPORT_TIMEOUT,
 }
-# The label of each day's imports: the day's date, from the group's bounds (each task's parameters).
-# Airflow 3.0 cannot render a mapped group's argument in it (the try would fail): there, no label.
-DAY_LABEL = (
-    {"map_index_template": "{{ task.parameters[0].strftime('%Y-%m-%d') }}"} if AIRFLOW_V_3_1_PLUS else {}
-)
+# The label of each day's imports: the day's date (none on Airflow 3.0, which cannot render it here).
+DAY_LABEL = day_label(in_mapped_group=True)
 
 with DAG(
     dag_id="trackly_history_migration",

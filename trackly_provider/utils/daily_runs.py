@@ -13,7 +13,13 @@ from trackly_provider.utils.partitions import (
     plan_partitions,
     refuse_run_without_range,
 )
-from trackly_provider.version_compat import AirflowFailException, CronDataIntervalTimetable
+from trackly_provider.version_compat import (
+    AIRFLOW_V_3_1_PLUS,
+    AirflowFailException,
+    CronDataIntervalTimetable,
+)
+
+DAY_LABEL_TEMPLATE = "{{ task.parameters[0].strftime('%Y-%m-%d') }}"
 
 
 def daily_timetable() -> CronDataIntervalTimetable:
@@ -104,6 +110,20 @@ def days_of_run(
         )
     except PartitionRangeError as exc:
         raise AirflowFailException(str(exc)) from None
+
+
+def day_label(*, in_mapped_group: bool = False) -> dict[str, str]:
+    """
+    Keyword arguments that label each mapped import with its day (``YYYY-MM-DD``), for the grid.
+
+    Returns ``{"map_index_template": ...}`` rendered from the task's ``parameters`` (the day's
+    bounds), or ``{}`` where Airflow cannot render it: in a mapped task group
+    (``in_mapped_group=True``) on Airflow 3.0, whose tries would fail rendering the group's
+    argument. Airflow 3.2+ renders the label before each try starts, older lines at its end.
+    """
+    if in_mapped_group and not AIRFLOW_V_3_1_PLUS:
+        return {}
+    return {"map_index_template": DAY_LABEL_TEMPLATE}
 
 
 def plan_days_task(*, late_rows_days: int, first_day: date, range_required: bool = False) -> Any:
