@@ -37,20 +37,6 @@ def test_a_key_with_a_trailing_newline_is_accepted(airflow, sandbox, sqlite_sour
 
 
 @pytest.mark.reads_failed_task_log
-def test_a_404_from_a_wrong_base_url_fails_with_the_api_error(
-    airflow, sandbox, sqlite_source, monkeypatch, task_output
-):
-    set_trackly_connection(monkeypatch, f"{sandbox.url}/wrong-prefix", sandbox.api_key)
-    sqlite_source.insert_clicks(clicks(3))
-    result = airflow.run_operator()
-    assert result.state == "failed"
-    assert (
-        "Trackly answered POST /wrong-prefix/api/v2/history/clicks with an error: "
-        "HTTP 404 not_found: Not found" in task_output()
-    )
-    assert sandbox.state()["requests_seen"] == 0
-
-
 def test_a_query_that_is_not_a_select_is_a_clear_error(airflow, sandbox, sqlite_source, task_output):
     result = airflow.run_operator(sql="UPDATE sms_clicks SET offer_id = 'x'")
     assert result.state == "failed"
