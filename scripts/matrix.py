@@ -102,11 +102,11 @@ def install(line: Line, wheel: Path) -> Path:
 
 
 def copy_suite(home: Path) -> Path:
-    """The tests, the example DAGs and the pytest settings, in a folder without the source package."""
+    """The tests, the example DAGs, the docs they check and the pytest settings, without the source package."""
     suite = home / "suite"
     shutil.rmtree(suite, ignore_errors=True)
     suite.mkdir()
-    for folder in ("tests", "dags_examples"):
+    for folder in ("tests", "dags_examples", "docs"):
         shutil.copytree(REPO / folder, suite / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", suite / "pyproject.toml")
     return suite
