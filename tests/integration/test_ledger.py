@@ -21,12 +21,17 @@ from trackly_provider.database.source import sql_hook
 from trackly_provider.exceptions import TracklyPartitionLockedError
 
 
+def F(number: int) -> bytes:
+    """A 16-byte fingerprint, written as a number."""
+    return number.to_bytes(16, "big", signed=True)
+
+
 @pytest.mark.parametrize("source", ["sqlite", "postgres", "mariadb"])
 def test_the_ledger_keeps_each_partition_across_connections(request, source, airflow_home):
     request.getfixturevalue(f"{source}_source")
     hook = sql_hook(SOURCE_CONN_ID)
     table = "trackly_ledger_test"
-    sent = [(1, 0, "m0"), (2, 1, "m1"), (3, 2, "m2"), (-(2**63), 3, None)]
+    sent = [(F(1), 0, "m0"), (F(2), 1, "m1"), (F(3), 2, "m2"), (F(-(2**127)), 3, None)]
     try:
         with ImportLedger(hook, table, "day-1") as ledger:
             assert (ledger.confirmed_before, ledger.unknown_before) == (0, 0)
@@ -34,14 +39,15 @@ def test_the_ledger_keeps_each_partition_across_connections(request, source, air
             ledger.settle(first, sent, [True, None, False, True])  # stored, no answer, rejected, stored
             ledger.finish()
         with ImportLedger(hook, table, "day-2") as other_day:
-            other = other_day.record_sending([(1, 0, "m0")])
+            other = other_day.record_sending([(F(1), 0, "m0")])
             assert other_day.unknown_requests() == [(other, 0, 1)]  # written before the request goes
-            other_day.settle(other, [(1, 0, "m0")], [True])
+            other_day.settle(other, [(F(1), 0, "m0")], [True])
         with ImportLedger(hook, table, "day-1") as rerun:
             assert (rerun.confirmed_before, rerun.unknown_before) == (2, 1)
-            assert [rerun.state_of(f) for f in (1, -(2**63), 2, 3)] == [CONFIRMED, CONFIRMED, UNKNOWN, None]
+            states = [rerun.state_of(f) for f in map(F, (1, -(2**127), 2, 3))]
+            assert states == [CONFIRMED, CONFIRMED, UNKNOWN, None]
             assert rerun.unknown_requests() == [(first, 1, 1)]
-            rerun.assume_imported((2, 5, "m1"))  # the user checked: Trackly has it
+            rerun.assume_imported((F(2), 5, "m1"))  # the user checked: Trackly has it
             rerun.finish()
         with ImportLedger(hook, table, "day-1") as again:
             assert (again.confirmed_before, again.unknown_before) == (3, 0)
@@ -56,8 +62,8 @@ def test_the_ledger_keeps_each_partition_across_connections(request, source, air
 def request_without_answer(hook) -> str:
     """Records 7 and 8 of partition ``day`` sent by one request that got no answer: its batch id."""
     with ImportLedger(hook, "ledger", "day") as ledger:
-        lost = ledger.record_sending([(7, 0, "a"), (8, 1, "b")])
-        ledger.settle(lost, [(7, 0, "a"), (8, 1, "b")], [None, None])
+        lost = ledger.record_sending([(F(7), 0, "a"), (F(8), 1, "b")])
+        ledger.settle(lost, [(F(7), 0, "a"), (F(8), 1, "b")], [None, None])
     return lost
 
 
@@ -65,21 +71,21 @@ def test_a_record_sent_again_leaves_the_earlier_unknown_request_once_answered(sq
     hook = sql_hook(SOURCE_CONN_ID)
     lost = request_without_answer(hook)
     with ImportLedger(hook, "ledger", "day") as resend:
-        again = resend.record_sending([(7, 0, "a")])  # on_unknown_outcome="resend", for one of the two
-        resend.settle(again, [(7, 0, "a")], [True])
+        again = resend.record_sending([(F(7), 0, "a")])  # on_unknown_outcome="resend", for one of the two
+        resend.settle(again, [(F(7), 0, "a")], [True])
         resend.finish()
         assert resend.unknown_requests() == [(lost, 0, 1)]
     with ImportLedger(hook, "ledger", "day") as after:
         assert (after.confirmed_before, after.unknown_before) == (1, 1)
-        assert [after.state_of(f) for f in (7, 8)] == [CONFIRMED, UNKNOWN]
+        assert [after.state_of(f) for f in map(F, (7, 8))] == [CONFIRMED, UNKNOWN]
 
 
 def test_a_crash_after_a_record_was_sent_again_leaves_it_confirmed_not_unknown(sqlite_source, airflow_home):
     hook = sql_hook(SOURCE_CONN_ID)
     request_without_answer(hook)
     with ImportLedger(hook, "ledger", "day") as resend:
-        again = resend.record_sending([(7, 0, "a")])
-        resend.settle(again, [(7, 0, "a")], [True])  # then the worker dies: finish() never runs
+        again = resend.record_sending([(F(7), 0, "a")])
+        resend.settle(again, [(F(7), 0, "a")], [True])  # then the worker dies: finish() never runs
     with ImportLedger(hook, "ledger", "day") as after:
         assert (after.confirmed_before, after.unknown_before) == (1, 1)
 
@@ -108,7 +114,7 @@ def test_mysql_locks_are_per_database_and_its_partition_keys_exact(mariadb_sourc
     hook = sql_hook(SOURCE_CONN_ID)
     try:
         with ImportLedger(hook, "trackly_case_test", '["Offer-A"]') as ledger:
-            ledger.settle(ledger.record_sending([(1, 0, "m1")]), [(1, 0, "m1")], [True])
+            ledger.settle(ledger.record_sending([(F(1), 0, "m1")]), [(F(1), 0, "m1")], [True])
         for other in ('["offer-a"]', '["Offer-A"] ', '["Öffer-A"]'):
             with ImportLedger(hook, "trackly_case_test", other) as ledger:
                 assert ledger.confirmed_before == 0, other

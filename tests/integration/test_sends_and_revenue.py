@@ -273,7 +273,7 @@ def test_revenue_from_sqlite_with_the_ledger_in_another_file(airflow, sandbox, s
     assert len(sandbox.state()["revenue"]) == 30
 
 
-def unknown_in_ledger(source) -> list[tuple[str, int, list[int]]]:
+def unknown_in_ledger(source) -> list[tuple[str, int, list[bytes]]]:
     """The ledger's requests of unknown outcome: (batch_id, first row, fingerprints), lowest rows first."""
     rows = source.query(
         f"SELECT batch_id, first_row, fingerprints FROM {LEDGER_TABLE} WHERE state = 'unknown' ORDER BY 2"
@@ -316,7 +316,7 @@ def test_revenue_after_lost_answers_is_stored_once_reported_and_never_resent(
         "Trackly does not skip revenue it already has, so sending them twice could count them twice. "
         "First rows: "
         f"{', '.join(str(row) for row, _ in first)}; fingerprints: "
-        f"{', '.join(f'{fingerprint & (2**64 - 1):016x}' for _, fingerprint in first)}. Ledger table "
+        f"{', '.join(fingerprint.hex() for _, fingerprint in first)}. Ledger table "
         f"{LEDGER_TABLE}, partition_key '{first_run.xcom['ledger']['partition']}', state 'unknown': "
         f"{lost} records in {len(unknown)} request(s), the first by batch_id: {requests}. Check in "
         "Trackly whether they were stored (their message ids are in the rows' message_ids), then rerun "
@@ -487,3 +487,33 @@ def test_default_region_reads_national_numbers_and_every_phone_field_goes_in_e16
     log = task_output()
     assert "Rejected row 3 (message_id msg-0000004): invalid_phone: column to_number holds text of 8" in log
     assert "555-0104" not in log
+
+
+def test_a_day_imported_by_a_release_before_0_2_is_not_sent_again_after_the_upgrade(
+    airflow, sandbox, postgres_source, monkeypatch
+):
+    """
+    Releases before 0.2 wrote 8-byte fingerprints (``LegacyFingerprints``, pinned to their algorithm
+    in tests/unit/test_fingerprints.py). The first run stands in for such a release: the width of a
+    new partition is patched to 8 (the one thing mocked). The upgrade's reruns must still skip every
+    revenue record Trackly confirmed, and keep writing that partition's fingerprints in 8 bytes.
+    """
+    postgres_source.load("revenue", REVENUE_COLUMNS, [revenue_row(n) for n in range(30)])
+    kwargs = {"sql": REVENUE_SQL, "batch_size": 7}
+    with monkeypatch.context() as patch:
+        patch.setattr("trackly_provider.database.ledger.NEW_PARTITION_WIDTH", 8)
+        before = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert counts(before.xcom) == (30, 30, 0, 0)
+    rows = postgres_source.query(f"SELECT records, fingerprints FROM {LEDGER_TABLE}")
+    assert {len(bytes(data)) // records for records, data in rows} == {8}
+    seen = sandbox.state()["requests_seen"]
+
+    after = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert counts(after.xcom) == (30, 0, 30, 0)
+    assert sandbox.state()["requests_seen"] == seen  # nothing sent
+    postgres_source.load("revenue", REVENUE_COLUMNS, [revenue_row(n) for n in range(40)])
+    more = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert counts(more.xcom) == (40, 10, 30, 0)
+    assert sorted(r["message_id"] for r in sandbox.state()["revenue"]) == [f"msg-{n:07d}" for n in range(40)]
+    rows = postgres_source.query(f"SELECT records, fingerprints FROM {LEDGER_TABLE}")
+    assert {len(bytes(data)) // records for records, data in rows} == {8}

@@ -17,7 +17,6 @@ from trackly_provider.exceptions import (
     TracklyUnrequestedEffectError,
 )
 from trackly_provider.operators._engine import import_log
-from trackly_provider.operators._engine.fingerprints import Fingerprints
 from trackly_provider.operators._engine.records import RowRejection
 from trackly_provider.operators._engine.tally import ImportTally
 from trackly_provider.trackly_api.entities import CONTACTS
@@ -119,17 +118,6 @@ def test_the_outcome_log_names_a_contact_by_its_reference(caplog):
         "Rejected row 0 (contact_ref c_0123456789abcdef): invalid_phone: column phone_number holds text"
         in (caplog.text)
     )
-
-
-def test_a_keyed_fingerprint_differs_from_the_plain_one_and_by_key():
-    record = {"phone_number": "+12025550143", "list_number": "+18005550100"}
-    plain, keyed, other = (
-        Fingerprints().of(record),
-        Fingerprints("trk_a").of(record),
-        Fingerprints("trk_b").of(record),
-    )
-    assert len({plain, keyed, other}) == 3
-    assert Fingerprints("trk_a").of(record) == keyed  # stable for a key
 
 
 def test_an_ip_address_column_is_text():

@@ -72,7 +72,7 @@ def test_an_answer_is_settled_and_its_save_error_records_kept_to_send_again():
     )
     run.settle_answer(batch, answer)
     assert [(index, record["message_id"], fingerprint) for index, record, fingerprint in run.unsaved] == [
-        (1, "m8", 0)
+        (1, "m8", b"")
     ]
     assert (run.tally.success_count, run.tally.error_count, run.tally.batches) == (1, 1, 1)
     assert run.tally.errors_by_code == {"offer_not_found": 1}  # save_error is counted once resent

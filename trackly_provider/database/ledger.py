@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import socket
-import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from trackly_provider.database.fingerprint_set import WIDTHS, FingerprintSet, Mask
 from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import adapt_parameters, driver_name, open_streaming_cursor
 from trackly_provider.database.tables import checked_table_name, dialect_of, open_writer, quoted_identifier
@@ -59,7 +59,8 @@ TABLE_OPTIONS = {"mysql": " DEFAULT CHARSET=utf8mb4"}
 
 PLACEHOLDER_TEMPLATE = re.compile(r"\{\{-?\s*task\.sql_placeholder\s*-?\}\}")
 
-Sent = tuple[int, int, "str | None"]  # (fingerprint, row index in this run, message id)
+Sent = tuple[bytes, int, "str | None"]  # (fingerprint, row index in this run, message id)
+NEW_PARTITION_WIDTH = 16  # bytes per fingerprint in a partition without rows (8: started before 0.2)
 
 
 def _parameter_text(value: Any) -> Any:
@@ -143,13 +144,26 @@ def import_partition(
     return default_partition(entity, trackly_conn_id, parameters, sql)
 
 
-def pack(fingerprints: Sequence[int]) -> bytes:
-    """Fingerprints as 8-byte big-endian signed integers, one after the other."""
-    return struct.pack(f">{len(fingerprints)}q", *fingerprints)
+def pack(fingerprints: Sequence[bytes]) -> bytes:
+    """Fingerprints (bytes of one width), one after the other: a ledger row's ``fingerprints``."""
+    return b"".join(fingerprints)
 
 
-def unpack(data: bytes) -> tuple[int, ...]:
-    return struct.unpack(f">{len(data) // 8}q", bytes(data))
+def unpack(data: bytes, width: int = NEW_PARTITION_WIDTH) -> tuple[bytes, ...]:
+    data = bytes(data)
+    return tuple(data[start : start + width] for start in range(0, len(data), width))
+
+
+def fingerprint_width(data: bytes, records: int) -> int:
+    """The width of a ledger row's fingerprints (16, or 8 before 0.2), from its ``records`` count."""
+    for width in WIDTHS:
+        if records > 0 and len(data) == width * records:
+            return width
+    raise TracklyConfigError(
+        f"A ledger row holds {len(data)} bytes of fingerprints for {records} records: neither 8 nor 16 "
+        "bytes each. The row was not written by this provider; delete it (a rerun then sends its "
+        "records again) or restore the table from a backup."
+    )
 
 
 def ledger_ddl(table: str, dialect: str) -> list[str]:
@@ -171,9 +185,9 @@ class _EarlierUnknown:
 
     batch_id: str
     first_row: int
-    fingerprints: tuple[int, ...]
+    fingerprints: tuple[bytes, ...]
     message_ids: list[str | None]
-    settled: set[int] = field(default_factory=set)
+    settled: set[bytes] = field(default_factory=set)
 
 
 class ImportLedger:
@@ -184,8 +198,10 @@ class ImportLedger:
     A request's row is written ``unknown`` and committed before it is sent, and turned
     ``confirmed`` once answered (records Trackly rejected are left out of it, so a rerun sends them
     again); so a crash, a killed worker or an Airflow retry (XCom does not survive one) leaves every
-    request sent without an answer marked. A rerun loads its partition's fingerprints (a set of
-    ints: ~70 bytes a record) and leaves out the records already confirmed.
+    request sent without an answer marked. A rerun streams its partition's confirmed fingerprints
+    into a ``FingerprintSet`` (16 bytes a record) and leaves out the records already confirmed.
+    ``fingerprint_width`` is the width of the partition's fingerprints: 16 bytes, or 8 in a
+    partition an earlier release started (``fingerprints.LegacyFingerprints``).
 
     With ``lock_timeout`` (seconds), the partition is locked (``ledger_lock.PartitionLock``) before
     it is read and until the ledger closes, so that a second import of the same rows waits, then
@@ -218,8 +234,9 @@ class ImportLedger:
         self.lock: PartitionLock | None = None
         self._connection: Any = None
         self._driver = ""
-        self._confirmed: set[int] = set()
-        self._unknown: dict[int, _EarlierUnknown] = {}
+        self.fingerprint_width = NEW_PARTITION_WIDTH
+        self._confirmed = FingerprintSet(NEW_PARTITION_WIDTH)
+        self._unknown: dict[bytes, _EarlierUnknown] = {}
         self._assumed: list[Sent] = []
         self.confirmed_before = 0
         self.unknown_before = 0
@@ -244,38 +261,67 @@ class ImportLedger:
         return self
 
     def _load(self) -> None:
-        """Stream the partition's rows into a set of confirmed fingerprints and the unknown rows."""
+        """Stream the partition's rows into a compact set of confirmed fingerprints and the unknown rows."""
         cursor = open_streaming_cursor(self._connection)
         unknown_rows: list[_EarlierUnknown] = []
+        confirmed = bytearray()
+        widths: set[int] = set()
         try:
             cursor.execute(
-                f"SELECT state, fingerprints, batch_id, first_row, message_ids FROM {self._sql_table} "
-                f"WHERE partition_key = {self._hook.placeholder}",
+                "SELECT state, fingerprints, batch_id, first_row, message_ids, records "
+                f"FROM {self._sql_table} WHERE partition_key = {self._hook.placeholder}",
                 (self.partition,),
             )
             while rows := cursor.fetchmany(LOAD_CHUNK):
-                for state, data, batch_id, first_row, message_ids in rows:
+                for state, data, batch_id, first_row, message_ids, records in rows:
+                    data = bytes(data)
+                    width = fingerprint_width(data, int(records))
+                    widths.add(width)
                     if state == CONFIRMED:
-                        self._confirmed.update(unpack(data))
+                        confirmed += data
                     else:
                         ids = orjson.loads(message_ids) if message_ids else []
-                        unknown_rows.append(_EarlierUnknown(batch_id, int(first_row), unpack(data), ids))
+                        prints = unpack(data, width)
+                        unknown_rows.append(_EarlierUnknown(batch_id, int(first_row), prints, ids))
         finally:
             cursor.close()
         self._connection.commit()
+        if len(widths) > 1:
+            raise TracklyConfigError(
+                f"Ledger table {self.table}, partition_key '{self.partition}', holds fingerprints of 8 "
+                "and of 16 bytes: rows written by two releases into one partition. Delete the "
+                "partition's rows of the release you do not run (or restore the table from a backup)."
+            )
+        self.fingerprint_width = widths.pop() if widths else NEW_PARTITION_WIDTH
+        self._confirmed = FingerprintSet.of_packed(self.fingerprint_width, confirmed)
+        del confirmed
         for row in unknown_rows:  # a crash may leave a record in both: confirmed wins
-            for fingerprint in row.fingerprints:
-                if fingerprint in self._confirmed:
+            done = self._confirmed.contains(pack(row.fingerprints)).tolist()
+            for fingerprint, is_confirmed in zip(row.fingerprints, done, strict=True):
+                if is_confirmed:
                     row.settled.add(fingerprint)
                 else:
                     self._unknown[fingerprint] = row
         self.confirmed_before = len(self._confirmed)
         self.unknown_before = len(self._unknown)
 
-    def state_of(self, fingerprint: int) -> str | None:
-        """What an earlier run learnt of this record: ``confirmed``, ``unknown``, or None (never sent)."""
-        if fingerprint in self._confirmed:
-            self._confirmed.discard(fingerprint)  # fingerprints are unique in a run: it cannot come again
+    def confirmed(self, packed: bytes) -> Mask:
+        """For each fingerprint packed in ``packed``, whether an earlier run saw Trackly confirm it."""
+        return self._confirmed.contains(packed)
+
+    @property
+    def has_unknown(self) -> bool:
+        """Whether earlier runs left records of unknown outcome in the partition."""
+        return bool(self._unknown)
+
+    def state_of(self, fingerprint: bytes, confirmed: bool | None = None) -> str | None:
+        """
+        What an earlier run learnt of this record: ``confirmed``, ``unknown``, or None (never sent).
+        ``confirmed``: the record's answer from ``confirmed()``, when the batch was looked up already.
+        """
+        if confirmed is None:
+            confirmed = bool(self._confirmed.contains(fingerprint)[0])
+        if confirmed:
             return CONFIRMED
         return UNKNOWN if fingerprint in self._unknown else None
 

@@ -27,7 +27,7 @@ class Batch:
     body: bytes | memoryview
     row_indexes: list[int]
     message_ids: list[str]
-    fingerprints: list[int] | None = None
+    fingerprints: list[bytes] | None = None
     buffer: bytearray | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -36,7 +36,7 @@ class Batch:
         records: Sequence[Mapping[str, Any]],
         row_indexes: list[int],
         key_field: str = "message_id",
-        fingerprints: list[int] | None = None,
+        fingerprints: list[bytes] | None = None,
         buffers: BodyBuffers | None = None,
         *,
         key_of: Callable[[Mapping[str, Any]], str | None] | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 from trackly_provider.database.ledger import UNKNOWN, ImportLedger, Sent
 from trackly_provider.exceptions import TracklyApiError, TracklyConfigError, TracklyTransientError
 from trackly_provider.operators._engine.batch_window import Batch
-from trackly_provider.operators._engine.fingerprints import Fingerprints, fingerprint_text
+from trackly_provider.operators._engine.fingerprints import Fingerprint, fingerprint_text, fingerprints_for
 from trackly_provider.operators._engine.records import Record, RowRejection
 from trackly_provider.operators._engine.tally import ImportTally
 from trackly_provider.trackly_api.entities import Entity
@@ -65,26 +65,46 @@ class Confirmations:
         self._tally = tally
         self._write = not tally.dry_run
         # Records holding a phone number are fingerprinted with a keyed hash (the API key): never reversible.
-        self._fingerprints = Fingerprints(secret if entity.key_is_personal else None)
-        self._to_send: list[int] = []  # fingerprints of the records to send since the last batch
+        key = secret if entity.key_is_personal else None
+        self._fingerprints = fingerprints_for(ledger.fingerprint_width, key)
         # id() of a batch in flight -> its ledger row's batch_id and the records it holds
         self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}
         self._not_sent: list[Batch] = []  # batches whose request certainly stored nothing (any thread)
         self.skipped_confirmed = 0
-        self.unknown_examples: list[tuple[int, int]] = []  # (row index, fingerprint), the lowest rows
+        self.unknown_examples: list[tuple[int, Fingerprint]] = []  # (row index, fingerprint), the lowest rows
         self.unknown_count = 0  # records of this run whose outcome is unknown
 
-    def skip_confirmed(self, index: int, record: Record) -> bool:
+    def screen(
+        self, indexes: list[int], records: list[Record]
+    ) -> tuple[list[int], list[Record], list[Fingerprint]]:
         """
-        True when the ledger leaves the record (row ``index``) out of this run: confirmed by an
-        earlier run (counted as a duplicate), or of unknown outcome and not to be sent again
-        (counted as an ``outcome_unknown`` error). False to send it: its fingerprint waits for the
-        next batch (``take_fingerprints``).
+        The records (rows ``indexes``) to send, with their rows and fingerprints: those the ledger
+        does not leave out of this run. It leaves out a record confirmed by an earlier run (counted
+        as a duplicate), and one of unknown outcome not to be sent again (counted as an
+        ``outcome_unknown`` error). Fingerprinted and looked up a batch at a time.
         """
-        fingerprint = self._fingerprints.of(record)
-        state = self.ledger.state_of(fingerprint)
+        prints = self._fingerprints.of_batch(records)
+        confirmed = self.ledger.confirmed(b"".join(prints))
+        if not self.ledger.has_unknown:
+            if not confirmed.any():  # a first import
+                return indexes, records, prints
+            if confirmed.all():  # a rerun of a finished day
+                self.skipped_confirmed += len(records)
+                self._tally.duplicates_skipped += len(records)
+                return [], [], []
+        kept: tuple[list[int], list[Record], list[Fingerprint]] = ([], [], [])
+        for index, record, fingerprint, done in zip(
+            indexes, records, prints, confirmed.tolist(), strict=True
+        ):
+            if not self._leaves_out(index, record, fingerprint, self.ledger.state_of(fingerprint, done)):
+                kept[0].append(index)
+                kept[1].append(record)
+                kept[2].append(fingerprint)
+        return kept
+
+    def _leaves_out(self, index: int, record: Record, fingerprint: Fingerprint, state: str | None) -> bool:
+        """True when the ledger's ``state`` of the record leaves it out of this run (it is counted)."""
         if state is None or (state == UNKNOWN and self._on_unknown == "resend"):
-            self._to_send.append(fingerprint)
             return False
         message_id = self._key_of(record)
         if state == UNKNOWN and self._on_unknown == "fail":
@@ -96,11 +116,6 @@ class Confirmations:
         self.skipped_confirmed += 1
         self._tally.duplicates_skipped += 1
         return True
-
-    def take_fingerprints(self) -> list[int]:
-        """The fingerprints of the records to send since the last call, for their batch."""
-        to_send, self._to_send = self._to_send, []
-        return to_send
 
     def record_sending(self, batch: Batch) -> None:
         """Before a batch is sent: its records are ``unknown`` until Trackly answers."""
@@ -117,7 +132,7 @@ class Confirmations:
         if result.unlisted_errors:  # which of the records not listed failed is not known: all stay unknown
             unknown.update(position for position in range(len(batch)) if position not in rejected)
         if not self._deduplicated:  # a record Trackly deduplicates is simply sent again by a rerun
-            prints = batch.fingerprints or [0] * len(batch)
+            prints = batch.fingerprints or [b""] * len(batch)
             for position in sorted(unknown):
                 self._note_unknown(batch.row_indexes[position], prints[position])
         row = self._ledger_rows.pop(id(batch), None)
@@ -163,7 +178,7 @@ class Confirmations:
         if self._write:
             self.ledger.finish()
 
-    def _note_unknown(self, row_index: int, fingerprint: int) -> None:
+    def _note_unknown(self, row_index: int, fingerprint: Fingerprint) -> None:
         """Count a record of unknown outcome; keep the lowest-indexed ones for the failure message."""
         self.unknown_count += 1
         bisect.insort(self.unknown_examples, (row_index, fingerprint))

@@ -30,6 +30,7 @@ from trackly_provider.operators._engine.confirmations import (
     Confirmations,
     unknown_outcome_result,
 )
+from trackly_provider.operators._engine.fingerprints import Fingerprint
 from trackly_provider.operators._engine.import_log import TaskLog
 from trackly_provider.operators._engine.native_memory import release_freed_memory
 from trackly_provider.operators._engine.records import (
@@ -48,7 +49,7 @@ from trackly_provider.trackly_api.results import ImportResult
 RESENT_CODES = frozenset({"save_error"})  # the server failed on that record alone: worth another try
 TRIM_MEMORY_EVERY_BATCHES = 20
 
-Unsaved = tuple[int, Record, int]  # (row index, record, fingerprint or 0) of a save_error answer
+Unsaved = tuple[int, Record, "Fingerprint"]  # (row index, record, fingerprint or b"") of a save_error answer
 RecordBuilder = Callable[[Sequence[Any]], "Record | RowRejection"]
 
 
@@ -81,7 +82,7 @@ class ImportRun:
     2. ``import_rows``: stream the query; ``plan_columns`` maps its columns to record fields and
        gives the row builder; ``batches`` builds each row's record (a row the API would reject is
        counted as *rejected* and never sent), skips those the ledger holds as *confirmed* (counted
-       as *duplicates*) or of *unknown outcome* (``Confirmations.skip_confirmed``), and cuts
+       as *duplicates*) or of *unknown outcome* (``Confirmations.screen``), and cuts
        ``batch_size`` records into a ``batch`` (encoded on the reading thread); ``send`` sends
        each (up to ``max_in_flight`` requests open, the first alone) and ``settle_answer`` counts
        each answer and records it in the ledger; then ``resend_save_errors`` sends again what
@@ -239,40 +240,43 @@ class ImportRun:
 
         Every row read is counted, then built into a record (``build``, from ``plan_columns``). A
         row the API would reject is counted as an error (``RowRejection``), and a record the ledger
-        leaves out (``Confirmations.skip_confirmed``) as a duplicate or an unknown outcome; neither
-        is sent. One loop does the three, as it runs for every row.
+        leaves out (``Confirmations.screen``, a chunk at a time) as a duplicate or an unknown
+        outcome; neither is sent.
         """
         tally, size = self.tally, self.arguments.batch_size
-        skip_confirmed = self.confirmations.skip_confirmed if self.confirmations is not None else None
+        screen = self.confirmations.screen if self.confirmations is not None else None
         records: list[Record] = []
         row_indexes: list[int] = []
+        prints: list[Fingerprint] = []
         progress = self.progress
         for chunk in chunks:
             progress.tick(tally)
             first_index = tally.rows_read
             tally.rows_read += len(chunk)
+            read: list[Record] = []
+            read_indexes: list[int] = []
             for index, record in enumerate(map(build, chunk), first_index):
                 if type(record) is RowRejection:
                     tally.reject_row(index, record)
-                elif skip_confirmed is None or not skip_confirmed(index, record):  # type: ignore[arg-type]
-                    records.append(record)  # type: ignore[arg-type]
-                    row_indexes.append(index)
-                    if len(records) == size:
-                        full, records, row_indexes = self.batch(records, row_indexes), [], []
-                        yield full  # its records are freed: the batch holds their body
+                else:
+                    read.append(record)  # type: ignore[arg-type]
+                    read_indexes.append(index)
+            if screen is not None and read:
+                read_indexes, read, read_prints = screen(read_indexes, read)
+                prints += read_prints
+            records += read
+            row_indexes += read_indexes
+            while len(records) >= size:  # each full batch at once: its records are freed, it holds their body
+                yield self.encoded(records[:size], row_indexes[:size], prints[:size] or None, self._buffers)
+                del records[:size], row_indexes[:size], prints[:size]
         if records:
-            yield self.batch(records, row_indexes)
-
-    def batch(self, records: list[Record], row_indexes: list[int]) -> Batch:
-        """One batch, its body encoded now into a pooled buffer, with its records' ledger fingerprints."""
-        prints = self.confirmations.take_fingerprints() if self.confirmations is not None else None
-        return self.encoded(records, row_indexes, prints, self._buffers)
+            yield self.encoded(records, row_indexes, prints or None, self._buffers)
 
     def encoded(
         self,
         records: Sequence[Record],
         row_indexes: list[int],
-        prints: list[int] | None,
+        prints: list[Fingerprint] | None,
         buffers: BodyBuffers | None = None,
     ) -> Batch:
         """``records`` as a batch of this entity: its body key, and each record named by ``key_of``."""
@@ -338,7 +342,7 @@ class ImportRun:
             records = orjson.loads(batch.body)[self.entity.body_key]
             prints = batch.fingerprints
             self.unsaved.extend(
-                (batch.row_indexes[i], records[i], prints[i] if prints else 0) for i in to_resend
+                (batch.row_indexes[i], records[i], prints[i] if prints else b"") for i in to_resend
             )
         self.give_back(batch)
         if self.tally.batches % TRIM_MEMORY_EVERY_BATCHES == 0:

@@ -1,0 +1,65 @@
+"""The compact fingerprint set (database/fingerprint_set.py): exact membership, 16 bytes a member."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from trackly_provider.database.fingerprint_set import FingerprintSet
+
+
+def packed(*fingerprints: bytes) -> bytes:
+    return b"".join(fingerprints)
+
+
+def test_members_added_a_batch_at_a_time_are_found_and_others_are_not():
+    members = [os.urandom(16) for _ in range(5000)]
+    strangers = [os.urandom(16) for _ in range(500)]
+    fingerprints = FingerprintSet(16)
+    for start in range(0, len(members), 700):  # levels of several sizes, merged as they come
+        fingerprints.add(packed(*members[start : start + 700]))
+    assert len(fingerprints) == 5000
+    assert fingerprints.contains(packed(*members)).all()
+    assert not fingerprints.contains(packed(*strangers)).any()
+    assert fingerprints.contains(packed(strangers[0], members[4999], members[0])).tolist() == [
+        False,
+        True,
+        True,
+    ]
+
+
+def test_fingerprints_sharing_their_first_or_last_half_are_told_apart():
+    a, b, c = os.urandom(8), os.urandom(8), os.urandom(8)
+    fingerprints = FingerprintSet.of_packed(16, packed(a + b, a + c, os.urandom(16)))
+    assert fingerprints.contains(packed(a + b, a + c, a + a, b + b, c + b)).tolist() == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    fingerprints.add(packed(a + a))
+    assert fingerprints.contains(packed(a + a, a + b, b + a)).tolist() == [True, True, False]
+
+
+def test_8_byte_fingerprints_of_earlier_releases():
+    members = [os.urandom(8) for _ in range(100)]
+    fingerprints = FingerprintSet.of_packed(8, packed(*members))
+    assert fingerprints.contains(packed(*members)).all()
+    assert not fingerprints.contains(packed(os.urandom(8), os.urandom(8))).any()
+    assert len(FingerprintSet.of_packed(8, b"")) == 0
+    assert not FingerprintSet(8).contains(packed(*members)).any()
+
+
+def test_a_million_members_take_16_mib():
+    fingerprints = FingerprintSet(16)
+    for _ in range(100):
+        fingerprints.add(os.urandom(16 * 10_000))
+    arrays = [array for level in fingerprints._levels for array in (level.high, level.low)]
+    assert sum(array.nbytes for array in arrays) == 16 * 1_000_000
+
+
+def test_a_width_other_than_8_or_16_is_refused():
+    with pytest.raises(ValueError, match="8 or 16 bytes, not 32"):
+        FingerprintSet(32)
