@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, SOURCE_CONN_ID, clicks, phone
-from trackly_provider.database.ledger import unpack
+from trackly_provider.database.ledger import ImportLedger, unpack
 
 SEND_COLUMNS = {
     "id": "text",
@@ -517,3 +517,37 @@ def test_a_day_imported_by_a_release_before_0_2_is_not_sent_again_after_the_upgr
     assert sorted(r["message_id"] for r in sandbox.state()["revenue"]) == [f"msg-{n:07d}" for n in range(40)]
     rows = postgres_source.query(f"SELECT records, fingerprints FROM {LEDGER_TABLE}")
     assert {len(bytes(data)) // records for records, data in rows} == {8}
+
+
+@pytest.mark.reads_failed_task_log
+def test_a_request_whose_ledger_row_could_not_be_written_is_never_sent(
+    airflow, sandbox, postgres_source, monkeypatch, task_output
+):
+    """
+    The ledger writes on a thread of its own; a request waits for its own ``unknown`` row. The
+    second write-ahead fails here (mocked: the one fault that must happen at that precise moment):
+    that request and every later one stay unsent, the first is confirmed, and the rerun sends the
+    rest, so every row is stored exactly once.
+    """
+    rows = [revenue_row(n) for n in range(50)]
+    postgres_source.load("revenue", REVENUE_COLUMNS, rows)
+    kwargs = {"sql": REVENUE_SQL, "batch_size": 10, "max_in_flight": 4}
+    write_ahead = ImportLedger._write_ahead
+    calls = []
+
+    def failing_second(self, batch_id, records):
+        calls.append(batch_id)
+        if len(calls) == 2:
+            raise RuntimeError("the ledger's database went away")
+        return write_ahead(self, batch_id, records)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ImportLedger, "_write_ahead", failing_second)
+        first = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert first.state == "failed"
+    assert "the ledger's database went away" in task_output()
+    assert sandbox.state()["requests_seen"] == 1
+    assert len(sandbox.state()["revenue"]) == 10
+    again = airflow.run_operator("RevenueHistoryImportOperator", "import_revenue", **kwargs)
+    assert counts(again.xcom) == (50, 40, 10, 0)
+    assert sorted(r["message_id"] for r in sandbox.state()["revenue"]) == [row[1] for row in rows]

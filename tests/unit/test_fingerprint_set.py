@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from trackly_provider.database.fingerprint_set import FingerprintSet
+from trackly_provider.database.fingerprint_set import FingerprintSet, FingerprintSetBuilder
 
 
 def packed(*fingerprints: bytes) -> bytes:
@@ -63,3 +63,15 @@ def test_a_million_members_take_16_mib():
 def test_a_width_other_than_8_or_16_is_refused():
     with pytest.raises(ValueError, match="8 or 16 bytes, not 32"):
         FingerprintSet(32)
+
+
+def test_a_set_built_from_rows_as_they_stream_grows_past_its_count():
+    rows = [os.urandom(16 * 300) for _ in range(4)]
+    builder = FingerprintSetBuilder(500)  # counted before two more rows were written
+    for row in rows:
+        builder.add(row, 16)
+    fingerprints = builder.build(16)
+    assert len(fingerprints) == 1200
+    assert fingerprints.contains(b"".join(rows)).all()
+    assert not fingerprints.contains(os.urandom(16 * 50)).any()
+    assert len(FingerprintSetBuilder(0).build(8)) == 0

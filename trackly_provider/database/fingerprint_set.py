@@ -89,13 +89,10 @@ class FingerprintSet:
 
     @classmethod
     def of_packed(cls, width: int, packed: bytes | bytearray) -> FingerprintSet:
-        """One set of the fingerprints packed in ``packed`` (a ledger's rows), sorted once."""
-        fingerprints = cls(width)
-        if packed:
-            high, low = _halves(packed, width)
-            fingerprints._mark(high)
-            fingerprints._levels.append(_Level(high, low))
-        return fingerprints
+        """One set of the fingerprints packed in ``packed``, sorted once."""
+        builder = FingerprintSetBuilder(len(packed) // width)
+        builder.add(packed, width)
+        return builder.build(width)
 
     def __len__(self) -> int:
         return sum(len(level) for level in self._levels)
@@ -143,3 +140,41 @@ class FingerprintSet:
         slots = high & (FILTER_BITS - 1)
         marked: Mask = (self._filter[slots >> 3] & (1 << (slots & 7)).astype(np.uint8)) != 0
         return marked
+
+
+class FingerprintSetBuilder:
+    """
+    One ``FingerprintSet`` filled from a ledger's rows as they stream: no row is kept, only its
+    fingerprints' halves (16 bytes each, in arrays of ``capacity``, grown if more come), then sorted
+    once. Peak memory while building: about twice the set's own.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._high: Ints = np.empty(max(capacity, 0), np.int64)
+        self._low: Ints = np.empty(max(capacity, 0), np.int64)
+        self._size = 0
+
+    def add(self, packed: bytes | bytearray, width: int) -> None:
+        """The fingerprints of one row, ``width`` bytes each."""
+        high, low = _halves(packed, width)
+        end = self._size + len(high)
+        if end > len(self._high):  # rows written since they were counted
+            grown = max(end, 2 * len(self._high))
+            self._high, self._low = np.resize(self._high, grown), np.resize(self._low, grown)
+        self._high[self._size : end] = high
+        self._low[self._size : end] = low
+        self._size = end
+
+    def build(self, width: int) -> FingerprintSet:
+        """The set (the builder gives its arrays up to it)."""
+        high, low = self._high[: self._size], self._low[: self._size]
+        self._high = self._low = np.empty(0, np.int64)
+        fingerprints = FingerprintSet(width)
+        if len(high):
+            fingerprints._mark(high)
+            order = np.argsort(high)
+            high = high[order]
+            low = low[order]
+            del order
+            fingerprints._levels.append(_Level(high, low, is_sorted=True))
+        return fingerprints

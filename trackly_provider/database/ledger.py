@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-from trackly_provider.database.fingerprint_set import WIDTHS, FingerprintSet, Mask
+from trackly_provider.database.fingerprint_set import WIDTHS, FingerprintSet, FingerprintSetBuilder, Mask
 from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import adapt_parameters, driver_name, open_streaming_cursor
 from trackly_provider.database.tables import checked_table_name, dialect_of, open_writer, quoted_identifier
 from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.trackly_api.iso8601 import utc_iso
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 CONFIRMED = "confirmed"  # Trackly answered that it stored these records (or already had them)
 UNKNOWN = "unknown"  # being sent, or sent without an answer: Trackly may or may not have stored them
 COLUMNS = (
@@ -238,13 +242,33 @@ class ImportLedger:
         self._confirmed = FingerprintSet(NEW_PARTITION_WIDTH)
         self._unknown: dict[bytes, _EarlierUnknown] = {}
         self._assumed: list[Sent] = []
+        # Answers settled but not committed yet: they go with the next request's write-ahead (one
+        # commit a request instead of two). SQLite commits each at once: an open write transaction
+        # would lock the whole file against other imports' ledgers in it.
+        self._defer_commits = False
+        self._uncommitted = False
+        # The session lives on a thread of its own: writes leave the reading thread at once, and a
+        # request waits only for its own write-ahead (``wait_written``).
+        self._session = ThreadPoolExecutor(1, thread_name_prefix="trackly-ledger")
+        self._written: dict[str, Future[Any]] = {}
+        self._failure: BaseException | None = None
         self.confirmed_before = 0
         self.unknown_before = 0
 
     def __enter__(self) -> ImportLedger:
+        try:
+            self._session.submit(self._open).result()
+        except BaseException:
+            self._session.shutdown(wait=True)
+            raise
+        return self
+
+    def _open(self) -> None:
+        """On the session's thread: connect, create the table, lock the partition, load it."""
         self._connection = self._hook.get_conn()
         self._driver = driver_name(self._connection)
         self._sql_table = quoted_identifier(self.table, dialect_of(self._connection))
+        self._defer_commits = dialect_of(self._connection) != "sqlite"
         try:
             ddl = ledger_ddl(self.table, dialect_of(self._connection))
             open_writer(self._connection, ddl, self._max_stall_seconds)
@@ -258,14 +282,13 @@ class ImportLedger:
         except BaseException:
             self._close()
             raise
-        return self
 
     def _load(self) -> None:
         """Stream the partition's rows into a compact set of confirmed fingerprints and the unknown rows."""
-        cursor = open_streaming_cursor(self._connection)
         unknown_rows: list[_EarlierUnknown] = []
-        confirmed = bytearray()
+        confirmed = FingerprintSetBuilder(self._count_confirmed())
         widths: set[int] = set()
+        cursor = open_streaming_cursor(self._connection)
         try:
             cursor.execute(
                 "SELECT state, fingerprints, batch_id, first_row, message_ids, records "
@@ -278,7 +301,7 @@ class ImportLedger:
                     width = fingerprint_width(data, int(records))
                     widths.add(width)
                     if state == CONFIRMED:
-                        confirmed += data
+                        confirmed.add(data, width)
                     else:
                         ids = orjson.loads(message_ids) if message_ids else []
                         prints = unpack(data, width)
@@ -293,8 +316,7 @@ class ImportLedger:
                 "partition's rows of the release you do not run (or restore the table from a backup)."
             )
         self.fingerprint_width = widths.pop() if widths else NEW_PARTITION_WIDTH
-        self._confirmed = FingerprintSet.of_packed(self.fingerprint_width, confirmed)
-        del confirmed
+        self._confirmed = confirmed.build(self.fingerprint_width)
         for row in unknown_rows:  # a crash may leave a record in both: confirmed wins
             done = self._confirmed.contains(pack(row.fingerprints)).tolist()
             for fingerprint, is_confirmed in zip(row.fingerprints, done, strict=True):
@@ -304,6 +326,20 @@ class ImportLedger:
                     self._unknown[fingerprint] = row
         self.confirmed_before = len(self._confirmed)
         self.unknown_before = len(self._unknown)
+
+    def _count_confirmed(self) -> int:
+        """How many confirmed records the partition holds (to size the set before it streams in)."""
+        mark = self._hook.placeholder
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(
+                f"SELECT SUM(records) FROM {self._sql_table} WHERE partition_key = {mark} AND state = {mark}",
+                (self.partition, CONFIRMED),
+            )
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return int(row[0] or 0) if row else 0
 
     def confirmed(self, packed: bytes) -> Mask:
         """For each fingerprint packed in ``packed``, whether an earlier run saw Trackly confirm it."""
@@ -326,20 +362,39 @@ class ImportLedger:
         return UNKNOWN if fingerprint in self._unknown else None
 
     def record_sending(self, records: Sequence[Sent]) -> str:
-        """Before a request goes: its records are ``unknown``; return the row's ``batch_id``."""
+        """
+        Before a request goes: write its records as ``unknown`` (on the session's thread, committed);
+        return the row's ``batch_id``. The request may go once ``wait_written(batch_id)`` returns.
+        """
         for fingerprint, _, _ in records:
             if fingerprint in self._unknown:  # sent again: no longer the earlier row's to answer for
                 self._unknown[fingerprint].settled.add(fingerprint)
         batch_id = uuid.uuid4().hex
-        self._insert(batch_id, UNKNOWN, records)
-        self._connection.commit()
+        self._written[batch_id] = self._in_session(self._write_ahead, batch_id, list(records))
         return batch_id
+
+    def wait_written(self, batch_id: str) -> None:
+        """
+        Wait (on any thread) until the request's ``unknown`` row is committed.
+
+        :raises Exception: what writing it raised: the request must not be sent.
+        """
+        written = self._written.pop(batch_id, None)
+        if written is not None:
+            written.result()
+
+    def _write_ahead(self, batch_id: str, records: list[Sent]) -> None:
+        self._insert(batch_id, UNKNOWN, records)
+        self._commit()  # with the answers settled since the last request
 
     def settle(self, batch_id: str, records: Sequence[Sent], confirmed: Sequence[bool | None]) -> None:
         """
         After the answer: ``confirmed[i]`` True (stored), False (rejected: left out, a rerun sends it
-        again) or None (no answer: stays ``unknown``).
+        again) or None (no answer: stays ``unknown``). Written on the session's thread.
         """
+        self._in_session(self._settle, batch_id, list(records), list(confirmed))
+
+    def _settle(self, batch_id: str, records: list[Sent], confirmed: list[bool | None]) -> None:
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
         if all(confirmed):
@@ -358,23 +413,57 @@ class ImportLedger:
             self._insert(uuid.uuid4().hex, CONFIRMED, stored, cursor)
             self._insert(batch_id, UNKNOWN, lost, cursor)
         cursor.close()
+        if self._defer_commits:
+            self._uncommitted = True  # a crash before the commit leaves the records ``unknown``: safe
+        else:
+            self._connection.commit()
+
+    def _in_session(self, write: Callable[..., Any], *arguments: Any) -> Future[Any]:
+        """
+        Run ``write`` on the session's thread after the writes before it. A write that fails is
+        raised by the next call that waits (``wait_written``, ``finish``, the end of the import).
+        """
+        self._raise_failure()
+        future = self._session.submit(write, *arguments)
+        future.add_done_callback(self._note_failure)
+        return future
+
+    def _call(self, work: Callable[..., T], *arguments: Any) -> T:
+        """``work`` on the session's thread, once the writes before it are done: its result."""
+        self._raise_failure()
+        return self._session.submit(work, *arguments).result()
+
+    def _note_failure(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None and self._failure is None:
+            self._failure = future.exception()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _commit(self) -> None:
         self._connection.commit()
+        self._uncommitted = False
 
     def assume_imported(self, record: Sent) -> None:
         """The user checked that Trackly has this record of unknown outcome: confirm it."""
         self._unknown[record[0]].settled.add(record[0])
         self._assumed.append(record)
         if len(self._assumed) >= ASSUMED_PER_ROW:
-            self._flush_assumed()
+            assumed, self._assumed = self._assumed, []
+            self._in_session(self._write_confirmed, assumed)
 
-    def _flush_assumed(self) -> None:
-        self._insert(uuid.uuid4().hex, CONFIRMED, self._assumed)
-        self._connection.commit()
-        self._assumed = []
+    def _write_confirmed(self, records: list[Sent]) -> None:
+        self._insert(uuid.uuid4().hex, CONFIRMED, records)
+        self._commit()
 
     def finish(self) -> None:
         """Write what is pending, and take out of earlier ``unknown`` rows the records now settled."""
-        self._flush_assumed()
+        assumed, self._assumed = self._assumed, []
+        self._call(self._finish, assumed)
+
+    def _finish(self, assumed: list[Sent]) -> None:
+        self._write_confirmed(assumed)
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
         for row in {id(row): row for row in self._unknown.values() if row.settled}.values():
@@ -389,10 +478,13 @@ class ImportLedger:
             ]
             self._insert(row.batch_id, UNKNOWN, left, cursor)
         cursor.close()
-        self._connection.commit()
+        self._commit()
 
     def unknown_requests(self) -> list[tuple[str, int, int]]:
         """The partition's requests of unknown outcome: (batch_id, first row, records), by first row."""
+        return self._call(self._unknown_requests)
+
+    def _unknown_requests(self) -> list[tuple[str, int, int]]:
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
         cursor.execute(
@@ -405,7 +497,7 @@ class ImportLedger:
             for batch_id, first_row, records in cursor.fetchall()
         ]
         cursor.close()
-        self._connection.commit()
+        self._commit()
         return rows
 
     def _insert(self, batch_id: str, state: str, records: Sequence[Sent], cursor: Any = None) -> None:
@@ -413,14 +505,15 @@ class ImportLedger:
             return
         owned = cursor is None
         cursor = cursor or self._connection.cursor()
+        prints, rows, message_ids = zip(*records, strict=True)
         values = (
             self.partition,
             batch_id,
             state,
-            min(row for _, row, _ in records),
+            min(rows),
             len(records),
-            pack([fingerprint for fingerprint, _, _ in records]),
-            orjson.dumps([message_id for _, _, message_id in records]).decode(),
+            pack(prints),
+            orjson.dumps(message_ids).decode(),
             datetime.now(timezone.utc),
         )
         marks = ", ".join([self._hook.placeholder] * len(COLUMNS))
@@ -437,10 +530,29 @@ class ImportLedger:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._close()
+        """Once every write is done: commit, release the partition, close the session."""
+        try:
+            self._session.submit(self._close).result()
+        finally:
+            self._session.shutdown(wait=True)
+        if exc_type is None:
+            self._raise_failure()
+        elif self._failure is not None:
+            log.warning(
+                "Writing the ledger failed too (%s); the records it concerns stay of unknown outcome.",
+                type(self._failure).__name__,
+            )
 
     def _close(self) -> None:
-        """Release the partition (a SQLite lock is a file of its own) and close the session."""
+        """
+        Commit the answers settled since the last request (also when the import failed: they are
+        what Trackly confirmed), release the partition (a SQLite lock is a file of its own), close.
+        """
+        try:
+            if self._uncommitted:
+                self._commit()
+        except Exception:  # the session is broken: those records stay ``unknown``, which is safe
+            pass
         try:
             if self.lock is not None:
                 self.lock.release()

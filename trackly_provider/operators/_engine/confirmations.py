@@ -125,6 +125,16 @@ class Confirmations:
             )
             self._ledger_rows[id(batch)] = (self.ledger.record_sending(sent), sent)
 
+    def written(self, batch: Batch) -> None:
+        """
+        On the thread about to send ``batch``: wait until its ``unknown`` row is committed.
+
+        :raises Exception: what writing it raised; the batch must not be sent.
+        """
+        row = self._ledger_rows.get(id(batch))
+        if row is not None:
+            self.ledger.wait_written(row[0])
+
     def record_answer(self, batch: Batch, result: ImportResult) -> None:
         """After the answer: stored or duplicate is confirmed, rejected forgotten, no answer stays unknown."""
         unknown = {error.index for error in result.errors if error.code == OUTCOME_UNKNOWN}
@@ -138,7 +148,12 @@ class Confirmations:
         row = self._ledger_rows.pop(id(batch), None)
         if row is not None:
             batch_id, sent = row
-            answers = [None if p in unknown else p not in rejected for p in range(len(batch))]
+            if unknown or rejected:
+                answers: list[bool | None] = [
+                    None if p in unknown else p not in rejected for p in range(len(batch))
+                ]
+            else:
+                answers = [True] * len(batch)  # every record stored: the common answer, built at once
             self.ledger.settle(batch_id, sent, answers)
 
     def note_not_sent(self, batch: Batch) -> None:

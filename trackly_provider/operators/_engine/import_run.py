@@ -301,6 +301,8 @@ class ImportRun:
             deduplicates (a rerun is safe), saying so.
         """
         entity = self.entity
+        if self.confirmations is not None:
+            self.confirmations.written(batch)  # the write-ahead: never a request the ledger does not know
         try:
             return self.trackly.import_encoded(entity, batch.body, len(batch), self.must_be_zero)
         except TracklyUnrequestedEffectError as exc:  # from the answer: the opt-in's own words
