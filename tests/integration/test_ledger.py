@@ -18,7 +18,7 @@ from trackly_provider.database.ledger import (
 )
 from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import sql_hook
-from trackly_provider.exceptions import TracklyPartitionLockedError
+from trackly_provider.exceptions import TracklyConfigError, TracklyPartitionLockedError
 
 
 def F(number: int) -> bytes:
@@ -147,3 +147,29 @@ def test_a_ledger_that_fails_to_open_releases_its_sqlite_lock(tmp_path, monkeypa
     broken.commit()
     with ImportLedger(hook, "ledger_t", "day-1", lock_timeout=0) as ledger:  # in the same process
         assert ledger.lock is not None
+
+
+def test_hand_edited_counts_reserve_no_memory_before_the_rows_are_checked(postgres_source, airflow_home):
+    """
+    Counts summing to 4 * 10^10 records (about 640 GiB of fingerprints) are a hint capped at 2^24;
+    the rows themselves then fail the import with the fix, not a MemoryError.
+    """
+    hook = sql_hook(SOURCE_CONN_ID)
+    with ImportLedger(hook, "ledger_counts", "day") as ledger:
+        ledger.settle(ledger.record_sending([(F(1), 0, "m1")]), [(F(1), 0, "m1")], [True])
+    connection = hook.get_conn()
+    try:
+        for n in range(20):
+            connection.cursor().execute(
+                "INSERT INTO ledger_counts (partition_key, batch_id, state, first_row, records, "
+                "fingerprints, message_ids, recorded_at) "
+                "VALUES ('day', %s, 'confirmed', 0, %s, %s, '[]', now())",
+                (f"edited{n}", 2**31 - 1, F(n)),
+            )
+        connection.commit()
+        with pytest.raises(TracklyConfigError, match="holds 16 bytes of fingerprints for 2147483647 records"):
+            ImportLedger(hook, "ledger_counts", "day").__enter__()
+    finally:
+        connection.cursor().execute("DROP TABLE ledger_counts")
+        connection.commit()
+        connection.close()

@@ -102,11 +102,6 @@ def test_many_copies_spread_across_chunks_are_each_stored_once(airflow, sandbox,
     assert len(sandbox.state()["revenue"]) == 452
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Fingerprints._numbered probes copies 0, 1, 2... one at a time in a FingerprintSet (~20 us "
-    "each): n copies of one record spread over chunks cost about n^2/2 probes",
-)
 def test_copies_of_one_record_cost_a_few_hashes_each_not_one_per_earlier_copy(
     airflow, sandbox, postgres_source, monkeypatch
 ):
@@ -122,7 +117,7 @@ def test_copies_of_one_record_cost_a_few_hashes_each_not_one_per_earlier_copy(
     monkeypatch.setattr(xxhash, "xxh3_128_digest", counted)
     result = import_revenue(airflow, batch_size=20)
     assert counts(result.xcom) == (400, 400, 0, 0)
-    assert len(hashes) <= 3 * 400  # n(n+1)/2 = 80,200 today; 4,000 copies take minutes
+    assert len(hashes) <= 3 * 400  # probing #1, #2... from the start each time: n(n+1)/2 = 80,200
 
 
 def unknown_then_settled(airflow, sandbox, postgres_source, rows) -> None:

@@ -75,3 +75,19 @@ def test_a_set_built_from_rows_as_they_stream_grows_past_its_count():
     assert fingerprints.contains(b"".join(rows)).all()
     assert not fingerprints.contains(os.urandom(16 * 50)).any()
     assert len(FingerprintSetBuilder(0).build(8)) == 0
+
+
+def test_members_are_found_at_their_position_and_flagged_when_met():
+    a, b = os.urandom(8), os.urandom(8)
+    members = [a + b, a + a, os.urandom(16), os.urandom(16)]  # two share their first half
+    fingerprints = FingerprintSet.of_packed(16, packed(*members))
+    where = fingerprints.index(packed(*members, os.urandom(16)))
+    assert where[-1] == -1 and sorted(where[:-1].tolist()) == [0, 1, 2, 3]
+    assert not fingerprints.met(where[:-1]).any()
+    fingerprints.meet(where[[1, 2]])
+    assert fingerprints.met(fingerprints.index(packed(*members))).tolist() == [False, True, True, False]
+    growing = FingerprintSet(16)
+    growing.add(packed(*members[:2]))
+    growing.add(packed(*members[2:]))
+    with pytest.raises(ValueError, match="built at once"):
+        growing.index(packed(*members))

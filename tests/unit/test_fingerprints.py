@@ -10,6 +10,7 @@ from hashlib import blake2b
 
 import orjson
 
+from trackly_provider.database.fingerprint_set import FingerprintSet
 from trackly_provider.operators._engine.fingerprints import (
     Fingerprints,
     LegacyFingerprints,
@@ -28,13 +29,13 @@ TRICKY = [
 
 
 def one(prints: Fingerprints, record: dict) -> bytes:
-    (fingerprint,) = prints.of_batch([record])
+    (fingerprint,), _ = prints.of_batch([record])
     return fingerprint
 
 
 def test_identical_records_get_distinct_fingerprints_numbered_in_order_across_batches():
     first, second = Fingerprints(), Fingerprints()
-    a = first.of_batch([dict(RECORD), dict(RECORD)]) + first.of_batch([dict(RECORD)])
+    a = first.of_batch([dict(RECORD), dict(RECORD)])[0] + first.of_batch([dict(RECORD)])[0]
     assert len(set(a)) == 3 and all(len(fingerprint) == 16 for fingerprint in a)
     # Another run (another process) names the same copies the same way, in any order of other records.
     assert one(second, {**RECORD, "message_id": "other"}) not in a
@@ -58,7 +59,7 @@ def test_a_record_has_one_text_wherever_it_sits_in_a_batch_whatever_its_text_hol
     assert len(set(alone)) == 3
     # An empty record cannot be cut out of the batch's text: each is then encoded alone, the same way.
     assert record_texts([TRICKY[0], {}, TRICKY[1]]) == [alone[0], record_texts([{}])[0], alone[1]]
-    batch = Fingerprints().of_batch(TRICKY)
+    batch, _ = Fingerprints().of_batch(TRICKY)
     assert [one(Fingerprints(), record) for record in TRICKY] == batch
 
 
@@ -68,7 +69,7 @@ def test_a_batch_of_copies_and_earlier_records_is_numbered_like_one_at_a_time():
     batched.of_batch([TRICKY[0]])
     singly = Fingerprints()
     singly.of_batch([TRICKY[0]])
-    assert batched.of_batch(records) == [one(singly, record) for record in records]
+    assert batched.of_batch(records)[0] == [one(singly, record) for record in records]
 
 
 def test_the_8_byte_fingerprints_of_earlier_releases_are_unchanged():
@@ -81,7 +82,7 @@ def test_the_8_byte_fingerprints_of_earlier_releases_are_unchanged():
 
     legacy = fingerprints_for(8, None)
     assert isinstance(legacy, LegacyFingerprints)
-    assert legacy.of_batch([RECORD, RECORD, TRICKY[1]]) == [
+    assert legacy.of_batch([RECORD, RECORD, TRICKY[1]])[0] == [
         released(RECORD),
         released(RECORD, 1),
         released(TRICKY[1]),
@@ -96,3 +97,24 @@ def test_a_keyed_fingerprint_differs_from_the_plain_one_and_by_key():
     prints = {one(Fingerprints(key), record) for key in (None, "trk_a", "trk_b")}
     assert len(prints) == 3
     assert one(Fingerprints("trk_a"), record) == one(Fingerprints("trk_a"), record)  # stable for a key
+
+
+def test_a_rerun_numbers_copies_as_the_first_run_did_and_flags_what_the_partition_holds():
+    """
+    A rerun meets the partition's confirmed fingerprints (``known``): each is flagged there, not kept
+    again, and copies are numbered exactly as the first run numbered them, in any batches.
+    """
+    records = [RECORD, TRICKY[0], RECORD, TRICKY[1], RECORD]
+    first = Fingerprints()
+    given = first.of_batch(records[:2])[0] + first.of_batch(records[2:])[0]
+    known = FingerprintSet.of_packed(16, b"".join(given[:4]))  # the last copy was not confirmed
+    rerun = Fingerprints(known=known)
+    again = []
+    held = []
+    for part in ([records[0]], records[1:4], [records[4]]):
+        prints, in_known = rerun.of_batch(part)
+        again += prints
+        held += in_known.tolist()
+    assert again == given
+    assert held == [True, True, True, True, False]
+    assert len(rerun._seen) == 1  # only the one the partition did not hold

@@ -55,6 +55,10 @@ class _Level:
         return len(self.high)
 
     def contains(self, high: Ints, low: Ints) -> Mask:
+        return self.locate(high, low)[1]
+
+    def locate(self, high: Ints, low: Ints) -> tuple[Ints, Mask]:
+        """Each fingerprint's position in the level, and whether it is there at all."""
         # Searched in ascending order, each search starts where the last ended: half the cache misses.
         order = np.argsort(high)
         positions = np.empty(len(high), np.intp)
@@ -65,8 +69,10 @@ class _Level:
             for i in np.flatnonzero(~found & (self.high[positions] == high)):
                 start = positions[i]
                 end = np.searchsorted(self.high, high[i], side="right")
-                found[i] = bool(np.any(self.low[start:end] == low[i]))
-        return found
+                same = np.flatnonzero(self.low[start:end] == low[i])
+                if len(same):
+                    positions[i], found[i] = start + same[0], True
+        return positions, found
 
 
 class FingerprintSet:
@@ -86,6 +92,7 @@ class FingerprintSet:
         self._levels: list[_Level] = []
         self._filter = np.zeros(FILTER_BITS // 8, np.uint8)
         self._batch = 0  # the size of the first batch added: the unit of the size classes
+        self._met: Mask | None = None  # the members a run met (index, met, meet)
 
     @classmethod
     def of_packed(cls, width: int, packed: bytes | bytearray) -> FingerprintSet:
@@ -96,6 +103,36 @@ class FingerprintSet:
 
     def __len__(self) -> int:
         return sum(len(level) for level in self._levels)
+
+    def index(self, packed: bytes) -> Ints:
+        """
+        Each fingerprint's position among the members (of a set built at once: ``of_packed``, a
+        builder), or -1 when it is none; the positions ``met`` and ``meet`` take.
+        """
+        high, low = _halves(packed, self.width)
+        where = np.full(len(high), -1, np.intp)
+        if not self._levels:
+            return where
+        if len(self._levels) > 1:
+            raise ValueError("index() is for a set built at once, not one added to")
+        maybe = np.flatnonzero(self._marked(high))
+        if len(maybe):
+            positions, found = self._levels[0].locate(high[maybe], low[maybe])
+            where[maybe[found]] = positions[found]
+        return where
+
+    def met(self, positions: Ints) -> Mask:
+        """Whether each member (at ``positions`` from ``index``) was marked by ``meet``."""
+        if self._met is None:
+            return np.zeros(len(positions), np.bool_)
+        met: Mask = self._met[positions]
+        return met
+
+    def meet(self, positions: Ints) -> None:
+        """Mark members (one byte each, allocated at the first mark): a run met them."""
+        if self._met is None:
+            self._met = np.zeros(len(self), np.bool_)
+        self._met[positions] = True
 
     def contains(self, packed: bytes) -> Mask:
         """For each fingerprint packed in ``packed``, whether it is a member."""

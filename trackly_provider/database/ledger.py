@@ -64,6 +64,7 @@ TABLE_OPTIONS = {"mysql": " DEFAULT CHARSET=utf8mb4"}
 PLACEHOLDER_TEMPLATE = re.compile(r"\{\{-?\s*task\.sql_placeholder\s*-?\}\}")
 
 Sent = tuple[bytes, int, "str | None"]  # (fingerprint, row index in this run, message id)
+MAX_COUNTED_RECORDS = 1 << 24  # the confirmed set reserved before a partition streams in: 256 MiB at most
 NEW_PARTITION_WIDTH = 16  # bytes per fingerprint in a partition without rows (8: started before 0.2)
 
 
@@ -242,11 +243,6 @@ class ImportLedger:
         self._confirmed = FingerprintSet(NEW_PARTITION_WIDTH)
         self._unknown: dict[bytes, _EarlierUnknown] = {}
         self._assumed: list[Sent] = []
-        # Answers settled but not committed yet: they go with the next request's write-ahead (one
-        # commit a request instead of two). SQLite commits each at once: an open write transaction
-        # would lock the whole file against other imports' ledgers in it.
-        self._defer_commits = False
-        self._uncommitted = False
         # The session lives on a thread of its own: writes leave the reading thread at once, and a
         # request waits only for its own write-ahead (``wait_written``).
         self._session = ThreadPoolExecutor(1, thread_name_prefix="trackly-ledger")
@@ -268,7 +264,6 @@ class ImportLedger:
         self._connection = self._hook.get_conn()
         self._driver = driver_name(self._connection)
         self._sql_table = quoted_identifier(self.table, dialect_of(self._connection))
-        self._defer_commits = dialect_of(self._connection) != "sqlite"
         try:
             ddl = ledger_ddl(self.table, dialect_of(self._connection))
             open_writer(self._connection, ddl, self._max_stall_seconds)
@@ -339,7 +334,14 @@ class ImportLedger:
             row = cursor.fetchone()
         finally:
             cursor.close()
-        return int(row[0] or 0) if row else 0
+        # A hint only (the set grows past it): a hand-edited count cannot reserve gigabytes up front.
+        return min(int(row[0] or 0), MAX_COUNTED_RECORDS) if row else 0
+
+    @property
+    def confirmed_set(self) -> FingerprintSet:
+        """The fingerprints earlier runs saw Trackly confirm (``fingerprints.Fingerprints`` flags
+        those a run meets)."""
+        return self._confirmed
 
     def confirmed(self, packed: bytes) -> Mask:
         """For each fingerprint packed in ``packed``, whether an earlier run saw Trackly confirm it."""
@@ -382,17 +384,43 @@ class ImportLedger:
         written = self._written.pop(batch_id, None)
         if written is not None:
             written.result()
+        self._raise_failure()  # a write before it failed: the ledger may not know what follows
 
     def _write_ahead(self, batch_id: str, records: list[Sent]) -> None:
         self._insert(batch_id, UNKNOWN, records)
-        self._commit()  # with the answers settled since the last request
+        self._connection.commit()
 
-    def settle(self, batch_id: str, records: Sequence[Sent], confirmed: Sequence[bool | None]) -> None:
+    def settle(
+        self,
+        batch_id: str,
+        records: Sequence[Sent],
+        confirmed: Sequence[bool | None],
+        *,
+        after_failure: bool = False,
+    ) -> None:
         """
         After the answer: ``confirmed[i]`` True (stored), False (rejected: left out, a rerun sends it
         again) or None (no answer: stays ``unknown``). Written on the session's thread.
+        ``after_failure``: the import failed (a write of the ledger's may be why): the session's
+        transaction is rolled back first, and this is tried even so.
         """
-        self._in_session(self._settle, batch_id, list(records), list(confirmed))
+        if after_failure:
+            self._session.submit(self._settle_after_failure, batch_id, list(records), list(confirmed))
+        else:
+            self._in_session(self._settle, batch_id, list(records), list(confirmed))
+
+    def _settle_after_failure(self, batch_id: str, records: list[Sent], confirmed: list[bool | None]) -> None:
+        try:
+            self._connection.rollback()
+            self._settle(batch_id, records, confirmed)
+        except Exception as exc:
+            log.warning(
+                "Could not settle ledger row %s after the failure (%s); its %d records stay of unknown "
+                "outcome.",
+                batch_id,
+                type(exc).__name__,
+                len(records),
+            )
 
     def _settle(self, batch_id: str, records: list[Sent], confirmed: list[bool | None]) -> None:
         mark = self._hook.placeholder
@@ -413,10 +441,7 @@ class ImportLedger:
             self._insert(uuid.uuid4().hex, CONFIRMED, stored, cursor)
             self._insert(batch_id, UNKNOWN, lost, cursor)
         cursor.close()
-        if self._defer_commits:
-            self._uncommitted = True  # a crash before the commit leaves the records ``unknown``: safe
-        else:
-            self._connection.commit()
+        self._connection.commit()
 
     def _in_session(self, write: Callable[..., Any], *arguments: Any) -> Future[Any]:
         """
@@ -441,10 +466,6 @@ class ImportLedger:
         if self._failure is not None:
             raise self._failure
 
-    def _commit(self) -> None:
-        self._connection.commit()
-        self._uncommitted = False
-
     def assume_imported(self, record: Sent) -> None:
         """The user checked that Trackly has this record of unknown outcome: confirm it."""
         self._unknown[record[0]].settled.add(record[0])
@@ -455,7 +476,7 @@ class ImportLedger:
 
     def _write_confirmed(self, records: list[Sent]) -> None:
         self._insert(uuid.uuid4().hex, CONFIRMED, records)
-        self._commit()
+        self._connection.commit()
 
     def finish(self) -> None:
         """Write what is pending, and take out of earlier ``unknown`` rows the records now settled."""
@@ -478,7 +499,7 @@ class ImportLedger:
             ]
             self._insert(row.batch_id, UNKNOWN, left, cursor)
         cursor.close()
-        self._commit()
+        self._connection.commit()
 
     def unknown_requests(self) -> list[tuple[str, int, int]]:
         """The partition's requests of unknown outcome: (batch_id, first row, records), by first row."""
@@ -497,7 +518,7 @@ class ImportLedger:
             for batch_id, first_row, records in cursor.fetchall()
         ]
         cursor.close()
-        self._commit()
+        self._connection.commit()
         return rows
 
     def _insert(self, batch_id: str, state: str, records: Sequence[Sent], cursor: Any = None) -> None:
@@ -544,15 +565,7 @@ class ImportLedger:
             )
 
     def _close(self) -> None:
-        """
-        Commit the answers settled since the last request (also when the import failed: they are
-        what Trackly confirmed), release the partition (a SQLite lock is a file of its own), close.
-        """
-        try:
-            if self._uncommitted:
-                self._commit()
-        except Exception:  # the session is broken: those records stay ``unknown``, which is safe
-            pass
+        """Release the partition (a SQLite lock is a file of its own) and close the session."""
         try:
             if self.lock is not None:
                 self.lock.release()

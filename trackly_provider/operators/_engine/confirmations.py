@@ -66,7 +66,7 @@ class Confirmations:
         self._write = not tally.dry_run
         # Records holding a phone number are fingerprinted with a keyed hash (the API key): never reversible.
         key = secret if entity.key_is_personal else None
-        self._fingerprints = fingerprints_for(ledger.fingerprint_width, key)
+        self._fingerprints = fingerprints_for(ledger.fingerprint_width, key, ledger.confirmed_set)
         # id() of a batch in flight -> its ledger row's batch_id and the records it holds
         self._ledger_rows: dict[int, tuple[str, list[Sent]]] = {}
         self._not_sent: list[Batch] = []  # batches whose request certainly stored nothing (any thread)
@@ -83,8 +83,7 @@ class Confirmations:
         as a duplicate), and one of unknown outcome not to be sent again (counted as an
         ``outcome_unknown`` error). Fingerprinted and looked up a batch at a time.
         """
-        prints = self._fingerprints.of_batch(records)
-        confirmed = self.ledger.confirmed(b"".join(prints))
+        prints, confirmed = self._fingerprints.of_batch(records)
         if not self.ledger.has_unknown:
             if not confirmed.any():  # a first import
                 return indexes, records, prints
@@ -176,7 +175,7 @@ class Confirmations:
                     continue
                 batch_id, sent = row
                 try:
-                    self.ledger.settle(batch_id, sent, [False] * len(sent))
+                    self.ledger.settle(batch_id, sent, [False] * len(sent), after_failure=True)
                 except Exception as exc:  # the failure that got here is the one to report
                     log.warning(
                         "Could not take %d records Trackly never received out of ledger row %s (%s); "

@@ -21,10 +21,12 @@ from collections.abc import Callable, Sequence
 from hashlib import blake2b
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 import xxhash
 
-from trackly_provider.database.fingerprint_set import FingerprintSet
+from trackly_provider.database.fingerprint_set import FingerprintSet, Mask
 from trackly_provider.trackly_api.results import encode_value
 
 Fingerprint = bytes  # 16 bytes (8 in a partition started before release 0.2)
@@ -83,21 +85,59 @@ class Fingerprints:
 
     width = WIDTH
 
-    def __init__(self, key: str | None = None) -> None:
+    def __init__(self, key: str | None = None, known: FingerprintSet | None = None) -> None:
         self._seen = FingerprintSet(self.width)
+        # The partition's confirmed fingerprints: one this run meets is flagged there (one byte)
+        # instead of being kept again in ``_seen`` (16 bytes), so a rerun holds each once.
+        self._known = known if known is not None and len(known) else None
         self._key = key.encode("utf-8")[:64] if key else b""  # blake2b takes a key of up to 64 bytes
         self._digest = self._digest_function()
+        self._next_copy: dict[Fingerprint, int] = {}  # a record's first fingerprint -> its next copy
 
-    def of_batch(self, records: Sequence[dict[str, Any]]) -> list[Fingerprint]:
-        """The fingerprints of ``records``, in order (each one new to this partition's run)."""
+    def of_batch(self, records: Sequence[dict[str, Any]]) -> tuple[list[Fingerprint], Mask]:
+        """
+        The fingerprints of ``records``, in order (each one new to this partition's run), and for
+        each whether ``known`` holds it (all False without ``known``).
+        """
         texts = self._texts(records)
         prints = list(map(self._digest, texts))
         packed = b"".join(prints)
-        if len(set(prints)) < len(prints) or self._seen.contains(packed).any():
-            prints = self._numbered(texts, prints)  # copies of a record (or a collision): rare
+        known_at = self._known_at(packed, len(prints))
+        before = self._given_before(packed, known_at)
+        if len(set(prints)) < len(prints) or before.any():
+            prints = self._numbered(texts, prints, before)  # copies of a record (or a collision): rare
             packed = b"".join(prints)
-        self._seen.add(packed)
-        return prints
+            known_at = self._known_at(packed, len(prints))
+        self._remember(packed, known_at)
+        return prints, known_at >= 0
+
+    def _known_at(self, packed: bytes, count: int) -> npt.NDArray[np.intp]:
+        """Each fingerprint's position in ``known``, or -1."""
+        if self._known is None:
+            return np.full(count, -1, np.intp)
+        return self._known.index(packed)
+
+    def _given_before(self, packed: bytes, known_at: npt.NDArray[np.intp]) -> Mask:
+        """Whether each fingerprint was given earlier in this run."""
+        if self._known is None:
+            return self._seen.contains(packed)
+        in_known = known_at >= 0
+        given = np.zeros(len(known_at), np.bool_)
+        given[in_known] = self._known.met(known_at[in_known])
+        others = np.flatnonzero(~in_known)
+        if len(others):
+            given[others] = self._seen.contains(_select(packed, others, self.width))
+        return given
+
+    def _remember(self, packed: bytes, known_at: npt.NDArray[np.intp]) -> None:
+        if self._known is None:
+            self._seen.add(packed)
+            return
+        in_known = known_at >= 0
+        self._known.meet(known_at[in_known])
+        others = np.flatnonzero(~in_known)
+        if len(others):
+            self._seen.add(_select(packed, others, self.width))
 
     def _texts(self, records: Sequence[dict[str, Any]]) -> list[bytes]:
         return record_texts(records)
@@ -109,17 +149,26 @@ class Fingerprints:
             return lambda text: blake2b(text, digest_size=WIDTH, key=key).digest()
         return xxhash.xxh3_128_digest
 
-    def _numbered(self, texts: list[bytes], prints: list[Fingerprint]) -> list[Fingerprint]:
-        """Number the copies: a fingerprint given before is replaced by that of ``text#1``, ``#2``..."""
+    def _numbered(self, texts: list[bytes], prints: list[Fingerprint], before: Mask) -> list[Fingerprint]:
+        """
+        Number the copies, in order: a fingerprint given before (``before``, or earlier in the
+        batch) is replaced by the first of ``text#1``, ``#2``... not given yet. Where a record has
+        three copies or more, the next number to try is kept (``_next_copy``), so n copies cost
+        O(n) hashes, not n^2/2.
+        """
         given: set[Fingerprint] = set()
-        numbered = []
-        for text, fingerprint in zip(texts, prints, strict=True):
-            copy = 0
-            while fingerprint in given or self._seen.contains(fingerprint).any():
-                copy += 1
-                fingerprint = self._digest(b"%b#%d" % (text, copy))
-            given.add(fingerprint)
-            numbered.append(fingerprint)
+        numbered = list(prints)
+        for i, (text, fingerprint) in enumerate(zip(texts, prints, strict=True)):
+            if fingerprint in given or before[i]:
+                copy = self._next_copy.get(fingerprint, 1)
+                candidate = self._digest(b"%b#%d" % (text, copy))
+                while candidate in given or self._given_before(candidate, self._known_at(candidate, 1))[0]:
+                    copy += 1
+                    candidate = self._digest(b"%b#%d" % (text, copy))
+                if copy > 1 or fingerprint in self._next_copy:
+                    self._next_copy[fingerprint] = copy + 1
+                numbered[i] = candidate
+            given.add(numbered[i])
         return numbered
 
 
@@ -141,6 +190,14 @@ class LegacyFingerprints(Fingerprints):
         return lambda text: blake2b(text, digest_size=LEGACY_WIDTH, key=key).digest()
 
 
-def fingerprints_for(width: int, key: str | None) -> Fingerprints:
-    """The fingerprints a partition's ledger rows were written with (``width``: 16, or 8 before 0.2)."""
-    return LegacyFingerprints(key) if width == LEGACY_WIDTH else Fingerprints(key)
+def fingerprints_for(width: int, key: str | None, known: FingerprintSet | None = None) -> Fingerprints:
+    """
+    The fingerprints a partition's ledger rows were written with (``width``: 16, or 8 before 0.2);
+    ``known``: the partition's confirmed ones.
+    """
+    return LegacyFingerprints(key, known) if width == LEGACY_WIDTH else Fingerprints(key, known)
+
+
+def _select(packed: bytes, positions: npt.NDArray[np.intp], width: int) -> bytes:
+    """The fingerprints at ``positions`` of ``packed``, packed."""
+    return np.frombuffer(packed, f"V{width}")[positions].tobytes()
