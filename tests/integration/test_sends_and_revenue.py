@@ -524,10 +524,10 @@ def test_a_request_whose_ledger_row_could_not_be_written_is_never_sent(
     airflow, sandbox, postgres_source, monkeypatch, task_output
 ):
     """
-    The ledger writes on a thread of its own; a request waits for its own ``unknown`` row. The
-    second write-ahead fails here (mocked: the one fault that must happen at that precise moment):
-    that request and every later one stay unsent, the first is confirmed, and the rerun sends the
-    rest, so every row is stored exactly once.
+    A request goes only once its ``unknown`` row is committed. The second write-ahead fails here
+    (mocked: the one fault that must happen at that precise moment): that request and every later
+    one stay unsent, the first is confirmed, and the rerun sends the rest, so every row is stored
+    exactly once.
     """
     rows = [revenue_row(n) for n in range(50)]
     postgres_source.load("revenue", REVENUE_COLUMNS, rows)

@@ -8,12 +8,11 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -26,7 +25,6 @@ from trackly_provider.exceptions import TracklyConfigError
 from trackly_provider.trackly_api.iso8601 import utc_iso
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 CONFIRMED = "confirmed"  # Trackly answered that it stored these records (or already had them)
 UNKNOWN = "unknown"  # being sent, or sent without an answer: Trackly may or may not have stored them
 COLUMNS = (
@@ -243,24 +241,15 @@ class ImportLedger:
         self._confirmed = FingerprintSet(NEW_PARTITION_WIDTH)
         self._unknown: dict[bytes, _EarlierUnknown] = {}
         self._assumed: list[Sent] = []
-        # The session lives on a thread of its own: writes leave the reading thread at once, and a
-        # request waits only for its own write-ahead (``wait_written``).
-        self._session = ThreadPoolExecutor(1, thread_name_prefix="trackly-ledger")
-        self._written: dict[str, Future[Any]] = {}
-        self._failure: BaseException | None = None
         self.confirmed_before = 0
         self.unknown_before = 0
 
     def __enter__(self) -> ImportLedger:
-        try:
-            self._session.submit(self._open).result()
-        except BaseException:
-            self._session.shutdown(wait=True)
-            raise
+        self._open()
         return self
 
     def _open(self) -> None:
-        """On the session's thread: connect, create the table, lock the partition, load it."""
+        """Connect, create the table, lock the partition, load it."""
         self._connection = self._hook.get_conn()
         self._driver = driver_name(self._connection)
         self._sql_table = quoted_identifier(self.table, dialect_of(self._connection))
@@ -364,29 +353,15 @@ class ImportLedger:
         return UNKNOWN if fingerprint in self._unknown else None
 
     def record_sending(self, records: Sequence[Sent]) -> str:
-        """
-        Before a request goes: write its records as ``unknown`` (on the session's thread, committed);
-        return the row's ``batch_id``. The request may go once ``wait_written(batch_id)`` returns.
-        """
+        """Before a request goes: its records are ``unknown`` (committed); return the row's ``batch_id``."""
         for fingerprint, _, _ in records:
             if fingerprint in self._unknown:  # sent again: no longer the earlier row's to answer for
                 self._unknown[fingerprint].settled.add(fingerprint)
         batch_id = uuid.uuid4().hex
-        self._written[batch_id] = self._in_session(self._write_ahead, batch_id, list(records))
+        self._write_ahead(batch_id, records)
         return batch_id
 
-    def wait_written(self, batch_id: str) -> None:
-        """
-        Wait (on any thread) until the request's ``unknown`` row is committed.
-
-        :raises Exception: what writing it raised: the request must not be sent.
-        """
-        written = self._written.pop(batch_id, None)
-        if written is not None:
-            written.result()
-        self._raise_failure()  # a write before it failed: the ledger may not know what follows
-
-    def _write_ahead(self, batch_id: str, records: list[Sent]) -> None:
+    def _write_ahead(self, batch_id: str, records: Sequence[Sent]) -> None:
         self._insert(batch_id, UNKNOWN, records)
         self._connection.commit()
 
@@ -400,16 +375,18 @@ class ImportLedger:
     ) -> None:
         """
         After the answer: ``confirmed[i]`` True (stored), False (rejected: left out, a rerun sends it
-        again) or None (no answer: stays ``unknown``). Written on the session's thread.
-        ``after_failure``: the import failed (a write of the ledger's may be why): the session's
-        transaction is rolled back first, and this is tried even so.
+        again) or None (no answer: stays ``unknown``). ``after_failure``: the import failed (a write
+        of the ledger's may be why): the session's transaction is rolled back first, and a failure
+        to write is only logged.
         """
         if after_failure:
-            self._session.submit(self._settle_after_failure, batch_id, list(records), list(confirmed))
+            self._settle_after_failure(batch_id, records, confirmed)
         else:
-            self._in_session(self._settle, batch_id, list(records), list(confirmed))
+            self._settle(batch_id, records, confirmed)
 
-    def _settle_after_failure(self, batch_id: str, records: list[Sent], confirmed: list[bool | None]) -> None:
+    def _settle_after_failure(
+        self, batch_id: str, records: Sequence[Sent], confirmed: Sequence[bool | None]
+    ) -> None:
         try:
             self._connection.rollback()
             self._settle(batch_id, records, confirmed)
@@ -422,7 +399,7 @@ class ImportLedger:
                 len(records),
             )
 
-    def _settle(self, batch_id: str, records: list[Sent], confirmed: list[bool | None]) -> None:
+    def _settle(self, batch_id: str, records: Sequence[Sent], confirmed: Sequence[bool | None]) -> None:
         mark = self._hook.placeholder
         cursor = self._connection.cursor()
         if all(confirmed):
@@ -443,36 +420,13 @@ class ImportLedger:
         cursor.close()
         self._connection.commit()
 
-    def _in_session(self, write: Callable[..., Any], *arguments: Any) -> Future[Any]:
-        """
-        Run ``write`` on the session's thread after the writes before it. A write that fails is
-        raised by the next call that waits (``wait_written``, ``finish``, the end of the import).
-        """
-        self._raise_failure()
-        future = self._session.submit(write, *arguments)
-        future.add_done_callback(self._note_failure)
-        return future
-
-    def _call(self, work: Callable[..., T], *arguments: Any) -> T:
-        """``work`` on the session's thread, once the writes before it are done: its result."""
-        self._raise_failure()
-        return self._session.submit(work, *arguments).result()
-
-    def _note_failure(self, future: Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is not None and self._failure is None:
-            self._failure = future.exception()
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
     def assume_imported(self, record: Sent) -> None:
         """The user checked that Trackly has this record of unknown outcome: confirm it."""
         self._unknown[record[0]].settled.add(record[0])
         self._assumed.append(record)
         if len(self._assumed) >= ASSUMED_PER_ROW:
             assumed, self._assumed = self._assumed, []
-            self._in_session(self._write_confirmed, assumed)
+            self._write_confirmed(assumed)
 
     def _write_confirmed(self, records: list[Sent]) -> None:
         self._insert(uuid.uuid4().hex, CONFIRMED, records)
@@ -481,7 +435,7 @@ class ImportLedger:
     def finish(self) -> None:
         """Write what is pending, and take out of earlier ``unknown`` rows the records now settled."""
         assumed, self._assumed = self._assumed, []
-        self._call(self._finish, assumed)
+        self._finish(assumed)
 
     def _finish(self, assumed: list[Sent]) -> None:
         self._write_confirmed(assumed)
@@ -503,7 +457,7 @@ class ImportLedger:
 
     def unknown_requests(self) -> list[tuple[str, int, int]]:
         """The partition's requests of unknown outcome: (batch_id, first row, records), by first row."""
-        return self._call(self._unknown_requests)
+        return self._unknown_requests()
 
     def _unknown_requests(self) -> list[tuple[str, int, int]]:
         mark = self._hook.placeholder
@@ -551,18 +505,7 @@ class ImportLedger:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Once every write is done: commit, release the partition, close the session."""
-        try:
-            self._session.submit(self._close).result()
-        finally:
-            self._session.shutdown(wait=True)
-        if exc_type is None:
-            self._raise_failure()
-        elif self._failure is not None:
-            log.warning(
-                "Writing the ledger failed too (%s); the records it concerns stay of unknown outcome.",
-                type(self._failure).__name__,
-            )
+        self._close()
 
     def _close(self) -> None:
         """Release the partition (a SQLite lock is a file of its own) and close the session."""

@@ -124,16 +124,6 @@ class Confirmations:
             )
             self._ledger_rows[id(batch)] = (self.ledger.record_sending(sent), sent)
 
-    def written(self, batch: Batch) -> None:
-        """
-        On the thread about to send ``batch``: wait until its ``unknown`` row is committed.
-
-        :raises Exception: what writing it raised; the batch must not be sent.
-        """
-        row = self._ledger_rows.get(id(batch))
-        if row is not None:
-            self.ledger.wait_written(row[0])
-
     def record_answer(self, batch: Batch, result: ImportResult) -> None:
         """After the answer: stored or duplicate is confirmed, rejected forgotten, no answer stays unknown."""
         unknown = {error.index for error in result.errors if error.code == OUTCOME_UNKNOWN}

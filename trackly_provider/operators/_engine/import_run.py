@@ -301,13 +301,6 @@ class ImportRun:
             deduplicates (a rerun is safe), saying so.
         """
         entity = self.entity
-        if self.confirmations is not None:
-            try:
-                self.confirmations.written(batch)  # the write-ahead: never a request the ledger does not know
-            except BaseException:
-                if not entity.deduplicated:
-                    self.confirmations.note_not_sent(batch)  # its row, if written, leaves the ledger
-                raise
         try:
             return self.trackly.import_encoded(entity, batch.body, len(batch), self.must_be_zero)
         except TracklyUnrequestedEffectError as exc:  # from the answer: the opt-in's own words
