@@ -7,6 +7,11 @@ Approaches:
 - ``floor``: ``fetchmany(1000)`` from the same streaming cursor plus one POST per 1,000 records whose
   JSON body is already built, with ``--max-in-flight`` POSTs open at once (each refilled as soon as
   it answers): the least work any importer with that concurrency must do.
+- ``dicts``: the parallel floor of a real importer: ``fetchmany(1000)``, each row a dict of its
+  columns, each batch encoded by orjson (no checks, no conversions), ``--max-in-flight`` POSTs open.
+
+``--entity revenue`` imports revenue instead of clicks (``operator``, ``naive`` and ``dicts``); the
+operator then keeps its ledger (always, for revenue) in ``bench_ledger``'s database.
 """
 
 from __future__ import annotations
@@ -19,19 +24,27 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
+from types import SimpleNamespace
 from typing import TypeVar
 
 import httpx
+import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook
 
 from trackly_provider.database.source import open_streaming_cursor
 from trackly_provider.operators.click_history import ClickHistoryImportOperator
+from trackly_provider.operators.revenue_history import RevenueHistoryImportOperator
 from trackly_provider.sandbox import SANDBOX_API_KEY
 
 BATCH = 1000
 T = TypeVar("T")
 CLICKS_PATH = "/api/v2/history/clicks"
+REVENUE_PATH = "/api/v2/history/revenue"
+REVENUE_TABLE = "trackly_bench_revenue"
+# What execute() reads of its Airflow context outside a task: the task instance the ledger names.
+CONTEXT = {"ti": SimpleNamespace(dag_id="bench", run_id="bench", task_id="bench", map_index=-1, try_number=1)}
+LEDGER_TABLE = "trackly_bench_compare_ledger"
 
 
 def query(table: str, rows: int) -> str:
@@ -39,6 +52,10 @@ def query(table: str, rows: int) -> str:
         "SELECT message_id, offer_id, phone_number, sent_at AS send_timestamp, clicked_at AS timestamp "
         f"FROM {table} WHERE id <= {rows} ORDER BY id"
     )
+
+
+def revenue_query(table: str, rows: int) -> str:
+    return f"SELECT message_id, offer_id, revenue, timestamp FROM {table} WHERE id <= {rows} ORDER BY id"
 
 
 def source_hook() -> DbApiHook:
@@ -53,36 +70,86 @@ def client(url: str) -> httpx.Client:
     )
 
 
-def run_operator(sql: str, url: str, max_in_flight: int) -> int:
-    operator = ClickHistoryImportOperator(
-        task_id="bench",
-        sql=sql,
-        sql_conn_id="bench_source",
-        trackly_conn_id="bench_trackly",
-        max_in_flight=max_in_flight,
-    )
-    result = operator.execute({})  # type: ignore[arg-type]
+def run_operator(sql: str, url: str, max_in_flight: int, entity: str = "clicks") -> int:
+    if entity == "revenue":
+        operator: ClickHistoryImportOperator | RevenueHistoryImportOperator = RevenueHistoryImportOperator(
+            task_id="bench",
+            sql=sql,
+            sql_conn_id="bench_source",
+            trackly_conn_id="bench_trackly",
+            max_in_flight=max_in_flight,
+            ledger_table=LEDGER_TABLE,
+            ledger_conn_id="bench_ledger",
+        )
+    else:
+        operator = ClickHistoryImportOperator(
+            task_id="bench",
+            sql=sql,
+            sql_conn_id="bench_source",
+            trackly_conn_id="bench_trackly",
+            max_in_flight=max_in_flight,
+        )
+    result = operator.execute(CONTEXT)  # type: ignore[arg-type]
     return result["success_count"]
 
 
-def run_naive(sql: str, url: str, _: int) -> int:
+def run_naive(sql: str, url: str, _: int, entity: str = "clicks") -> int:
+    """Hand: ``get_records()`` of the whole query, then one POST per 1,000 rows, one at a time."""
     rows = source_hook().get_records(sql)
     imported = 0
+    path = REVENUE_PATH if entity == "revenue" else CLICKS_PATH
     with client(url) as http:
         for start in range(0, len(rows), BATCH):
-            records = [
-                {
-                    "message_id": str(m),
-                    "offer_id": str(o),
-                    "phone_number": p,
-                    "send_timestamp": str(s) if s is not None else None,
-                    "timestamp": str(t),
-                }
-                for m, o, p, s, t in rows[start : start + BATCH]
-            ]
-            response = http.post(CLICKS_PATH, json={"records": records})
+            if entity == "revenue":
+                records = [
+                    {"message_id": str(m), "offer_id": str(o), "revenue": float(r), "timestamp": str(t)}
+                    for m, o, r, t in rows[start : start + BATCH]
+                ]
+            else:
+                records = [
+                    {
+                        "message_id": str(m),
+                        "offer_id": str(o),
+                        "phone_number": p,
+                        "send_timestamp": str(s) if s is not None else None,
+                        "timestamp": str(t),
+                    }
+                    for m, o, p, s, t in rows[start : start + BATCH]
+                ]
+            response = http.post(path, json={"records": records})
             response.raise_for_status()
             imported += response.json()["success_count"]
+    return imported
+
+
+def run_dicts(sql: str, url: str, in_flight: int, entity: str = "clicks") -> int:
+    """The parallel floor of a real importer: rows as dicts, orjson bodies, ``in_flight`` POSTs open."""
+    path = REVENUE_PATH if entity == "revenue" else CLICKS_PATH
+    imported = 0
+
+    def post(http: httpx.Client, body: bytes) -> int:
+        response = http.post(path, content=body)
+        response.raise_for_status()
+        return int(response.json()["success_count"])
+
+    with (
+        closing(source_hook().get_conn()) as connection,
+        client(url) as http,
+        ThreadPoolExecutor(in_flight) as pool,
+    ):
+        cursor = open_streaming_cursor(connection)
+        cursor.execute(sql)
+        names = [column[0] for column in cursor.description]
+        open_requests: set[Future[int]] = set()
+        while rows := cursor.fetchmany(BATCH):
+            records = [dict(zip(names, row, strict=True)) for row in rows]
+            body = orjson.dumps({"records": records}, default=float)  # NUMERIC amounts as numbers
+            if len(open_requests) >= in_flight:
+                done, open_requests = wait(open_requests, return_when=FIRST_COMPLETED)
+                imported += sum(future.result() for future in done)
+            open_requests.add(pool.submit(post, http, body))
+        imported += sum(future.result() for future in open_requests)
+        cursor.close()
     return imported
 
 
@@ -101,7 +168,7 @@ def prebuilt_body() -> bytes:
     return json.dumps({"records": records}).encode()
 
 
-def run_floor(sql: str, url: str, in_flight: int) -> int:
+def run_floor(sql: str, url: str, in_flight: int, entity: str = "clicks") -> int:
     """``in_flight`` POSTs of pre-built bodies open at once, each refilled as soon as it answers."""
     template, batch = prebuilt_body(), 0
     imported = 0
@@ -133,7 +200,7 @@ def run_floor(sql: str, url: str, in_flight: int) -> int:
     return imported
 
 
-APPROACHES = {"operator": run_operator, "naive": run_naive, "floor": run_floor}
+APPROACHES = {"operator": run_operator, "naive": run_naive, "floor": run_floor, "dicts": run_dicts}
 
 
 def measured(run: Callable[[], T]) -> tuple[T, dict[str, float]]:
@@ -153,9 +220,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--sandbox", required=True)
     parser.add_argument("--max-in-flight", type=int, default=1)
+    parser.add_argument("--entity", choices=("clicks", "revenue"), default="clicks")
     args = parser.parse_args()
-    sql = query(args.table, args.rows)
-    imported, costs = measured(lambda: APPROACHES[args.approach](sql, args.sandbox, args.max_in_flight))
+    sql = (revenue_query if args.entity == "revenue" else query)(args.table, args.rows)
+    run = APPROACHES[args.approach]
+    imported, costs = measured(lambda: run(sql, args.sandbox, args.max_in_flight, args.entity))
     print(json.dumps({"imported": imported, **costs, "pid": os.getpid()}))
 
 

@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--sources", default="sqlite,postgres")
     # Rows per request slot: N in flight import N x this, so every run lasts about as long (~18 s ideal).
     parser.add_argument("--jitter-rows-per-slot", type=int, default=60_000)
-    parser.add_argument("--suites", default="latency,jitter,taskrunner")
+    parser.add_argument("--suites", default="latency,jitter,taskrunner,compare")
     parser.add_argument("--task-runner-rows", default=",".join(map(str, TASK_RUNNER_ROWS)))
     args = parser.parse_args()
     suites = set(args.suites.split(","))
@@ -168,7 +168,7 @@ def main() -> None:
     latencies = [int(n) for n in args.latencies_ms.split(",")]
     task_runner_rows = [int(n) for n in args.task_runner_rows.split(",")] if "taskrunner" in suites else []
     jitter_rows = {n: n * args.jitter_rows_per_slot for n in JITTER_IN_FLIGHT} if "jitter" in suites else {}
-    largest = max([*sizes, *jitter_rows.values(), *task_runner_rows])
+    largest = max([*sizes, *jitter_rows.values(), *task_runner_rows]) if suites - {"compare"} else 0
     WORK.mkdir(exist_ok=True)
     base_env = {**os.environ, "AIRFLOW_HOME": str(WORK / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     if "taskrunner" in suites:
@@ -180,7 +180,13 @@ def main() -> None:
         base_env["AIRFLOW_CONN_BENCH_TRACKLY"] = json.dumps(
             {"conn_type": "trackly", "host": url, "password": "trk_sandboxDemoKey000000000000000000"}
         )
-        for source in args.sources.split(","):
+        if "compare" in suites:
+            from benchmarks import compare
+
+            comparison = compare.run_comparison(url, base_env, args.sources.split(","))
+            compare.write(comparison, DOCS)
+            print(f"Wrote the comparison into {DOCS / 'performance.md'} and {DOCS / 'comparison.json'}")
+        for source in args.sources.split(",") if largest else ():
             if source == "sqlite":
                 conn = {"conn_type": "sqlite", "host": str(prepare_sqlite(largest))}
             else:
@@ -211,7 +217,8 @@ def main() -> None:
                     result.update(approach=f"task runner ({in_flight} in flight)", in_flight=in_flight)
                     results.append(result)
                     show(result)
-    DOCS.mkdir(exist_ok=True)
+    if not results:
+        return
     report = {"machine": machine(), "results": results}
     (DOCS / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
     from benchmarks.report import write_report

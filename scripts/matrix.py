@@ -102,7 +102,7 @@ def install(line: Line, wheel: Path) -> Path:
 
 
 def copy_suite(home: Path) -> Path:
-    """The tests, the example DAGs, the docs they check and the pytest settings, without the source package."""
+    """The tests, the example DAGs, the docs they read and the pytest settings, without the package."""
     suite = home / "suite"
     shutil.rmtree(suite, ignore_errors=True)
     suite.mkdir()
