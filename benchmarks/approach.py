@@ -21,7 +21,7 @@ import json
 import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from types import SimpleNamespace
@@ -122,9 +122,19 @@ def run_naive(sql: str, url: str, _: int, entity: str = "clicks") -> int:
     return imported
 
 
-def run_dicts(sql: str, url: str, in_flight: int, entity: str = "clicks") -> int:
-    """The parallel floor of a real importer: rows as dicts, orjson bodies, ``in_flight`` POSTs open."""
-    path = REVENUE_PATH if entity == "revenue" else CLICKS_PATH
+def chunks(sql: str) -> Iterator[tuple[list[str], list[tuple[object, ...]]]]:
+    """The query's column names and its rows, ``BATCH`` at a time, from a streaming cursor."""
+    with closing(source_hook().get_conn()) as connection:
+        cursor = open_streaming_cursor(connection)
+        cursor.execute(sql)
+        names = [column[0] for column in cursor.description]
+        while rows := cursor.fetchmany(BATCH):
+            yield names, rows
+        cursor.close()
+
+
+def post_in_flight(bodies: Iterable[bytes], url: str, in_flight: int, path: str) -> int:
+    """POST each body, ``in_flight`` open at once, each place refilled as soon as it answers."""
     imported = 0
 
     def post(http: httpx.Client, body: bytes) -> int:
@@ -132,25 +142,25 @@ def run_dicts(sql: str, url: str, in_flight: int, entity: str = "clicks") -> int
         response.raise_for_status()
         return int(response.json()["success_count"])
 
-    with (
-        closing(source_hook().get_conn()) as connection,
-        client(url) as http,
-        ThreadPoolExecutor(in_flight) as pool,
-    ):
-        cursor = open_streaming_cursor(connection)
-        cursor.execute(sql)
-        names = [column[0] for column in cursor.description]
+    with client(url) as http, ThreadPoolExecutor(in_flight) as pool:
         open_requests: set[Future[int]] = set()
-        while rows := cursor.fetchmany(BATCH):
-            records = [dict(zip(names, row, strict=True)) for row in rows]
-            body = orjson.dumps({"records": records}, default=float)  # NUMERIC amounts as numbers
+        for body in bodies:  # each made on this thread while the others are in flight
             if len(open_requests) >= in_flight:
                 done, open_requests = wait(open_requests, return_when=FIRST_COMPLETED)
                 imported += sum(future.result() for future in done)
             open_requests.add(pool.submit(post, http, body))
         imported += sum(future.result() for future in open_requests)
-        cursor.close()
     return imported
+
+
+def run_dicts(sql: str, url: str, in_flight: int, entity: str = "clicks") -> int:
+    """The parallel floor of a real importer: rows as dicts, orjson bodies, ``in_flight`` POSTs open."""
+    bodies = (
+        # NUMERIC amounts as numbers
+        orjson.dumps({"records": [dict(zip(names, row, strict=True)) for row in rows]}, default=float)
+        for names, rows in chunks(sql)
+    )
+    return post_in_flight(bodies, url, in_flight, REVENUE_PATH if entity == "revenue" else CLICKS_PATH)
 
 
 def prebuilt_body() -> bytes:
@@ -170,34 +180,16 @@ def prebuilt_body() -> bytes:
 
 def run_floor(sql: str, url: str, in_flight: int, entity: str = "clicks") -> int:
     """``in_flight`` POSTs of pre-built bodies open at once, each refilled as soon as it answers."""
-    template, batch = prebuilt_body(), 0
-    imported = 0
+    template = prebuilt_body()
 
-    def post(http: httpx.Client, body: bytes) -> int:
-        response = http.post(CLICKS_PATH, content=body)
-        response.raise_for_status()
-        return int(response.json()["success_count"])
-
-    with (
-        closing(source_hook().get_conn()) as connection,
-        client(url) as http,
-        ThreadPoolExecutor(in_flight) as pool,
-    ):
-        cursor = open_streaming_cursor(connection)
-        cursor.execute(sql)
-        open_requests: set[Future[int]] = set()
-        while rows := cursor.fetchmany(BATCH):
+    def bodies() -> Iterator[bytes]:
+        for batch, (_, rows) in enumerate(chunks(sql)):
             body = template.replace(b"@@@@@@@", b"%07d" % batch)
             if len(rows) < BATCH:  # the last, partial batch: as many records as rows
                 body = json.dumps({"records": json.loads(body)["records"][: len(rows)]}).encode()
-            if len(open_requests) >= in_flight:
-                done, open_requests = wait(open_requests, return_when=FIRST_COMPLETED)
-                imported += sum(future.result() for future in done)
-            open_requests.add(pool.submit(post, http, body))
-            batch += 1
-        imported += sum(future.result() for future in open_requests)
-        cursor.close()
-    return imported
+            yield body
+
+    return post_in_flight(bodies(), url, in_flight, CLICKS_PATH)
 
 
 APPROACHES = {"operator": run_operator, "naive": run_naive, "floor": run_floor, "dicts": run_dicts}

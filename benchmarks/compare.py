@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from benchmarks.run import (
     prepare_sqlite,
     reset_sandbox,
     run_probe,
+    sqlite_table,
 )
 
 CONTENDERS = [
@@ -43,24 +43,15 @@ START, END = "<!-- make bench: comparison -->", "<!-- end of the comparison -->"
 
 
 def prepare_sqlite_revenue(rows: int) -> Path:
-    path = WORK / "revenue.db"
-    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(path)) as conn:
-        if conn.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0] == rows:
-            return path
-    path.unlink(missing_ok=True)
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(
-            f"CREATE TABLE {REVENUE_TABLE} (id INTEGER PRIMARY KEY, message_id TEXT, offer_id TEXT, "
-            "revenue REAL, timestamp TEXT)"
-        )
-        conn.execute(
-            f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) "
-            f"INSERT INTO {REVENUE_TABLE} SELECT n, 'msg-' || n, 'offer-' || (n % 7), "
-            "(n % 5000) / 100.0 + 0.25, "
-            "strftime('%Y-%m-%d %H:%M:%f', '2025-11-01', '+' || (n / 2) || ' seconds', '+0.25 seconds') "
-            "FROM g"
-        )
-    return path
+    return sqlite_table(
+        WORK / "revenue.db",
+        REVENUE_TABLE,
+        rows,
+        "id INTEGER PRIMARY KEY, message_id TEXT, offer_id TEXT, revenue REAL, timestamp TEXT",
+        "SELECT n, 'msg-' || n, 'offer-' || (n % 7), (n % 5000) / 100.0 + 0.25, "
+        "strftime('%Y-%m-%d %H:%M:%f', '2025-11-01', '+' || (n / 2) || ' seconds', '+0.25 seconds') "
+        "FROM g",
+    )
 
 
 def prepare_postgres_revenue(rows: int) -> None:

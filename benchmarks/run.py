@@ -39,25 +39,36 @@ TASK_RUNNER_ROWS = (1_000_000, 5_000_000)
 TASK_RUNNER_IN_FLIGHT = (4, 16)
 
 
-def prepare_sqlite(rows: int) -> Path:
-    path = WORK / "source.db"
+def sqlite_table(path: Path, table: str, rows: int, columns: str, select: str) -> Path:
+    """
+    ``path`` holding ``table`` (``columns``) of ``rows`` rows, made by ``select`` over ``g(n)``,
+    n = 1..rows; kept when it already holds that many.
+    """
     with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(path)) as conn:
-        if conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == rows:
+        if conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == rows:
             return path
     path.unlink(missing_ok=True)
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(
-            f"CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, message_id TEXT, offer_id TEXT, "
-            "phone_number TEXT, sent_at TEXT, clicked_at TEXT)"
-        )
+        conn.execute(f"CREATE TABLE {table} ({columns})")
         conn.execute(
             f"WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows}) "
-            f"INSERT INTO {TABLE} SELECT n, 'msg-' || n, 'offer-' || (n % 7), "
-            "'+1202' || printf('%07d', n), datetime('2025-11-01', '+' || (n / 2) || ' seconds'), "
-            "strftime('%Y-%m-%d %H:%M:%f', '2025-11-01', '+' || (n / 2) || ' seconds', '+0.25 seconds') "
-            "FROM g"
+            f"INSERT INTO {table} {select}"
         )
     return path
+
+
+def prepare_sqlite(rows: int) -> Path:
+    return sqlite_table(
+        WORK / "source.db",
+        TABLE,
+        rows,
+        "id INTEGER PRIMARY KEY, message_id TEXT, offer_id TEXT, phone_number TEXT, sent_at TEXT, "
+        "clicked_at TEXT",
+        "SELECT n, 'msg-' || n, 'offer-' || (n % 7), '+1202' || printf('%07d', n), "
+        "datetime('2025-11-01', '+' || (n / 2) || ' seconds'), "
+        "strftime('%Y-%m-%d %H:%M:%f', '2025-11-01', '+' || (n / 2) || ' seconds', '+0.25 seconds') "
+        "FROM g",
+    )
 
 
 def prepare_postgres(rows: int) -> None:
