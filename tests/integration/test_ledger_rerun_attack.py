@@ -9,8 +9,6 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import LEDGER_CONN_ID, LEDGER_TABLE, set_trackly_connection
 from tests.integration.test_ledger_attack import ASCENDING, DESCENDING, import_revenue
 from tests.integration.test_sends_and_revenue import REVENUE_COLUMNS, counts, revenue_row
@@ -74,12 +72,6 @@ def test_copies_of_requests_trackly_refused_are_sent_once_by_a_reordered_rerun(
     assert Decimal(sandbox.state()["total_revenue"]) == total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resend_save_errors() runs after forgetting_not_sent() has exited: a resend that certainly "
-    "stored nothing (429s until retries ran out) keeps its ledger row 'unknown', so the rerun never "
-    "sends that revenue (counted outcome_unknown) instead of sending it",
-)
 def test_copies_whose_resend_never_reached_trackly_are_sent_by_the_rerun(
     airflow, sandbox, sqlite_source, ledger_db: Path, monkeypatch
 ):

@@ -182,7 +182,8 @@ class ImportRun:
                     self.count_in_flight(window)
                     raise
                 window.drain()
-            self.resend_save_errors()
+                # Inside the ledger's scope: a resend that certainly stored nothing leaves it too.
+                self.resend_save_errors()
 
     def warn_fields_missing(self) -> None:
         """Once per run, also one that stopped early: the records sent without ``signup_date``..."""
