@@ -10,7 +10,6 @@ docs/comparison.json and the table between the markers of docs/performance.md.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import statistics
 import sys
@@ -23,6 +22,7 @@ from benchmarks.run import (
     TABLE,
     WORK,
     machine,
+    postgres_table,
     prepare_postgres,
     prepare_sqlite,
     reset_sandbox,
@@ -55,23 +55,14 @@ def prepare_sqlite_revenue(rows: int) -> Path:
 
 
 def prepare_postgres_revenue(rows: int) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        with contextlib.suppress(psycopg.Error):
-            if conn.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0] == rows:  # type: ignore[index]
-                return
-        conn.execute(f"DROP TABLE IF EXISTS {REVENUE_TABLE}")
-        conn.execute(
-            f"CREATE TABLE {REVENUE_TABLE} (id BIGINT PRIMARY KEY, message_id TEXT, offer_id TEXT, "
-            "revenue NUMERIC(12, 2), timestamp TIMESTAMPTZ)"
-        )
-        conn.execute(
-            f"INSERT INTO {REVENUE_TABLE} SELECT g, 'msg-' || g, 'offer-' || (g % 7), "
-            "(g % 5000) / 100.0 + 0.25, "
-            "timestamptz '2025-11-01' + g * interval '500 ms' "
-            f"FROM generate_series(1, {rows}) AS g"
-        )
+    postgres_table(
+        REVENUE_TABLE,
+        rows,
+        "id BIGINT PRIMARY KEY, message_id TEXT, offer_id TEXT, revenue NUMERIC(12, 2), "
+        "timestamp TIMESTAMPTZ",
+        "SELECT g, 'msg-' || g, 'offer-' || (g % 7), (g % 5000) / 100.0 + 0.25, "
+        "timestamptz '2025-11-01' + g * interval '500 ms'",
+    )
 
 
 def empty_ledger(source: str) -> None:

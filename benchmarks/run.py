@@ -71,25 +71,29 @@ def prepare_sqlite(rows: int) -> Path:
     )
 
 
-def prepare_postgres(rows: int) -> None:
+def postgres_table(table: str, rows: int, columns: str, select: str) -> None:
+    """``table`` (``columns``) of ``rows`` rows, by ``select`` over g = 1..rows; kept if it has that many."""
     import psycopg
 
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         with contextlib.suppress(psycopg.Error):
-            if conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == rows:  # type: ignore[index]
+            if conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == rows:  # type: ignore[index]
                 return
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        conn.execute(
-            f"CREATE TABLE {TABLE} (id BIGINT PRIMARY KEY, message_id TEXT, offer_id TEXT, "
-            "phone_number TEXT, sent_at TIMESTAMPTZ, clicked_at TIMESTAMPTZ)"
-        )
-        conn.execute(
-            f"INSERT INTO {TABLE} SELECT g, 'msg-' || g, 'offer-' || (g % 7), "
-            "'+1202' || lpad(g::text, 7, '0'), "
-            "timestamptz '2025-11-01' + g * interval '500 ms', "
-            "timestamptz '2025-11-01' + g * interval '500 ms' + interval '250 ms' "
-            f"FROM generate_series(1, {rows}) AS g"
-        )
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} ({columns})")
+        conn.execute(f"INSERT INTO {table} {select} FROM generate_series(1, {rows}) AS g")
+
+
+def prepare_postgres(rows: int) -> None:
+    postgres_table(
+        TABLE,
+        rows,
+        "id BIGINT PRIMARY KEY, message_id TEXT, offer_id TEXT, phone_number TEXT, sent_at TIMESTAMPTZ, "
+        "clicked_at TIMESTAMPTZ",
+        "SELECT g, 'msg-' || g, 'offer-' || (g % 7), '+1202' || lpad(g::text, 7, '0'), "
+        "timestamptz '2025-11-01' + g * interval '500 ms', "
+        "timestamptz '2025-11-01' + g * interval '500 ms' + interval '250 ms'",
+    )
 
 
 def reset_sandbox(url: str, faults: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-from trackly_provider.database.fingerprint_set import WIDTHS, FingerprintSet, FingerprintSetBuilder, Mask
+from trackly_provider.database.fingerprint_set import WIDTHS, FingerprintSet, FingerprintSetBuilder
 from trackly_provider.database.ledger_lock import PartitionLock
 from trackly_provider.database.source import adapt_parameters, driver_name, open_streaming_cursor
 from trackly_provider.database.tables import checked_table_name, dialect_of, open_writer, quoted_identifier
@@ -245,11 +245,6 @@ class ImportLedger:
         self.unknown_before = 0
 
     def __enter__(self) -> ImportLedger:
-        self._open()
-        return self
-
-    def _open(self) -> None:
-        """Connect, create the table, lock the partition, load it."""
         self._connection = self._hook.get_conn()
         self._driver = driver_name(self._connection)
         self._sql_table = quoted_identifier(self.table, dialect_of(self._connection))
@@ -266,6 +261,7 @@ class ImportLedger:
         except BaseException:
             self._close()
             raise
+        return self
 
     def _load(self) -> None:
         """Stream the partition's rows into a compact set of confirmed fingerprints and the unknown rows."""
@@ -331,10 +327,6 @@ class ImportLedger:
         """The fingerprints earlier runs saw Trackly confirm (``fingerprints.Fingerprints`` flags
         those a run meets)."""
         return self._confirmed
-
-    def confirmed(self, packed: bytes) -> Mask:
-        """For each fingerprint packed in ``packed``, whether an earlier run saw Trackly confirm it."""
-        return self._confirmed.contains(packed)
 
     @property
     def has_unknown(self) -> bool:
