@@ -32,6 +32,12 @@ def _halves(packed: bytes | bytearray, width: int) -> tuple[Ints, Ints]:
     return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
 
 
+def _filter_bits(high: Ints) -> tuple[Ints, npt.NDArray[np.uint8]]:
+    """Each fingerprint's byte in the filter and its bit there, from its first half."""
+    slots = high & (FILTER_BITS - 1)
+    return slots >> 3, (1 << (slots & 7)).astype(np.uint8)
+
+
 class _Level:
     """Fingerprints sorted by their first half, with their second halves in the same order."""
 
@@ -80,9 +86,9 @@ class FingerprintSet:
     Fingerprints of ``width`` bytes (8 or 16), added and looked up packed, a batch at a time.
 
     Memory: 16 bytes a member (two int64 halves; an 8-byte fingerprint's second half is 0), a
-    2 MiB filter, and the levels being merged while a batch is added. Members are kept
-    in sorted levels whose sizes at least double from the newest to the oldest (a log-structured
-    merge), so adding n fingerprints costs O(n log n) in all and a lookup searches O(log n) levels.
+    2 MiB filter, and the levels being merged while a batch is added. Members added a batch at a
+    time are kept in sorted levels merged by size class (tiered, ``MERGED_AT`` at a time: see
+    ``add``), so adding n fingerprints costs O(n log n) in all and a lookup searches O(log n) levels.
     """
 
     def __init__(self, width: int) -> None:
@@ -170,12 +176,11 @@ class FingerprintSet:
         return int(math.log(max(len(level) / self._batch, 1), MERGED_AT) + 1e-9)
 
     def _mark(self, high: Ints) -> None:
-        slots = high & (FILTER_BITS - 1)
-        np.bitwise_or.at(self._filter, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+        np.bitwise_or.at(self._filter, *_filter_bits(high))
 
     def _marked(self, high: Ints) -> Mask:
-        slots = high & (FILTER_BITS - 1)
-        marked: Mask = (self._filter[slots >> 3] & (1 << (slots & 7)).astype(np.uint8)) != 0
+        where, bits = _filter_bits(high)
+        marked: Mask = (self._filter[where] & bits) != 0
         return marked
 
 
